@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* What every mechanism shares: the records sent to userspace, the maps, the
+ * configuration userspace writes before loading, and the per-task state that
+ * joins a syscall's entry to its exit. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#define TASK_COMM_LEN 16
+#define PAYLOAD_MAX 4096 /* the largest --payload; a power of two */
+#define SYSCALL_MAX 512  /* size of the syscall class table */
+#define NAME_MAX_LEN 512 /* socket path, or FIFO path components, in a name record */
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define SOCK_SEQPACKET 5
+#define MSG_PEEK 2
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFIFO 0010000
+#define FMODE_WRITE 0x2
+#define PIPEFS_MAGIC 0x50495045
+#define TASK_RUNNING 0
+
+enum mechanism {
+	MECH_PIPE = 1,
+	MECH_FIFO = 2,
+	MECH_UNIX_STREAM = 3,
+	MECH_UNIX_DGRAM = 4,
+	MECH_UNIX_SEQPACKET = 5,
+	MECH_TCP = 6,
+	MECH_UDP = 7,
+};
+
+enum op_type {
+	OP_SEND = 1,
+	OP_RECEIVE = 2,
+};
+
+enum record_kind {
+	RECORD_OP = 1,   /* struct op_record */
+	RECORD_NAME = 2, /* struct name_record */
+};
+
+enum op_flag {
+	OPF_BLOCKED = 1 << 0,   /* the task slept inside the call */
+	OPF_PEEK = 1 << 1,      /* MSG_PEEK or tee: bytes were not consumed */
+	OPF_NO_START = 1 << 2,  /* no entry hook: start is the start of the wait, or the end */
+	OPF_TRUNCATED = 1 << 3, /* fewer payload bytes captured than moved */
+	OPF_SEQ = 1 << 4,       /* off is a datagram sequence number, not a byte offset */
+	OPF_PEER = 1 << 5,      /* peer_ino names the receiving socket of a send */
+};
+
+/* How userspace asks the entry hook to treat a syscall number. */
+enum syscall_class {
+	SC_NONE = 0,
+	SC_WRITE = 1,    /* write(fd, buf, n) */
+	SC_WRITEV = 2,   /* writev(fd, iov, cnt) */
+	SC_READ = 3,     /* read(fd, buf, n) */
+	SC_READV = 4,    /* readv(fd, iov, cnt) */
+	SC_SPLICE = 5,   /* splice(in, off_in, out, off_out, len, flags) */
+	SC_TEE = 6,      /* tee(in, out, len, flags) */
+	SC_VMSPLICE = 7, /* vmsplice(fd, iov, cnt, flags) */
+	SC_SENDTO = 8,   /* sendto(fd, buf, n, ...), send */
+	SC_RECVFROM = 9, /* recvfrom(fd, buf, n, ...), recv */
+	SC_SENDMSG = 10, /* sendmsg(fd, msghdr, flags) */
+	SC_RECVMSG = 11, /* recvmsg(fd, msghdr, flags) */
+	SC_SENDMMSG = 12,
+	SC_RECVMMSG = 13,
+};
+
+enum stat_index {
+	STAT_OPS_DROPPED = 0,   /* op records lost: ring buffer full */
+	STAT_NAMES_DROPPED = 1, /* name records lost: ring buffer full */
+	STAT_NO_STORAGE = 2,    /* task or socket storage could not be had */
+	STAT_OPS_EMITTED = 3,   /* op records submitted */
+	STAT_MAX = 4,
+};
+
+/* One completed operation. Shared with Go through bpf2go -type; keep the
+ * padding explicit and the size a multiple of 8. */
+struct op_record {
+	__u8 kind; /* RECORD_OP */
+	__u8 mechanism;
+	__u8 op;
+	__u8 flags;
+	__u16 syscall; /* syscall number; 0xffff when unknown */
+	__u16 family;  /* AF_INET or AF_INET6 for tcp and udp */
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__s32 fd; /* -1 when unknown */
+	__u64 start_ns;
+	__u64 end_ns;
+	__s64 ret;      /* bytes moved, or -errno */
+	__u64 ino;      /* this end: pipe inode or socket inode */
+	__u64 peer_ino; /* the other end's socket, or a datagram's receiving socket */
+	__u64 off;      /* first byte's offset in the stream, or datagram sequence */
+	__u32 dev;      /* pipe/FIFO: superblock device; tcp/udp: netns inode */
+	__u16 sport;    /* host byte order */
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	char comm[TASK_COMM_LEN];
+	__u32 payload_len; /* captured payload bytes that follow the record */
+	__u32 _pad;
+};
+
+/* A name for a channel object, sent once when it is first seen: a unix
+ * socket's path, or a FIFO's path components (leaf first, NUL separated,
+ * relative to its filesystem's root). */
+struct name_record {
+	__u8 kind; /* RECORD_NAME */
+	__u8 mechanism;
+	__u16 len;
+	__u32 dev;
+	__u64 ino;
+	char name[NAME_MAX_LEN];
+};
+
+/* A syscall between its entry and exit hooks. */
+struct inflight {
+	__u64 start_ns;
+	__u64 nvcsw;   /* voluntary context switches at entry: changed means blocked */
+	__u64 buf;     /* user buffer, iovec array or msghdr */
+	__u64 obj[2];  /* pipe_inode_info of the in and out ends (splice, tee) */
+	__u64 ino[2];
+	__u32 dev[2];
+	__s32 fd[2];
+	__u32 cnt;     /* iovec count */
+	__u16 syscall;
+	__u8 cls;      /* enum syscall_class; 0 when nothing is in flight */
+	__u8 mech[2];  /* MECH_PIPE/MECH_FIFO per end, 0 when that end is not a pipe */
+	__u8 op;       /* vmsplice: OP_SEND or OP_RECEIVE */
+	__u8 _pad[7];
+};
+
+struct task_state {
+	__u8 traced;
+	__u8 _pad[7];
+	struct inflight in;
+	/* Set by sk_data_ready in a sending task: the socket it just queued a
+	 * datagram on, and that datagram's sequence number. */
+	__u64 pend_ino;
+	__u64 pend_seq;
+	__u8 pend_addr[16]; /* UDP: the receiving socket's bound address and port */
+	__u16 pend_port;
+	__u8 pend_valid;
+	__u8 _pad2[5];
+	/* Without syscall hooks: the socket this task last went to sleep on
+	 * inside a send or receive, and when. */
+	__u64 sleep_sk;
+	__u64 sleep_ns;
+};
+
+/* Per socket: its inode, and the sequence or byte counters of what its peers
+ * queued to it (in) and what its owner consumed (out). */
+struct sock_state {
+	__u64 ino;
+	__u64 in;
+	__u64 out;
+};
+
+/* Per pipe: bytes written to and read from it since icptrack first saw it. */
+struct pipe_key {
+	__u64 pipe;
+	__u64 ino;
+};
+
+struct stream_state {
+	__u64 written;
+	__u64 read;
+};
+
+/* Set by userspace before load; the verifier prunes what they switch off. */
+const volatile __u32 mechanisms = 0;   /* bit (1 << MECH_x) per traced mechanism */
+const volatile __u32 payload_max = 0;  /* bytes of payload to copy per operation */
+const volatile __u32 follow_tgid = 0;  /* children of this process are traced */
+const volatile __u32 self_tgid = 0;    /* never traced */
+const volatile __u8 trace_all = 0;     /* trace every task but self_tgid */
+const volatile __u8 syscall_hooks = 0; /* sys_enter/sys_exit are attached */
+const volatile __u64 wakeup_bytes = 0; /* wake the reader when this much is waiting */
+const volatile __u8 syscall_classes[SYSCALL_MAX] = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24); /* resized by userspace */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} task_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_state);
+} sock_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pipe_key);
+	__type(value, struct stream_state);
+} pipe_states SEC(".maps");
+
+/* Room to build a record with payload (or a name) before copying it out. */
+struct scratch {
+	struct op_record rec;
+	__u8 payload[2 * PAYLOAD_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_space SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct name_record);
+} name_space SEC(".maps");
+
+/* Make the enums and records visible to bpf2go -type. */
+const enum mechanism *_mechanism __attribute__((unused));
+const enum op_type *_op_type __attribute__((unused));
+const enum record_kind *_record_kind __attribute__((unused));
+const enum op_flag *_op_flag __attribute__((unused));
+const enum syscall_class *_syscall_class __attribute__((unused));
+const enum stat_index *_stat_index __attribute__((unused));
+const struct op_record *_op_record __attribute__((unused));
+const struct name_record *_name_record __attribute__((unused));
+
+static __always_inline bool mech_on(__u8 mech)
+{
+	return mechanisms & (1u << mech);
+}
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* The task's state if icptrack traces it, else NULL. Untraced tasks in
+ * follow mode have no storage at all, so this is one pointer test for them. */
+static __always_inline struct task_state *traced_task(struct task_struct *task)
+{
+	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
+	if (ts)
+		return ts->traced ? ts : NULL;
+	if (!trace_all)
+		return NULL;
+	ts = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!ts) {
+		stat_inc(STAT_NO_STORAGE);
+		return NULL;
+	}
+	ts->traced = task->tgid != self_tgid;
+	return ts->traced ? ts : NULL;
+}
+
+/* Syscall arguments and number from the user registers. */
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_ARG0(regs) ((regs)->di)
+#define SYSCALL_ARG1(regs) ((regs)->si)
+#define SYSCALL_ARG2(regs) ((regs)->dx)
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_ARG0(regs) ((regs)->regs[0])
+#define SYSCALL_ARG1(regs) ((regs)->regs[1])
+#define SYSCALL_ARG2(regs) ((regs)->regs[2])
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#endif
+
+static __always_inline __u8 class_of(long nr)
+{
+	if ((unsigned long)nr >= SYSCALL_MAX)
+		return SC_NONE;
+	return syscall_classes[nr];
+}
+
+static __always_inline bool is_socket_class(__u8 cls)
+{
+	return cls >= SC_SENDTO || cls == SC_WRITE || cls == SC_WRITEV || cls == SC_READ ||
+	       cls == SC_READV;
+}
+
+static __always_inline __u64 submit_flags(void)
+{
+	/* Wake the reader only when the buffer fills up; otherwise it drains on
+	 * its timer. A wake-up per record costs more than the record. */
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_task(struct op_record *r, struct task_struct *task)
+{
+	r->pid = task->tgid;
+	r->tid = task->pid;
+	r->ppid = task->real_parent->tgid;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+}
+
+/* The open file behind a descriptor of the current task, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = task->files->fdt;
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
+		return NULL;
+	fds = fdt->fd;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* Copies up to payload_max bytes that the operation moved from a user
+ * buffer, or from an iovec array, into dst. Returns the bytes copied. */
+static __always_inline __u32 copy_payload(__u8 *dst, __u64 buf, __u32 cnt, bool vec, __s64 moved)
+{
+	__u32 want = moved > payload_max ? payload_max : (__u32)moved;
+	__u32 got = 0;
+
+	if (want > PAYLOAD_MAX)
+		want = PAYLOAD_MAX;
+	if (!vec) {
+		if (bpf_probe_read_user(dst, want, (void *)buf))
+			return 0;
+		return want;
+	}
+	for (int i = 0; i < 8; i++) {
+		struct iovec iov;
+		__u32 n;
+
+		if (i >= cnt || got >= want)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(buf + i * sizeof(iov))))
+			break;
+		n = want - got;
+		if (n > iov.iov_len)
+			n = iov.iov_len;
+		/* got < want <= PAYLOAD_MAX; the masks only tell the verifier. */
+		got &= PAYLOAD_MAX - 1;
+		if (n > PAYLOAD_MAX)
+			n = PAYLOAD_MAX;
+		if (bpf_probe_read_user(dst + got, n, iov.iov_base))
+			break;
+		got += n;
+	}
+	return got;
+}
+
+/* Sends a finished record. With payload capture on, the record was built
+ * in scratch space and is copied out with its payload; otherwise it was
+ * reserved in the ring buffer and is committed in place. */
+static __always_inline void submit_op(struct op_record *r, bool reserved)
+{
+	if (reserved) {
+		bpf_ringbuf_submit(r, submit_flags());
+		stat_inc(STAT_OPS_EMITTED);
+		return;
+	}
+	__u32 len = r->payload_len & (2 * PAYLOAD_MAX - 1);
+	if (bpf_ringbuf_output(&events, r, sizeof(*r) + len, submit_flags())) {
+		stat_inc(STAT_OPS_DROPPED);
+		return;
+	}
+	stat_inc(STAT_OPS_EMITTED);
+}
+
+/* A zeroed record to fill: in the ring buffer when there is no payload to
+ * append, else in per-CPU scratch space. NULL (and counted) when the ring
+ * buffer is full. */
+static __always_inline struct op_record *new_op(bool *reserved)
+{
+	struct op_record *r;
+
+	if (!payload_max) {
+		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+		if (!r) {
+			stat_inc(STAT_OPS_DROPPED);
+			return NULL;
+		}
+		*reserved = true;
+	} else {
+		__u32 zero = 0;
+		struct scratch *s = bpf_map_lookup_elem(&scratch_space, &zero);
+		if (!s)
+			return NULL;
+		r = &s->rec;
+		*reserved = false;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->kind = RECORD_OP;
+	return r;
+}
+
+static __always_inline void discard_op(struct op_record *r, bool reserved)
+{
+	if (reserved)
+		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline struct name_record *new_name(void)
+{
+	__u32 zero = 0;
+	struct name_record *n = bpf_map_lookup_elem(&name_space, &zero);
+	if (n) {
+		n->kind = RECORD_NAME;
+		n->len = 0;
+	}
+	return n;
+}
+
+static __always_inline void submit_name(struct name_record *n)
+{
+	if (bpf_ringbuf_output(&events, n, sizeof(*n), submit_flags()))
+		stat_inc(STAT_NAMES_DROPPED);
+}

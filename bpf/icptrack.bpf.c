@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//go:build ignore
+
+/* icptrack's kernel side: one record per completed IPC operation.
+ *
+ * Pipes and FIFOs are seen from sys_enter/sys_exit, joined per task. Sockets
+ * are seen from sock_send_length/sock_recv_length, which fire inside every
+ * send and receive with the socket in hand; when sys_enter is attached too it
+ * supplies their start time, otherwise sched_switch records where a task
+ * went to sleep. sk_data_ready runs in the sender while it queues a datagram
+ * and names the receiving socket. sched_process_fork follows traced
+ * processes' children. */
+
+#include "common.h"
+#include "pipe.h"
+#include "sock.h"
+#include "unix.h"
+#include "inet.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline bool sockets_on(void)
+{
+	return mechanisms & ((1u << MECH_UNIX_STREAM) | (1u << MECH_UNIX_DGRAM) |
+			     (1u << MECH_UNIX_SEQPACKET) | (1u << MECH_TCP) | (1u << MECH_UDP));
+}
+
+/* Marks end i of the syscall in flight as a pipe if it is one icptrack traces. */
+static __always_inline bool pipe_end(struct inflight *in, int i, struct fd_kind *k, int fd)
+{
+	if (k->mech != MECH_PIPE && k->mech != MECH_FIFO)
+		return false;
+	if (!mech_on(k->mech))
+		return false;
+	in->mech[i] = k->mech;
+	in->obj[i] = k->obj;
+	in->ino[i] = k->ino;
+	in->dev[i] = k->dev;
+	in->fd[i] = fd;
+	return true;
+}
+
+/* With payload capture on, find the iovec array behind a msghdr or the
+ * first mmsghdr. */
+static __always_inline void msghdr_iov(struct inflight *in)
+{
+	struct user_msghdr mh;
+
+	if (!payload_max || bpf_probe_read_user(&mh, sizeof(mh), (void *)in->buf)) {
+		in->buf = 0;
+		return;
+	}
+	in->buf = (__u64)mh.msg_iov;
+	in->cnt = mh.msg_iovlen;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	__u8 cls = class_of(id);
+	struct task_struct *task;
+	struct task_state *ts;
+	struct inflight *in;
+	struct fd_kind k;
+	int fd0, fd1;
+
+	if (!cls)
+		return 0;
+	task = bpf_get_current_task_btf();
+	ts = traced_task(task);
+	if (!ts)
+		return 0;
+	in = &ts->in;
+	in->mech[0] = 0;
+	in->mech[1] = 0;
+	in->buf = 0;
+	in->cnt = 0;
+
+	switch (cls) {
+	case SC_WRITE:
+	case SC_WRITEV:
+	case SC_READ:
+	case SC_READV:
+		fd0 = SYSCALL_ARG0(regs);
+		classify_fd(task, fd0, &k);
+		if (k.mech == FD_SOCKET) {
+			if (!sockets_on())
+				return 0;
+		} else if (!pipe_end(in, 0, &k, fd0)) {
+			return 0;
+		}
+		in->buf = SYSCALL_ARG1(regs);
+		in->cnt = SYSCALL_ARG2(regs);
+		break;
+	case SC_SPLICE:
+	case SC_TEE:
+		fd0 = SYSCALL_ARG0(regs);
+		fd1 = cls == SC_SPLICE ? SYSCALL_ARG2(regs) : SYSCALL_ARG1(regs);
+		classify_fd(task, fd0, &k);
+		pipe_end(in, 0, &k, fd0);
+		classify_fd(task, fd1, &k);
+		pipe_end(in, 1, &k, fd1);
+		if (!in->mech[0] && !in->mech[1])
+			return 0;
+		break;
+	case SC_VMSPLICE:
+		fd0 = SYSCALL_ARG0(regs);
+		classify_fd(task, fd0, &k);
+		if (!pipe_end(in, 0, &k, fd0))
+			return 0;
+		in->op = k.writable ? OP_SEND : OP_RECEIVE;
+		in->buf = SYSCALL_ARG1(regs);
+		in->cnt = SYSCALL_ARG2(regs);
+		break;
+	default: /* send and receive syscalls: the socket hooks do the work */
+		if (!sockets_on())
+			return 0;
+		in->buf = SYSCALL_ARG1(regs);
+		if (cls == SC_SENDMSG || cls == SC_RECVMSG || cls == SC_SENDMMSG || cls == SC_RECVMMSG)
+			msghdr_iov(in);
+		break;
+	}
+	in->syscall = id;
+	in->nvcsw = task->nvcsw;
+	in->start_ns = bpf_ktime_get_ns();
+	in->cls = cls;
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	struct task_struct *task;
+	struct task_state *ts;
+	struct inflight *in;
+	bool blocked;
+	__u64 now;
+
+	if (!class_of(SYSCALL_NR(regs)))
+		return 0;
+	task = bpf_get_current_task_btf();
+	ts = bpf_task_storage_get(&task_states, task, 0, 0);
+	if (!ts || !ts->in.cls)
+		return 0;
+	in = &ts->in;
+	now = bpf_ktime_get_ns();
+	blocked = task->nvcsw != in->nvcsw;
+
+	switch (in->cls) {
+	case SC_WRITE:
+	case SC_WRITEV:
+		if (in->mech[0])
+			emit_pipe(task, in, 0, OP_SEND, false, ret, now, blocked);
+		break;
+	case SC_READ:
+	case SC_READV:
+		if (in->mech[0])
+			emit_pipe(task, in, 0, OP_RECEIVE, false, ret, now, blocked);
+		break;
+	case SC_SPLICE:
+	case SC_TEE:
+		/* tee copies without consuming: a peek at the input pipe. */
+		if (in->mech[0])
+			emit_pipe(task, in, 0, OP_RECEIVE, in->cls == SC_TEE, ret, now, blocked);
+		if (in->mech[1])
+			emit_pipe(task, in, 1, OP_SEND, false, ret, now, blocked);
+		break;
+	case SC_VMSPLICE:
+		emit_pipe(task, in, 0, in->op, false, ret, now, blocked);
+		break;
+	}
+	in->cls = 0;
+	return 0;
+}
+
+/* The mechanism of an operation on sk, or 0 when icptrack does not report it. */
+static __always_inline __u8 sock_mechanism(struct task_state *ts, const struct sock *sk, __u8 op)
+{
+	__u16 family = sk->__sk_common.skc_family;
+	__u8 mech;
+
+	if (family == AF_UNIX) {
+		mech = unix_mechanism(sk);
+		return mech && mech_on(mech) ? mech : 0;
+	}
+	if (family == AF_INET || family == AF_INET6)
+		return inet_mechanism(ts, sk, op);
+	return 0;
+}
+
+static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 op)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_state *ts = traced_task(task);
+	struct op_record *r;
+	bool reserved = false, ok;
+	__u64 now;
+	__u8 mech;
+
+	if (!ts)
+		return 0;
+	mech = sock_mechanism(ts, sk, op);
+	if (!mech) {
+		if (op == OP_SEND)
+			ts->pend_valid = 0;
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	r = new_op(&reserved);
+	if (!r) {
+		if (op == OP_SEND)
+			ts->pend_valid = 0;
+		return 0;
+	}
+	r->mechanism = mech;
+	r->op = op;
+	r->ret = ret;
+	r->end_ns = now;
+	r->fd = -1;
+	fill_task(r, task);
+	sock_timing(task, ts, sk, r, now);
+	if (mech == MECH_TCP)
+		ok = tcp_op(sk, op, ret, flags, r);
+	else if (mech == MECH_UDP)
+		ok = udp_op(ts, sk, op, ret, flags, r);
+	else
+		ok = unix_op(ts, sk, mech, op, ret, flags, r);
+	if (op == OP_SEND)
+		ts->pend_valid = 0;
+	if (!ok) {
+		discard_op(r, reserved);
+		stat_inc(STAT_OPS_DROPPED);
+		return 0;
+	}
+	sock_payload(ts, r, ret);
+	submit_op(r, reserved);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
+{
+	return sock_event(sk, ret, flags, OP_SEND);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
+{
+	return sock_event(sk, ret, flags, OP_RECEIVE);
+}
+
+/* Runs when a datagram is queued on sk, in the sender for unix sockets and
+ * in the softirq of the sender's loopback transmit for UDP. */
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(sk_data_ready, const struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+	struct task_struct *task;
+	struct task_state *ts;
+	struct sock_state *ss;
+	__u64 seq;
+	__u8 mech;
+
+	if (family == AF_UNIX) {
+		mech = unix_mechanism(sk);
+		if (mech != MECH_UNIX_DGRAM && mech != MECH_UNIX_SEQPACKET)
+			return 0;
+	} else if ((family == AF_INET || family == AF_INET6) && sk->sk_protocol == IPPROTO_UDP) {
+		mech = MECH_UDP;
+	} else {
+		return 0;
+	}
+	if (!mech_on(mech))
+		return 0;
+	task = bpf_get_current_task_btf();
+	ts = traced_task(task);
+	if (ts && mech == MECH_UDP && !sending(task))
+		ts = NULL;
+	ss = sock_state(sk, ts != NULL);
+	if (!ss)
+		return 0;
+	seq = __sync_fetch_and_add(&ss->in, 1);
+	if (!ts)
+		return 0;
+	ts->pend_ino = ss->ino;
+	ts->pend_seq = seq;
+	ts->pend_valid = 1;
+	if (mech == MECH_UDP)
+		udp_pending(ts, sk);
+	return 0;
+}
+
+/* Children of traced processes are traced, and in follow mode so are the
+ * children (not the threads) of follow_tgid. Runs in the parent before the
+ * child first runs, so nothing the child does is missed. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct task_state *ps = bpf_task_storage_get(&task_states, parent, 0, 0);
+	struct task_state *cs;
+
+	if (!(ps && ps->traced) &&
+	    !(follow_tgid && parent->tgid == follow_tgid && child->tgid != parent->tgid))
+		return 0;
+	cs = bpf_task_storage_get(&task_states, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!cs) {
+		stat_inc(STAT_NO_STORAGE);
+		return 0;
+	}
+	cs->traced = 1;
+	return 0;
+}
+
+/* Without syscall hooks, note the socket a traced task goes to sleep on in
+ * a send or receive, so the operation can report that it blocked and since
+ * when. Attached only in that mode. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	struct task_state *ts;
+	struct pt_regs *regs;
+	struct socket *sock;
+	struct file *f;
+	struct sock *sk;
+
+	if (preempt || prev_state == TASK_RUNNING)
+		return 0;
+	ts = traced_task(prev);
+	if (!ts)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	if (!regs || !is_socket_class(class_of(SYSCALL_NR(regs))))
+		return 0;
+	f = fd_file(prev, SYSCALL_ARG0(regs));
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(f, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (ts->sleep_sk != (__u64)sk) {
+		ts->sleep_sk = (__u64)sk;
+		ts->sleep_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}

@@ -1,0 +1,283 @@
+package flow
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Options tune a Correlator.
+type Options struct {
+	// Hold is how long a receive waits for records of the sends it
+	// delivered. They can arrive after it: each CPU's records reach the ring
+	// buffer when that CPU finishes its syscall.
+	Hold time.Duration
+	// MaxPendingSends bounds the sends per channel that no receive has
+	// delivered yet; the oldest are forgotten first.
+	MaxPendingSends int
+	// Idle is how long a channel with nothing pending is remembered.
+	Idle time.Duration
+	// Now is the clock for holds; time.Now when nil.
+	Now func() time.Time
+	// Seed makes operation ids; random when 0.
+	Seed uint64
+}
+
+// DefaultOptions are the options icptrack runs with.
+func DefaultOptions() Options {
+	return Options{Hold: 250 * time.Millisecond, MaxPendingSends: 65536, Idle: 5 * time.Minute}
+}
+
+// Stats counts what the correlator did.
+type Stats struct {
+	Operations uint64 // operations emitted
+	Linked     uint64 // receives linked to the sends they delivered
+	Unlinked   uint64 // receives of bytes whose sends were not seen
+	// EvictedSends are sends forgotten before a receive delivered them: the
+	// channel had too many pending, or they were older than Idle.
+	EvictedSends uint64
+	// UnattributedUDP are UDP receives on a wildcard-bound socket that no
+	// loopback send explains; they may have come from the network and are
+	// not reported.
+	UnattributedUDP uint64
+}
+
+// Correlator matches receives to the sends they delivered. It is not safe
+// for concurrent use: one goroutine feeds it events in ring-buffer order.
+type Correlator struct {
+	opts    Options
+	emit    func(*Operation)
+	ids     idSource
+	streams map[streamKey]*stream
+	boxes   map[boxKey]*mailbox
+	// held receives, oldest first (their deadlines are in the same order).
+	held []*heldReceive
+	// threads whose output waits behind a held receive: each thread's
+	// operations leave in the order it made them.
+	threads   map[uint32][]*queuedOp
+	lastSweep time.Time
+	stats     Stats
+}
+
+type queuedOp struct {
+	op    *Operation
+	ready bool
+}
+
+// New returns a correlator that passes each finished operation to emit.
+func New(emit func(*Operation), opts Options) *Correlator {
+	d := DefaultOptions()
+	if opts.Hold <= 0 {
+		opts.Hold = d.Hold
+	}
+	if opts.MaxPendingSends <= 0 {
+		opts.MaxPendingSends = d.MaxPendingSends
+	}
+	if opts.Idle <= 0 {
+		opts.Idle = d.Idle
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Seed == 0 {
+		opts.Seed = rand.Uint64()
+	}
+	return &Correlator{
+		opts:    opts,
+		emit:    emit,
+		ids:     idSource{seed: opts.Seed},
+		streams: make(map[streamKey]*stream),
+		boxes:   make(map[boxKey]*mailbox),
+		threads: make(map[uint32][]*queuedOp),
+	}
+}
+
+// Stats returns the counters so far.
+func (c *Correlator) Stats() Stats { return c.stats }
+
+// Add takes one event from the kernel.
+func (c *Correlator) Add(ev *Event) {
+	op := c.newOperation(ev)
+	now := c.opts.Now()
+	if ev.Mechanism.Stream() {
+		c.addStream(ev, op, now)
+	} else {
+		c.addDatagram(ev, op, now)
+	}
+}
+
+// Tick releases receives whose hold has expired, with whatever sends were
+// seen, and forgets idle channels. Call it on a timer.
+func (c *Correlator) Tick() {
+	now := c.opts.Now()
+	for len(c.held) > 0 && !c.held[0].deadline.After(now) {
+		h := c.held[0]
+		c.held[0] = nil
+		c.held = c.held[1:]
+		if !h.done {
+			c.expire(h)
+		}
+	}
+	if now.Sub(c.lastSweep) >= c.opts.Hold {
+		c.sweep(now)
+		c.lastSweep = now
+	}
+}
+
+// Flush releases every held receive; call it once capture has stopped and
+// the ring buffer is drained.
+func (c *Correlator) Flush() {
+	for _, h := range c.held {
+		if !h.done {
+			c.expire(h)
+		}
+	}
+	c.held = nil
+}
+
+func (c *Correlator) newOperation(ev *Event) *Operation {
+	return &Operation{
+		ID:               c.ids.next(),
+		Time:             ev.Start,
+		Duration:         ev.End.Sub(ev.Start),
+		PID:              ev.PID,
+		TID:              ev.TID,
+		PPID:             ev.PPID,
+		Comm:             ev.Comm,
+		Mechanism:        ev.Mechanism,
+		Op:               ev.Op,
+		Syscall:          ev.Syscall,
+		Bytes:            ev.Bytes(),
+		Error:            ev.Error,
+		Blocked:          ev.Blocked,
+		Payload:          ev.Payload,
+		PayloadCaptured:  ev.PayloadCaptured,
+		PayloadTruncated: ev.PayloadTruncated,
+	}
+}
+
+// output sends op on, or queues it behind an earlier operation of the same
+// thread that is still waiting for its sends.
+func (c *Correlator) output(op *Operation, ready bool) *queuedOp {
+	q, waiting := c.threads[op.TID]
+	if !waiting && ready {
+		c.stats.Operations++
+		c.emit(op)
+		return nil
+	}
+	qo := &queuedOp{op: op, ready: ready}
+	c.threads[op.TID] = append(q, qo)
+	return qo
+}
+
+// ready marks a queued operation finished and lets its thread's queue
+// drain up to the next one still waiting.
+func (c *Correlator) ready(qo *queuedOp) {
+	qo.ready = true
+	tid := qo.op.TID
+	q := c.threads[tid]
+	i := 0
+	for ; i < len(q) && q[i].ready; i++ {
+		c.stats.Operations++
+		c.emit(q[i].op)
+	}
+	if i == len(q) {
+		delete(c.threads, tid)
+		return
+	}
+	c.threads[tid] = q[i:]
+}
+
+// heldReceive is a receive waiting for the records of its sends.
+type heldReceive struct {
+	qo       *queuedOp
+	deadline time.Time
+	done     bool
+	// stream receives
+	st   *stream
+	a, b uint64
+	peek bool
+	// datagram receives
+	box *mailbox
+	seq uint64
+	ev  datagramReceive
+}
+
+func (c *Correlator) hold(h *heldReceive, now time.Time) {
+	h.deadline = now.Add(c.opts.Hold)
+	c.held = append(c.held, h)
+}
+
+// expire releases a held receive that waited long enough.
+func (c *Correlator) expire(h *heldReceive) {
+	h.done = true
+	if h.st != nil {
+		h.st.unhold(h)
+		h.st.deliver(h.qo.op, h.a, h.b, h.peek, &c.stats)
+		c.ready(h.qo)
+		return
+	}
+	delete(h.box.held, h.seq)
+	if !c.deliverDatagram(h.box, h.qo.op, &h.ev, nil) {
+		c.drop(h.qo)
+		return
+	}
+	c.ready(h.qo)
+}
+
+// drop removes a queued operation that turned out not to be reportable.
+func (c *Correlator) drop(qo *queuedOp) {
+	q := c.threads[qo.op.TID]
+	for i, x := range q {
+		if x == qo {
+			copy(q[i:], q[i+1:])
+			q = q[:len(q)-1]
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(c.threads, qo.op.TID)
+		return
+	}
+	c.threads[qo.op.TID] = q
+	if q[0].ready {
+		c.ready(q[0])
+	}
+}
+
+// sweep forgets channels idle for longer than Idle and sends that have
+// waited that long for a receive.
+func (c *Correlator) sweep(now time.Time) {
+	cutoff := now.Add(-c.opts.Idle)
+	for k, st := range c.streams {
+		c.stats.EvictedSends += uint64(st.forgetBefore(cutoff))
+		if len(st.sends) == 0 && len(st.held) == 0 && st.active.Before(cutoff) {
+			delete(c.streams, k)
+		}
+	}
+	for k, box := range c.boxes {
+		c.stats.EvictedSends += uint64(box.forgetBefore(cutoff))
+		if len(box.sends) == 0 && len(box.held) == 0 && box.active.Before(cutoff) {
+			delete(c.boxes, k)
+		}
+	}
+}
+
+// idSource makes operation ids: a random seed plus a counter, mixed by
+// splitmix64, whose finaliser is a bijection, so ids never repeat within a
+// run and look random, as span ids should.
+type idSource struct {
+	seed, n uint64
+}
+
+func (s *idSource) next() OpID {
+	for {
+		s.n++
+		z := s.seed + s.n*0x9e3779b97f4a7c15
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		z ^= z >> 31
+		if z != 0 {
+			return OpID(z)
+		}
+	}
+}

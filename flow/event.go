@@ -1,0 +1,132 @@
+package flow
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// OpType is what an operation did to its channel.
+type OpType uint8
+
+// Operation types, named as in the event log's op field.
+const (
+	Send OpType = iota + 1
+	Receive
+	opTypeEnd
+)
+
+var opTypeNames = [...]string{Send: "send", Receive: "receive"}
+
+func (o OpType) String() string {
+	if o > 0 && o < opTypeEnd {
+		return opTypeNames[o]
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Event is one completed operation as the kernel reported it, before
+// correlation. The identity fields mean what the mechanism makes them mean;
+// see the field comments.
+type Event struct {
+	Start, End time.Time
+	// StartUnknown is set when no entry hook saw the call begin: Start is
+	// then when it began to wait (Blocked) or equals End.
+	StartUnknown bool
+	Blocked      bool
+
+	PID, TID, PPID uint32
+	Comm           string
+
+	Mechanism Mechanism
+	Op        OpType
+	Syscall   string
+	FD        int32  // -1 when unknown
+	Result    int64  // bytes moved, or -errno
+	Error     string // errno name when Result < 0
+
+	// Ino is this end: the pipe's inode, or the socket's inode.
+	Ino uint64
+	// PeerIno is the other end's socket; for a datagram send with
+	// HasReceiver set, the socket the datagram was queued on.
+	PeerIno uint64
+	// Dev is the pipe's or FIFO's device, or the network namespace of a
+	// TCP or UDP socket.
+	Dev uint32
+	// Offset is the stream offset of the first byte moved (pipes, FIFOs,
+	// unix stream, TCP: 32-bit sequence), or the datagram's sequence number
+	// on its receiving socket (Seq set).
+	Offset      uint64
+	Seq         bool
+	Peek        bool // the bytes were not consumed (MSG_PEEK, tee)
+	HasReceiver bool
+
+	// Local and Remote are the TCP or UDP addresses of this end and the
+	// other (Remote may be unset for an unconnected UDP socket).
+	Local, Remote netip.AddrPort
+	// Path is the unix socket path of either end, or the FIFO's path.
+	Path string
+
+	Payload          []byte
+	PayloadCaptured  bool // capture was on for this operation
+	PayloadTruncated bool
+}
+
+// Bytes is the number of bytes the operation moved (0 on failure).
+func (e *Event) Bytes() int64 {
+	if e.Result < 0 {
+		return 0
+	}
+	return e.Result
+}
+
+// OpID identifies an operation. It is also the span id of the operation's
+// span, so it is never zero.
+type OpID uint64
+
+func (id OpID) String() string {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(id >> (56 - 8*i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Peer is the process at the other end of an operation.
+type Peer struct {
+	PID  uint32
+	Comm string
+}
+
+// Operation is a matched operation: one row of the event log.
+type Operation struct {
+	ID       OpID
+	Time     time.Time
+	Duration time.Duration
+
+	PID, TID, PPID uint32
+	Comm           string
+
+	Mechanism Mechanism
+	Op        OpType
+	Syscall   string
+	Channel   string
+	Endpoint  string
+	Bytes     int64
+
+	// Peer is the other end, when known: for a receive, the sender of its
+	// bytes.
+	Peer Peer
+	// Links are the sends a receive delivered.
+	Links []OpID
+
+	Error   string // errno name when the call failed
+	Blocked bool
+
+	Payload          []byte
+	PayloadCaptured  bool
+	PayloadTruncated bool
+
+	ContainerID string
+}

@@ -1,0 +1,266 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/icptrack/icptrack/flow"
+)
+
+// Handler receives what the tracer reads. Both methods are called from the
+// goroutine running Tracer.Run.
+type Handler interface {
+	// Event is called for each completed operation. ev is reused after
+	// the call returns; its Payload is not.
+	Event(ev *flow.Event)
+	// Drained is called after each pass over the ring buffer.
+	Drained()
+}
+
+// Tracer owns the loaded BPF objects and their attachments.
+type Tracer struct {
+	cfg    Config
+	coll   *ebpf.Collection
+	links  []link.Link
+	reader *ringbuf.Reader
+	dec    *decoder
+	stats  *ebpf.Map
+	// decodeErrors counts records userspace could not read.
+	decodeErrors uint64
+}
+
+// Open checks that icptrack can run here, loads the BPF programs the
+// configured mechanisms need and attaches them.
+func Open(cfg Config) (*Tracer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := preflight(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("lift the locked-memory limit for BPF maps: %w", err)
+	}
+	spec, err := loadIpc()
+	if err != nil {
+		return nil, err
+	}
+	if err := configure(spec, &cfg); err != nil {
+		return nil, err
+	}
+	wanted := hooksFor(&cfg)
+	for name := range spec.Programs {
+		if !wanted.has(name) {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, loadError(err)
+	}
+	t := &Tracer{cfg: cfg, coll: coll, stats: coll.Maps["stats"]}
+	for _, h := range wanted {
+		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[h.program], AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("attach tp_btf/%s: %w", h.tracepoint, err)
+		}
+		t.links = append(t.links, l)
+	}
+	t.reader, err = ringbuf.NewReader(coll.Maps["events"])
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("open the ring buffer: %w", err)
+	}
+	c, err := monotonicOffset()
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.dec = newDecoder(c, newNames(newMountTable("/proc/self/mountinfo")), cfg.PayloadBytes > 0)
+	return t, nil
+}
+
+// configure writes the configuration into the object's constants.
+func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
+	spec.Maps["events"].MaxEntries = uint32(cfg.RingBufferBytes)
+	self := uint32(os.Getpid())
+	vars := map[string]any{
+		"mechanisms":      kernelMechanisms(cfg.Mechanisms),
+		"payload_max":     uint32(cfg.PayloadBytes),
+		"follow_tgid":     uint32(cfg.FollowPID),
+		"self_tgid":       self,
+		"trace_all":       boolByte(cfg.TraceAll),
+		"syscall_hooks":   boolByte(cfg.syscallHooks()),
+		"wakeup_bytes":    uint64(cfg.RingBufferBytes / 4),
+		"syscall_classes": syscallClasses(cfg.Mechanisms, cfg.sockets()),
+	}
+	for name, v := range vars {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return fmt.Errorf("BPF object has no variable %q (rebuild it with make generate)", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// loadError explains a failure to load the programs.
+func loadError(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w: the kernel refused the BPF programs (%v); run as root, or check that "+
+			"kernel.unprivileged_bpf_disabled and lockdown allow BPF", ErrPermission, err)
+	}
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel's verifier rejected icptrack's BPF programs; "+
+			"please report this with your kernel version (uname -r): %+v", ve)
+	}
+	return fmt.Errorf("load BPF programs: %w", err)
+}
+
+// monotonicOffset measures realtime minus monotonic time, to put the
+// kernel's timestamps on the wall clock.
+func monotonicOffset() (clock, error) {
+	var mono, real1, real2 unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &real1); err != nil {
+		return clock{}, fmt.Errorf("read the clock: %w", err)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		return clock{}, fmt.Errorf("read the clock: %w", err)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &real2); err != nil {
+		return clock{}, fmt.Errorf("read the clock: %w", err)
+	}
+	realNs := (real1.Nano() + real2.Nano()) / 2
+	return clock{offset: realNs - mono.Nano()}, nil
+}
+
+// Run reads records until ctx is done, then reads what is left and
+// returns. It calls h from this goroutine only.
+func (t *Tracer) Run(ctx context.Context, h Handler) error {
+	stop := context.AfterFunc(ctx, func() { _ = t.reader.Flush() })
+	defer stop()
+
+	var rec ringbuf.Record
+	var ev flow.Event
+	for {
+		t.reader.SetDeadline(time.Now().Add(t.cfg.DrainInterval))
+		done := false
+		for {
+			err := t.reader.ReadInto(&rec)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				done = true
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read the ring buffer: %w", err)
+			}
+			t.handle(rec.RawSample, &ev, h)
+		}
+		if done || ctx.Err() != nil {
+			// Read what was submitted up to now, then stop.
+			t.reader.SetDeadline(time.Now())
+			for {
+				err := t.reader.ReadInto(&rec)
+				if err != nil {
+					break
+				}
+				t.handle(rec.RawSample, &ev, h)
+			}
+			h.Drained()
+			return nil
+		}
+		h.Drained()
+	}
+}
+
+func (t *Tracer) handle(raw []byte, ev *flow.Event, h Handler) {
+	isOp, err := t.dec.decode(raw, ev)
+	if err != nil {
+		t.decodeErrors++
+		return
+	}
+	if isOp {
+		h.Event(ev)
+	}
+}
+
+// Stats are the tracer's counters.
+type Stats struct {
+	// Captured is the operation records the kernel submitted.
+	Captured uint64
+	// Dropped is the operation records lost because the ring buffer was
+	// full (or, rarely, kernel storage could not be had).
+	Dropped uint64
+	// NamesDropped is the socket and FIFO name records lost.
+	NamesDropped uint64
+	// DecodeErrors is the records userspace could not decode.
+	DecodeErrors uint64
+}
+
+// Stats reads the kernel's counters.
+func (t *Tracer) Stats() (Stats, error) {
+	sum := func(i ipcStatIndex) (uint64, error) {
+		var perCPU []uint64
+		if err := t.stats.Lookup(uint32(i), &perCPU); err != nil {
+			return 0, fmt.Errorf("read BPF statistics: %w", err)
+		}
+		var s uint64
+		for _, v := range perCPU {
+			s += v
+		}
+		return s, nil
+	}
+	var s Stats
+	var err error
+	if s.Captured, err = sum(ipcStatIndexSTAT_OPS_EMITTED); err != nil {
+		return s, err
+	}
+	if s.Dropped, err = sum(ipcStatIndexSTAT_OPS_DROPPED); err != nil {
+		return s, err
+	}
+	if s.NamesDropped, err = sum(ipcStatIndexSTAT_NAMES_DROPPED); err != nil {
+		return s, err
+	}
+	s.DecodeErrors = t.decodeErrors
+	return s, nil
+}
+
+// Close detaches everything and frees the BPF objects, latest first.
+func (t *Tracer) Close() error {
+	var errs []error
+	if t.reader != nil {
+		errs = append(errs, t.reader.Close())
+	}
+	for i := len(t.links) - 1; i >= 0; i-- {
+		errs = append(errs, t.links[i].Close())
+	}
+	t.links = nil
+	if t.coll != nil {
+		t.coll.Close()
+		t.coll = nil
+	}
+	return errors.Join(errs...)
+}
