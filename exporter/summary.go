@@ -1,0 +1,309 @@
+package exporter
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+
+	"github.com/icptrack/icptrack/flow"
+)
+
+// maxSummaryRows bounds the summary's memory on a busy host; operations
+// beyond it are counted in one "other" row per mechanism.
+const maxSummaryRows = 10000
+
+// Summary aggregates operations per mechanism and per process pair, for the
+// table icptrack prints when it stops.
+//
+// A send is counted under its receiver. When the send happened before any
+// receive on its channel named the receiver, it waits in an unresolved
+// group of its channel, and is placed when the table is printed, using the
+// pairs that linked receives revealed. Receives without a known sender
+// (end of file, a sender icptrack did not see) are placed the same way.
+type Summary struct {
+	rows       map[summaryKey]*summaryRow
+	unresolved map[unresolvedKey]*summaryRow
+	pairs      map[channelKey]map[[2]flow.Peer]struct{}
+	processes  map[uint32]struct{}
+	first      time.Time
+	last       time.Time
+	total      summaryRow
+}
+
+// summaryKey is a mechanism and the processes at each end: the sender
+// (from) and the receiver (to). An unknown end has PID 0.
+type summaryKey struct {
+	mech     flow.Mechanism
+	from, to flow.Peer
+}
+
+type channelKey struct {
+	mech    flow.Mechanism
+	channel string
+}
+
+// unresolvedKey is one process's operations on a channel whose other end
+// was not known when they were made.
+type unresolvedKey struct {
+	channelKey
+	self flow.Peer
+	op   flow.OpType
+}
+
+type summaryRow struct {
+	ops, sent, received, errors int64
+	durations                   *ddsketch.DDSketch
+}
+
+// NewSummary returns an empty summary.
+func NewSummary() *Summary {
+	return &Summary{
+		rows:       make(map[summaryKey]*summaryRow),
+		unresolved: make(map[unresolvedKey]*summaryRow),
+		pairs:      make(map[channelKey]map[[2]flow.Peer]struct{}),
+		processes:  make(map[uint32]struct{}),
+	}
+}
+
+// Add counts one operation.
+func (s *Summary) Add(op *flow.Operation) {
+	me := flow.Peer{PID: op.PID, Comm: op.Comm}
+	ck := channelKey{op.Mechanism, op.Channel}
+	var r *summaryRow
+	if op.Peer.PID == 0 && op.Channel != "" && len(s.unresolved) < maxSummaryRows {
+		r = s.group(s.unresolved, unresolvedKey{ck, me, op.Op})
+	} else {
+		k := summaryKey{mech: op.Mechanism, from: me, to: op.Peer}
+		if op.Op == flow.Receive {
+			k.from, k.to = op.Peer, me
+		}
+		if op.Peer.PID != 0 && op.Channel != "" {
+			s.notePair(ck, k.from, k.to)
+		}
+		r = s.row(k)
+	}
+	r.add(op)
+	s.total.add(op)
+	s.processes[op.PID] = struct{}{}
+	if s.first.IsZero() || op.Time.Before(s.first) {
+		s.first = op.Time
+	}
+	if end := op.Time.Add(op.Duration); end.After(s.last) {
+		s.last = end
+	}
+}
+
+func (s *Summary) notePair(ck channelKey, from, to flow.Peer) {
+	set := s.pairs[ck]
+	if set == nil {
+		if len(s.pairs) >= maxSummaryRows {
+			return
+		}
+		set = make(map[[2]flow.Peer]struct{})
+		s.pairs[ck] = set
+	}
+	set[[2]flow.Peer{from, to}] = struct{}{}
+}
+
+func (s *Summary) row(k summaryKey) *summaryRow {
+	r := s.rows[k]
+	if r != nil {
+		return r
+	}
+	if len(s.rows) >= maxSummaryRows {
+		other := flow.Peer{Comm: "(other)"}
+		k = summaryKey{mech: k.mech, from: other, to: other}
+		if r = s.rows[k]; r != nil {
+			return r
+		}
+	}
+	r = &summaryRow{durations: newSketch()}
+	s.rows[k] = r
+	return r
+}
+
+func (s *Summary) group(m map[unresolvedKey]*summaryRow, k unresolvedKey) *summaryRow {
+	r := m[k]
+	if r == nil {
+		r = &summaryRow{durations: newSketch()}
+		m[k] = r
+	}
+	return r
+}
+
+// resolve places the unresolved groups: under the one process their
+// channel's linked receives paired them with, or under an unknown peer.
+func (s *Summary) resolve() {
+	for k, g := range s.unresolved {
+		var other flow.Peer
+		n := 0
+		for pair := range s.pairs[k.channelKey] {
+			if k.op == flow.Send && pair[0] == k.self {
+				other, n = pair[1], n+1
+			}
+			if k.op == flow.Receive && pair[1] == k.self {
+				other, n = pair[0], n+1
+			}
+		}
+		if n > 1 {
+			other = flow.Peer{Comm: "(several)"}
+		}
+		rk := summaryKey{mech: k.mech, from: k.self, to: other}
+		if k.op == flow.Receive {
+			rk.from, rk.to = other, k.self
+		}
+		s.row(rk).merge(g)
+		delete(s.unresolved, k)
+	}
+}
+
+func newSketch() *ddsketch.DDSketch {
+	// 1% relative accuracy; errors only in the last digit shown.
+	sk, err := ddsketch.NewDefaultDDSketch(0.01)
+	if err != nil {
+		panic(err) // only for an invalid accuracy
+	}
+	return sk
+}
+
+func (r *summaryRow) add(op *flow.Operation) {
+	r.ops++
+	if op.Op == flow.Send {
+		r.sent += op.Bytes
+	} else {
+		r.received += op.Bytes
+	}
+	if op.Error != "" {
+		r.errors++
+	}
+	if r.durations != nil {
+		// DDSketch takes positive values; a 0 ns duration (start unknown)
+		// counts as the smallest.
+		_ = r.durations.Add(max(float64(op.Duration), 1))
+	}
+}
+
+func (r *summaryRow) merge(o *summaryRow) {
+	r.ops += o.ops
+	r.sent += o.sent
+	r.received += o.received
+	r.errors += o.errors
+	_ = r.durations.MergeWith(o.durations)
+}
+
+// Operations is the number of operations added.
+func (s *Summary) Operations() int64 { return s.total.ops }
+
+// Losses are what was lost on the way, for the summary's last line.
+type Losses struct {
+	Dropped uint64 // operations lost in the kernel's ring buffer
+	Other   uint64 // records lost or unreadable for other reasons
+}
+
+// Print writes the table. Rows are sorted by mechanism, then by operations.
+func (s *Summary) Print(w io.Writer, losses Losses) error {
+	s.resolve()
+	span := s.last.Sub(s.first)
+	if s.total.ops == 0 {
+		span = 0
+	}
+	fmt.Fprintf(w, "\nicptrack: %d operations between %d processes over %s, %s sent, %s received\n",
+		s.total.ops, len(s.processes), span.Round(time.Millisecond), bytesString(s.total.sent), bytesString(s.total.received))
+
+	keys := make([]summaryKey, 0, len(s.rows))
+	for k := range s.rows {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b summaryKey) int {
+		if c := cmp.Compare(a.mech, b.mech); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(s.rows[b].ops, s.rows[a].ops); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.from.PID, b.from.PID), cmp.Compare(a.to.PID, b.to.PID))
+	})
+	if len(keys) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "MECHANISM\tFROM\tTO\tOPS\tSENT\tRECEIVED\tP50\tP99\tERRORS\t")
+		for _, k := range keys {
+			r := s.rows[k]
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t\n",
+				k.mech, processString(k.from), processString(k.to), r.ops,
+				bytesString(r.sent), bytesString(r.received),
+				quantile(r.durations, 0.5), quantile(r.durations, 0.99), r.errors)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if losses.Dropped == 0 && losses.Other == 0 {
+		_, err := fmt.Fprintln(w, "icptrack: 0 events dropped")
+		return err
+	}
+	_, err := fmt.Fprintf(w, "icptrack: WARNING: %d events dropped (ring buffer full), %d other records lost: "+
+		"the numbers above are incomplete; raise --ring-buffer or trace fewer mechanisms\n", losses.Dropped, losses.Other)
+	return err
+}
+
+func processString(p flow.Peer) string {
+	switch {
+	case p.PID != 0:
+		return p.Comm + "[" + strconv.FormatUint(uint64(p.PID), 10) + "]"
+	case p.Comm != "":
+		return p.Comm
+	}
+	return "?"
+}
+
+func quantile(sk *ddsketch.DDSketch, q float64) string {
+	v, err := sk.GetValueAtQuantile(q)
+	if err != nil {
+		return "-"
+	}
+	return durationString(time.Duration(v))
+}
+
+// durationString shows a duration with three significant digits.
+func durationString(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return strconv.FormatInt(int64(d), 10) + "ns"
+	case d < time.Millisecond:
+		return strconv.FormatFloat(float64(d)/1e3, 'f', decimals(float64(d)/1e3), 64) + "µs"
+	case d < time.Second:
+		return strconv.FormatFloat(float64(d)/1e6, 'f', decimals(float64(d)/1e6), 64) + "ms"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', decimals(d.Seconds()), 64) + "s"
+}
+
+func decimals(v float64) int {
+	switch {
+	case v < 10:
+		return 2
+	case v < 100:
+		return 1
+	}
+	return 0
+}
+
+func bytesString(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + "B"
+	}
+	v, suffix := float64(n)/unit, "KiB"
+	for _, s := range []string{"MiB", "GiB", "TiB"} {
+		if v < unit {
+			break
+		}
+		v, suffix = v/unit, s
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + suffix
+}
