@@ -74,6 +74,7 @@ enum syscall_class {
 	SC_RECVMSG = 11, /* recvmsg(fd, msghdr, flags) */
 	SC_SENDMMSG = 12,
 	SC_RECVMMSG = 13,
+	SC_OPEN = 14,    /* open, openat, openat2: a FIFO may start a new life */
 };
 
 enum stat_index {
@@ -100,9 +101,10 @@ struct op_record {
 	__u64 start_ns;
 	__u64 end_ns;
 	__s64 ret;      /* bytes moved, or -errno */
-	__u64 ino;      /* this end: pipe inode or socket inode */
-	__u64 peer_ino; /* the other end's socket, or a datagram's receiving socket */
-	__u64 off;      /* first byte's offset in the stream, or datagram sequence */
+	__u64 ino;     /* this end: pipe inode, or socket inode (0 before accept) */
+	__u64 sk;      /* this end's socket: its identity while it lives */
+	__u64 peer_sk; /* the other end's socket, or a datagram's receiving socket */
+	__u64 off;     /* first byte's offset in the stream, or datagram sequence */
 	__u32 dev;      /* pipe/FIFO: superblock device; tcp/udp: netns inode */
 	__u16 sport;    /* host byte order */
 	__u16 dport;
@@ -114,14 +116,14 @@ struct op_record {
 };
 
 /* A name for a channel object, sent once when it is first seen: a unix
- * socket's path, or a FIFO's path components (leaf first, NUL separated,
- * relative to its filesystem's root). */
+ * socket's path (id is the socket), or a FIFO's path components, leaf first
+ * in fixed slots, relative to its filesystem's root (id is the inode). */
 struct name_record {
 	__u8 kind; /* RECORD_NAME */
 	__u8 mechanism;
 	__u16 len;
 	__u32 dev;
-	__u64 ino;
+	__u64 id;
 	char name[NAME_MAX_LEN];
 };
 
@@ -146,9 +148,10 @@ struct task_state {
 	__u8 traced;
 	__u8 _pad[7];
 	struct inflight in;
+	__u64 met_pipe; /* the pipe this task last found counters for */
 	/* Set by sk_data_ready in a sending task: the socket it just queued a
 	 * datagram on, and that datagram's sequence number. */
-	__u64 pend_ino;
+	__u64 pend_sk;
 	__u64 pend_seq;
 	__u8 pend_addr[16]; /* UDP: the receiving socket's bound address and port */
 	__u16 pend_port;
@@ -163,9 +166,11 @@ struct task_state {
 /* Per socket: its inode, and the sequence or byte counters of what its peers
  * queued to it (in) and what its owner consumed (out). */
 struct sock_state {
-	__u64 ino;
+	__u64 ino; /* 0 until the socket has a file (an accepted one, once accepted) */
 	__u64 in;
 	__u64 out;
+	__u8 seen;
+	__u8 _pad[7];
 };
 
 /* Per pipe: bytes written to and read from it since icptrack first saw it. */
@@ -304,8 +309,8 @@ static __always_inline __u8 class_of(long nr)
 
 static __always_inline bool is_socket_class(__u8 cls)
 {
-	return cls >= SC_SENDTO || cls == SC_WRITE || cls == SC_WRITEV || cls == SC_READ ||
-	       cls == SC_READV;
+	return (cls >= SC_SENDTO && cls <= SC_RECVMMSG) || cls == SC_WRITE || cls == SC_WRITEV ||
+	       cls == SC_READ || cls == SC_READV;
 }
 
 static __always_inline __u64 submit_flags(void)

@@ -103,6 +103,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		if (!in->mech[0] && !in->mech[1])
 			return 0;
 		break;
+	case SC_OPEN:
+		break;
 	case SC_VMSPLICE:
 		fd0 = SYSCALL_ARG0(regs);
 		classify_fd(task, fd0, &k);
@@ -120,6 +122,10 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 			msghdr_iov(in);
 		break;
 	}
+	if (in->mech[0])
+		pipe_meet(task, ts, in, 0);
+	if (in->mech[1])
+		pipe_meet(task, ts, in, 1);
 	in->syscall = id;
 	in->nvcsw = task->nvcsw;
 	in->start_ns = bpf_ktime_get_ns();
@@ -168,6 +174,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	case SC_VMSPLICE:
 		emit_pipe(task, in, 0, in->op, false, ret, now, blocked);
 		break;
+	case SC_OPEN:
+		if (ret >= 0)
+			fifo_opened(task, ret);
+		break;
 	}
 	in->cls = 0;
 	return 0;
@@ -192,14 +202,19 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct task_state *ts = traced_task(task);
+	struct unix_ends ends = {};
 	struct op_record *r;
-	bool reserved = false, ok;
+	bool reserved = false, ok = true;
 	__u64 now;
 	__u8 mech;
 
 	if (!ts)
 		return 0;
 	mech = sock_mechanism(ts, sk, op);
+	if (mech >= MECH_UNIX_STREAM && mech <= MECH_UNIX_SEQPACKET && !unix_meet(sk, op, ret, flags, &ends)) {
+		stat_inc(STAT_OPS_DROPPED);
+		mech = 0;
+	}
 	if (!mech) {
 		if (op == OP_SEND)
 			ts->pend_valid = 0;
@@ -224,7 +239,7 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 	else if (mech == MECH_UDP)
 		ok = udp_op(ts, sk, op, ret, flags, r);
 	else
-		ok = unix_op(ts, sk, mech, op, ret, flags, r);
+		unix_op(ts, sk, &ends, mech, op, ret, flags, r);
 	if (op == OP_SEND)
 		ts->pend_valid = 0;
 	if (!ok) {
@@ -276,13 +291,13 @@ int BPF_PROG(sk_data_ready, const struct sock *sk)
 	ts = traced_task(task);
 	if (ts && mech == MECH_UDP && !sending(task))
 		ts = NULL;
-	ss = sock_state(sk, ts != NULL);
+	ss = sock_state(sk, ts != NULL, -1);
 	if (!ss)
 		return 0;
 	seq = __sync_fetch_and_add(&ss->in, 1);
 	if (!ts)
 		return 0;
-	ts->pend_ino = ss->ino;
+	ts->pend_sk = (__u64)sk;
 	ts->pend_seq = seq;
 	ts->pend_valid = 1;
 	if (mech == MECH_UDP)

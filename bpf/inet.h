@@ -6,7 +6,6 @@
 
 #include "sock.h"
 
-#define IPPROTO_TCP 6
 
 static __always_inline bool v4_loopback(__be32 a)
 {
@@ -104,6 +103,7 @@ static __always_inline bool tcp_op(struct sock *sk, __u8 op, int ret, int flags,
 		return false;
 	inet_fill(sk, r);
 	r->ino = sock_ino(sk);
+	r->sk = (__u64)sk;
 	if (op == OP_SEND) {
 		seq = tp->write_seq;
 		r->off = ret > 0 ? seq - ret : seq;
@@ -131,8 +131,9 @@ static __always_inline bool udp_op(struct task_state *ts, struct sock *sk, __u8 
 	r->flags |= OPF_SEQ;
 	if (op == OP_SEND) {
 		r->ino = sock_ino(sk);
+		r->sk = (__u64)sk;
 		if (ts->pend_valid) {
-			r->peer_ino = ts->pend_ino;
+			r->peer_sk = ts->pend_sk;
 			r->off = ts->pend_seq;
 			r->flags |= OPF_PEER;
 			if (!inet_connected(sk)) {
@@ -142,19 +143,17 @@ static __always_inline bool udp_op(struct task_state *ts, struct sock *sk, __u8 
 		}
 		return true;
 	}
-	own = sock_state(sk, true);
+	own = sock_state(sk, true, ret >= 0 && !(flags & MSG_PEEK));
 	if (!own)
 		return false;
 	r->ino = own->ino;
+	r->sk = (__u64)sk;
 	if ((flags & MSG_PEEK) || ret < 0) {
 		r->flags |= (flags & MSG_PEEK) ? OPF_PEEK : 0;
 		r->off = own->out;
 		return true;
 	}
 	r->off = __sync_fetch_and_add(&own->out, 1);
-	if (sk->sk_receive_queue.qlen == 0 &&
-	    BPF_CORE_READ((struct udp_sock *)sk, reader_queue.qlen) == 0)
-		seq_resync(own);
 	return true;
 }
 

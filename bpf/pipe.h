@@ -76,7 +76,7 @@ static __always_inline void announce_fifo(struct task_struct *task, int fd, __u6
 	if (!f || !n)
 		return;
 	n->mechanism = MECH_FIFO;
-	n->ino = ino;
+	n->id = ino;
 	n->dev = dev;
 	d = BPF_CORE_READ(f, f_path.dentry);
 	for (int i = 0; i < NAME_PARTS; i++) {
@@ -92,47 +92,75 @@ static __always_inline void announce_fifo(struct task_struct *task, int fd, __u6
 	submit_name(n);
 }
 
-/* The pipe's counters, created on first sight so that bytes already
- * buffered before icptrack looked are not mistaken for traced writes. */
-static __always_inline struct stream_state *pipe_state(struct task_struct *task, struct inflight *in,
-							int end, __u8 op, __s64 ret)
+static __always_inline struct stream_state *new_pipe_state(struct task_struct *task, struct inflight *in,
+							    int end, __u64 written)
 {
 	struct pipe_key key = {.pipe = in->obj[end], .ino = in->ino[end]};
-	struct stream_state *st = bpf_map_lookup_elem(&pipe_states, &key);
-	struct stream_state init = {};
-	__u64 buffered;
+	struct stream_state init = {.written = written};
 
-	if (st)
-		return st;
-	buffered = pipe_buffered((struct pipe_inode_info *)in->obj[end]);
-	if (ret > 0 && op == OP_SEND)
-		init.written = buffered > ret ? buffered - ret : 0;
-	else if (ret > 0)
-		init.written = buffered + ret;
-	else
-		init.written = buffered;
 	if (bpf_map_update_elem(&pipe_states, &key, &init, BPF_NOEXIST) == 0 &&
 	    in->mech[end] == MECH_FIFO)
 		announce_fifo(task, in->fd[end], in->ino[end], in->dev[end]);
 	return bpf_map_lookup_elem(&pipe_states, &key);
 }
 
-/* When a read leaves the pipe empty, everything written has been read:
- * pull both counters to the larger so that writes by untraced processes,
- * or a writer whose exit hook has not run yet, cannot skew later matches
- * for longer than until the pipe next drains. */
-static __always_inline void pipe_resync(struct pipe_inode_info *p, struct stream_state *st)
+/* Called at a pipe operation's entry: the first time icptrack meets a
+ * pipe, its counters start with the bytes already buffered counted as
+ * written (by someone unseen), and nothing read. At entry none of this
+ * operation's bytes have moved, and any traced writer whose bytes are in
+ * the pipe met it first, so the count is exact. Each side then counts only
+ * its own operations, in whatever order their exit hooks run. */
+static __always_inline void pipe_meet(struct task_struct *task, struct task_state *ts, struct inflight *in,
+				      int end)
 {
-	__u64 w, r;
+	struct pipe_key key = {.pipe = in->obj[end], .ino = in->ino[end]};
 
-	if (BPF_CORE_READ(p, head) != BPF_CORE_READ(p, tail))
+	if (ts->met_pipe == key.pipe)
 		return;
-	w = st->written;
-	r = st->read;
-	if (w > r)
-		st->read = w;
-	else if (r > w)
-		st->written = r;
+	if (!bpf_map_lookup_elem(&pipe_states, &key))
+		new_pipe_state(task, in, end, pipe_buffered((struct pipe_inode_info *)key.pipe));
+	ts->met_pipe = key.pipe;
+}
+
+/* The pipe's counters at an operation's exit. They exist unless the table
+ * evicted them meanwhile; then the buffered bytes are counted as at entry,
+ * correcting for this operation's own. */
+static __always_inline struct stream_state *pipe_state(struct task_struct *task, struct inflight *in,
+							int end, __u8 op, __s64 ret)
+{
+	struct pipe_key key = {.pipe = in->obj[end], .ino = in->ino[end]};
+	struct stream_state *st = bpf_map_lookup_elem(&pipe_states, &key);
+	__u64 buffered;
+
+	if (st)
+		return st;
+	buffered = pipe_buffered((struct pipe_inode_info *)in->obj[end]);
+	if (ret > 0 && op == OP_SEND)
+		buffered = buffered > ret ? buffered - ret : 0;
+	else if (ret > 0)
+		buffered += ret;
+	return new_pipe_state(task, in, end, buffered);
+}
+
+/* A FIFO was opened. Its counters outlive the pipe behind it when its
+ * last opener closes, and bytes written then but never read were thrown
+ * away: opened with nothing buffered, the read counter catches up. */
+static __always_inline void fifo_opened(struct task_struct *task, int fd)
+{
+	struct pipe_inode_info *p;
+	struct stream_state *st;
+	struct pipe_key key;
+	struct fd_kind k;
+
+	classify_fd(task, fd, &k);
+	if (k.mech != MECH_FIFO || !mech_on(MECH_FIFO))
+		return;
+	key.pipe = k.obj;
+	key.ino = k.ino;
+	st = bpf_map_lookup_elem(&pipe_states, &key);
+	p = (struct pipe_inode_info *)k.obj;
+	if (st && st->written > st->read && BPF_CORE_READ(p, head) == BPF_CORE_READ(p, tail))
+		st->read = st->written;
 }
 
 /* One record for one end of a finished pipe syscall. */
@@ -149,10 +177,8 @@ static __always_inline void emit_pipe(struct task_struct *task, struct inflight 
 			off = ret > 0 ? __sync_fetch_and_add(&st->written, ret) : st->written;
 		else if (peek || ret <= 0)
 			off = st->read;
-		else {
+		else
 			off = __sync_fetch_and_add(&st->read, ret);
-			pipe_resync((struct pipe_inode_info *)in->obj[end], st);
-		}
 	}
 
 	r = new_op(&reserved);

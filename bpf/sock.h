@@ -8,6 +8,7 @@
 #include "common.h"
 
 #define IPPROTO_UDP 17
+#define IPPROTO_TCP 6
 
 static __always_inline __u64 sock_ino(const struct sock *sk)
 {
@@ -15,7 +16,7 @@ static __always_inline __u64 sock_ino(const struct sock *sk)
 }
 
 /* A bound unix socket's path, sent once. Abstract names start with NUL. */
-static __always_inline void announce_unix(const struct sock *sk, __u64 ino)
+static __always_inline void announce_unix(const struct sock *sk)
 {
 	struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
 	struct name_record *n;
@@ -32,16 +33,32 @@ static __always_inline void announce_unix(const struct sock *sk, __u64 ino)
 	if (len > 108)
 		len = 108;
 	n->mechanism = MECH_UNIX_STREAM;
-	n->ino = ino;
+	n->id = (__u64)sk;
 	n->dev = 0;
 	n->len = len;
 	bpf_probe_read_kernel(n->name, len & 127, &addr->name[0].sun_path);
 	submit_name(n);
 }
 
+/* Datagrams waiting in a socket's receive queues. */
+static __always_inline __u64 queued_datagrams(const struct sock *sk)
+{
+	__u64 n = BPF_CORE_READ(sk, sk_receive_queue.qlen);
+
+	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP)
+		n += BPF_CORE_READ((struct udp_sock *)sk, reader_queue.qlen);
+	return n;
+}
+
 /* The socket's counters. Sockets icptrack has not seen get storage only
- * when create is set, so untraced traffic costs one lookup. */
-static __always_inline struct sock_state *sock_state(const struct sock *sk, bool create)
+ * when create is set, so untraced traffic costs one lookup. A datagram
+ * socket first seen with datagrams already queued starts its sequence
+ * after them: they were queued unseen and must not match traced sends.
+ * queued_adjust corrects for the operation at hand: -1 when sk_data_ready
+ * has just queued one that it is about to count, +1 when a receive has
+ * just taken one of the unseen ones. Stream sockets start at zero on both
+ * sides, and each side counts only its own operations. */
+static __always_inline struct sock_state *sock_state(const struct sock *sk, bool create, int queued_adjust)
 {
 	struct sock_state *ss;
 
@@ -53,26 +70,18 @@ static __always_inline struct sock_state *sock_state(const struct sock *sk, bool
 			stat_inc(STAT_NO_STORAGE);
 		return NULL;
 	}
-	if (!ss->ino) {
-		ss->ino = sock_ino(sk);
+	if (!ss->seen) {
+		ss->seen = 1;
+		if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM) {
+			__s64 q = queued_datagrams(sk) + queued_adjust;
+			ss->in = q > 0 ? q : 0;
+		}
 		if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_UNIX)
-			announce_unix(sk, ss->ino);
+			announce_unix(sk);
 	}
+	if (!ss->ino)
+		ss->ino = sock_ino(sk);
 	return ss;
-}
-
-/* A datagram receive left the queue empty: every datagram queued has been
- * read, so both counters must agree. Datagrams queued before icptrack
- * looked, or by senders whose delivery it did not see, skew the sequence
- * only until the queue next drains. */
-static __always_inline void seq_resync(struct sock_state *ss)
-{
-	__u64 in = ss->in, out = ss->out;
-
-	if (in > out)
-		ss->out = in;
-	else if (out > in)
-		ss->in = out;
 }
 
 static __always_inline bool send_class(__u8 cls)

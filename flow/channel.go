@@ -29,16 +29,27 @@ func fifoEndpoint(path string, dev uint32, ino uint64) string {
 	return "fifo:[" + devString(dev) + ":" + strconv.FormatUint(ino, 10) + "]"
 }
 
-// unixPairChannel names a connected pair of unix sockets by both inodes,
-// smaller first, so that both ends compute the same id.
-func unixPairChannel(a, b uint64) string {
+// unixChannel names a connected pair of unix sockets by both, smaller
+// first, so that both ends compute the same id; or a datagram socket that
+// anyone may send to by itself.
+func unixChannel(a, b uint64) string {
 	if b == 0 {
-		return "unix:" + strconv.FormatUint(a, 10)
+		return "unix:" + hex64(a)
 	}
 	if b < a {
 		a, b = b, a
 	}
-	return "unix:" + strconv.FormatUint(a, 10) + "-" + strconv.FormatUint(b, 10)
+	return "unix:" + hex64(a) + "-" + hex64(b)
+}
+
+func hex64(v uint64) string {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
 }
 
 // unixEndpoint is the socket's path (a leading NUL marks an abstract name,

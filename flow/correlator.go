@@ -54,6 +54,7 @@ type Correlator struct {
 	// threads whose output waits behind a held receive: each thread's
 	// operations leave in the order it made them.
 	threads   map[uint32][]*queuedOp
+	owners    map[endKey]owner
 	lastSweep time.Time
 	stats     Stats
 }
@@ -88,6 +89,7 @@ func New(emit func(*Operation), opts Options) *Correlator {
 		streams: make(map[streamKey]*stream),
 		boxes:   make(map[boxKey]*mailbox),
 		threads: make(map[uint32][]*queuedOp),
+		owners:  make(map[endKey]owner),
 	}
 }
 
@@ -260,6 +262,7 @@ func (c *Correlator) sweep(now time.Time) {
 			delete(c.boxes, k)
 		}
 	}
+	c.sweepOwners(cutoff)
 }
 
 // idSource makes operation ids: a random seed plus a counter, mixed by

@@ -36,13 +36,14 @@ type mailbox struct {
 
 // datagramReceive is what delivering a receive needs from its event.
 type datagramReceive struct {
-	mech          Mechanism
-	ino, peerIno  uint64
-	dev           uint32
-	local, remote netip.AddrPort
-	path          string
-	seq           uint64
-	peek          bool
+	mech           Mechanism
+	ino            uint64
+	sock, peerSock uint64
+	dev            uint32
+	local, remote  netip.AddrPort
+	path           string
+	seq            uint64
+	peek           bool
 }
 
 func (c *Correlator) box(k boxKey, now time.Time) *mailbox {
@@ -57,14 +58,20 @@ func (c *Correlator) box(k boxKey, now time.Time) *mailbox {
 
 func (c *Correlator) addDatagram(ev *Event, op *Operation, now time.Time) {
 	me := Peer{PID: ev.PID, Comm: ev.Comm}
+	far, farKnown := c.noteOwner(ev, now)
 	if ev.Op == Send {
 		op.Channel, op.Endpoint = datagramSendChannel(ev)
+		if farKnown {
+			op.Peer = far
+		}
 		if !ev.HasReceiver || ev.Result < 0 {
 			c.output(op, true)
 			return
 		}
-		box := c.box(boxKey{ev.Mechanism, ev.PeerIno}, now)
-		op.Peer = box.reader
+		box := c.box(boxKey{ev.Mechanism, ev.PeerSock}, now)
+		if box.reader.PID != 0 {
+			op.Peer = box.reader
+		}
 		s := datagramSend{id: op.ID, from: me, channel: op.Channel, local: ev.Local, at: now}
 		c.stats.EvictedSends += uint64(box.add(ev.Offset, s, c.opts.MaxPendingSends))
 		c.output(op, true)
@@ -77,10 +84,10 @@ func (c *Correlator) addDatagram(ev *Event, op *Operation, now time.Time) {
 		return
 	}
 
-	box := c.box(boxKey{ev.Mechanism, ev.Ino}, now)
+	box := c.box(boxKey{ev.Mechanism, ev.Sock}, now)
 	box.reader = me
 	r := datagramReceive{
-		mech: ev.Mechanism, ino: ev.Ino, peerIno: ev.PeerIno, dev: ev.Dev,
+		mech: ev.Mechanism, ino: ev.Ino, sock: ev.Sock, peerSock: ev.PeerSock, dev: ev.Dev,
 		local: ev.Local, remote: ev.Remote, path: ev.Path, seq: ev.Offset, peek: ev.Peek,
 	}
 	_, sent := box.sends[r.seq]
@@ -134,13 +141,13 @@ func (c *Correlator) deliverDatagram(box *mailbox, op *Operation, r *datagramRec
 func datagramSendChannel(ev *Event) (channel, endpoint string) {
 	switch ev.Mechanism {
 	case UnixDgram:
-		to := ev.Ino
+		to := ev.Sock
 		if ev.HasReceiver {
-			to = ev.PeerIno
+			to = ev.PeerSock
 		}
-		return unixPairChannel(to, 0), unixEndpoint(ev.Path, ev.Ino)
+		return unixChannel(to, 0), unixEndpoint(ev.Path, ev.Ino)
 	case UnixSeqpacket:
-		return unixPairChannel(ev.Ino, ev.PeerIno), unixEndpoint(ev.Path, ev.Ino)
+		return unixChannel(ev.Sock, ev.PeerSock), unixEndpoint(ev.Path, ev.Ino)
 	default:
 		return inetChannel(ev.Mechanism, ev.Dev, ev.Local, ev.Remote), inetEndpoint(ev.Local, ev.Remote)
 	}
@@ -149,9 +156,9 @@ func datagramSendChannel(ev *Event) (channel, endpoint string) {
 func (r *datagramReceive) channel(s *datagramSend) (channel, endpoint string) {
 	switch r.mech {
 	case UnixDgram:
-		return unixPairChannel(r.ino, 0), unixEndpoint(r.path, r.ino)
+		return unixChannel(r.sock, 0), unixEndpoint(r.path, r.ino)
 	case UnixSeqpacket:
-		return unixPairChannel(r.ino, r.peerIno), unixEndpoint(r.path, r.ino)
+		return unixChannel(r.sock, r.peerSock), unixEndpoint(r.path, r.ino)
 	}
 	remote := r.remote
 	if s != nil {

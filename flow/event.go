@@ -46,11 +46,13 @@ type Event struct {
 	Result    int64  // bytes moved, or -errno
 	Error     string // errno name when Result < 0
 
-	// Ino is this end: the pipe's inode, or the socket's inode.
+	// Ino is this end's inode: the pipe's, or the socket's (0 for a
+	// socket not yet accepted).
 	Ino uint64
-	// PeerIno is the other end's socket; for a datagram send with
-	// HasReceiver set, the socket the datagram was queued on.
-	PeerIno uint64
+	// Sock identifies this end's socket while it lives; PeerSock the other
+	// end's, or for a datagram send with HasReceiver set, the socket the
+	// datagram was queued on. Opaque, never zero for a socket.
+	Sock, PeerSock uint64
 	// Dev is the pipe's or FIFO's device, or the network namespace of a
 	// TCP or UDP socket.
 	Dev uint32

@@ -14,7 +14,7 @@ import (
 type streamKey struct {
 	mech Mechanism
 	dev  uint32 // pipe/FIFO device, TCP netns
-	ino  uint64 // pipe inode, or the receiving unix socket
+	ino  uint64 // pipe inode, or the receiving unix socket (Event.Sock)
 	from netip.AddrPort
 	to   netip.AddrPort
 }
@@ -25,9 +25,9 @@ func streamKeyOf(ev *Event) (streamKey, bool) {
 	case Pipe, FIFO:
 		k.dev, k.ino = ev.Dev, ev.Ino
 	case UnixStream:
-		k.ino = ev.Ino
+		k.ino = ev.Sock
 		if ev.Op == Send {
-			k.ino = ev.PeerIno
+			k.ino = ev.PeerSock
 		}
 	case TCP:
 		k.dev = ev.Dev
@@ -76,7 +76,7 @@ func (c *Correlator) stream(k streamKey, ev *Event) *stream {
 		case FIFO:
 			st.channel = fifoChannel(ev.Dev, ev.Ino)
 		case UnixStream:
-			st.channel = unixPairChannel(ev.Ino, ev.PeerIno)
+			st.channel = unixChannel(ev.Sock, ev.PeerSock)
 		case TCP:
 			st.channel = inetChannel(TCP, ev.Dev, ev.Local, ev.Remote)
 		}
@@ -133,11 +133,15 @@ func (c *Correlator) addStream(ev *Event, op *Operation, now time.Time) {
 	op.Channel = st.channel
 	op.Endpoint = st.endpoint[ev.Op]
 	me := Peer{PID: ev.PID, Comm: ev.Comm}
+	far, farKnown := c.noteOwner(ev, now)
 	n := ev.Bytes()
 
 	if ev.Op == Send {
 		st.noteWriter(me)
 		op.Peer = st.reader
+		if farKnown {
+			op.Peer = far
+		}
 		if n > 0 {
 			start := st.offset(ev.Offset)
 			st.add(pendingSend{id: op.ID, start: start, end: start + uint64(n), left: n, from: me, at: now})
@@ -149,6 +153,9 @@ func (c *Correlator) addStream(ev *Event, op *Operation, now time.Time) {
 	}
 
 	st.reader = me
+	if farKnown {
+		st.noteFarWriter(far)
+	}
 	if n == 0 {
 		c.output(op, true)
 		return
@@ -178,6 +185,14 @@ func (c *Correlator) releaseStream(st *stream) {
 		st.held = append(st.held[:i], st.held[i+1:]...)
 		st.deliver(h.qo.op, h.a, h.b, h.peek, &c.stats)
 		c.ready(h.qo)
+	}
+}
+
+// noteFarWriter learns the writer from the far end of a socket, for a
+// receive whose sends icptrack missed.
+func (st *stream) noteFarWriter(p Peer) {
+	if st.writers == 0 {
+		st.writer, st.writers = p, 1
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -35,11 +36,12 @@ type decoder struct {
 	clock   clock
 	names   *names
 	payload bool // payload capture is on
+	seed    uint64
 	comms   map[[16]byte]string
 }
 
 func newDecoder(c clock, n *names, payload bool) *decoder {
-	return &decoder{clock: c, names: n, payload: payload, comms: make(map[[16]byte]string)}
+	return &decoder{clock: c, names: n, payload: payload, seed: rand.Uint64(), comms: make(map[[16]byte]string)}
 }
 
 // decode fills ev from an op record and returns true, or takes in a name
@@ -95,7 +97,8 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 		FD:               r.Fd,
 		Result:           r.Ret,
 		Ino:              r.Ino,
-		PeerIno:          r.PeerIno,
+		Sock:             d.sockID(r.Sk),
+		PeerSock:         d.sockID(r.PeerSk),
 		Dev:              r.Dev,
 		Offset:           r.Off,
 		Seq:              flags&ipcOpFlagOPF_SEQ != 0,
@@ -120,9 +123,9 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 	case flow.FIFO:
 		ev.Path = d.names.fifo(r.Dev, r.Ino)
 	case flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket:
-		ev.Path = d.names.unix(r.Ino)
+		ev.Path = d.names.unix(ev.Sock)
 		if ev.Path == "" {
-			ev.Path = d.names.unix(r.PeerIno)
+			ev.Path = d.names.unix(ev.PeerSock)
 		}
 	}
 	return nil
@@ -136,16 +139,27 @@ func (d *decoder) decodeName(raw []byte) error {
 	name := unsafe.Slice((*byte)(unsafe.Pointer(&r.Name[0])), len(r.Name))
 	switch ipcMechanism(r.Mechanism) {
 	case ipcMechanismMECH_FIFO:
-		d.names.addFIFO(r.Dev, r.Ino, fifoParts(name, int(r.Len)))
+		d.names.addFIFO(r.Dev, r.Id, fifoParts(name, int(r.Len)))
 	case ipcMechanismMECH_UNIX_STREAM:
 		if int(r.Len) > len(name) {
 			return fmt.Errorf("socket name of %d bytes in a record with %d", r.Len, len(name))
 		}
-		d.names.addUnix(r.Ino, string(name[:r.Len]))
+		d.names.addUnix(d.sockID(r.Id), unixPath(name[:r.Len]))
 	default:
 		return fmt.Errorf("name record for unknown mechanism %d", r.Mechanism)
 	}
 	return nil
+}
+
+// unixPath is a socket's name: a path ends at its NUL; an abstract name
+// starts with one and is all its bytes.
+func unixPath(b []byte) string {
+	if len(b) > 0 && b[0] != 0 {
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			b = b[:i]
+		}
+	}
+	return string(b)
 }
 
 // fifoParts reads the leaf-first path components the kernel wrote into
@@ -164,6 +178,19 @@ func fifoParts(buf []byte, n int) []string {
 		parts = append(parts, string(s))
 	}
 	return parts
+}
+
+// sockID turns a kernel socket address into an opaque id: stable while
+// the socket lives, distinct for distinct sockets (splitmix64's finaliser
+// is a bijection), and no kernel address in the event log.
+func (d *decoder) sockID(sk uint64) uint64 {
+	if sk == 0 {
+		return 0
+	}
+	z := sk ^ d.seed
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }
 
 // comm interns task names: there are few, and events are many.

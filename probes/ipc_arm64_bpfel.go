@@ -31,7 +31,7 @@ type ipcNameRecord struct {
 	Mechanism uint8
 	Len       uint16
 	Dev       uint32
-	Ino       uint64
+	Id        uint64
 	Name      [512]int8
 }
 
@@ -62,7 +62,8 @@ type ipcOpRecord struct {
 	EndNs      uint64
 	Ret        int64
 	Ino        uint64
-	PeerIno    uint64
+	Sk         uint64
+	PeerSk     uint64
 	Off        uint64
 	Dev        uint32
 	Sport      uint16
@@ -101,10 +102,12 @@ type ipcScratch struct {
 }
 
 type ipcSockState struct {
-	_   structs.HostLayout
-	Ino uint64
-	In  uint64
-	Out uint64
+	_    structs.HostLayout
+	Ino  uint64
+	In   uint64
+	Out  uint64
+	Seen uint8
+	Pad  [7]uint8
 }
 
 type ipcStatIndex uint32
@@ -140,6 +143,7 @@ const (
 	ipcSyscallClassSC_RECVMSG  ipcSyscallClass = 11
 	ipcSyscallClassSC_SENDMMSG ipcSyscallClass = 12
 	ipcSyscallClassSC_RECVMMSG ipcSyscallClass = 13
+	ipcSyscallClassSC_OPEN     ipcSyscallClass = 14
 )
 
 type ipcTaskState struct {
@@ -163,7 +167,8 @@ type ipcTaskState struct {
 		Pad     [7]uint8
 		_       [7]byte
 	}
-	PendIno   uint64
+	MetPipe   uint64
+	PendSk    uint64
 	PendSeq   uint64
 	PendAddr  [16]uint8
 	PendPort  uint16

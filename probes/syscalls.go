@@ -17,28 +17,35 @@ type hookedSyscall struct {
 	nr    int
 	name  string
 	class ipcSyscallClass
-	// pipes: the call can move bytes through a pipe; sockets: through a
-	// socket. The entry hook sees it only if a traced mechanism needs it.
-	pipes, sockets bool
+	// needs: the entry hook sees the call only if one of these is traced.
+	needs flow.MechanismSet
 }
 
-var hookedSyscalls = []hookedSyscall{
-	{unix.SYS_WRITE, "write", ipcSyscallClassSC_WRITE, true, true},
-	{unix.SYS_WRITEV, "writev", ipcSyscallClassSC_WRITEV, true, true},
-	{unix.SYS_PWRITEV2, "pwritev2", ipcSyscallClassSC_WRITEV, true, true},
-	{unix.SYS_READ, "read", ipcSyscallClassSC_READ, true, true},
-	{unix.SYS_READV, "readv", ipcSyscallClassSC_READV, true, true},
-	{unix.SYS_PREADV2, "preadv2", ipcSyscallClassSC_READV, true, true},
-	{unix.SYS_SPLICE, "splice", ipcSyscallClassSC_SPLICE, true, false},
-	{unix.SYS_TEE, "tee", ipcSyscallClassSC_TEE, true, false},
-	{unix.SYS_VMSPLICE, "vmsplice", ipcSyscallClassSC_VMSPLICE, true, false},
-	{unix.SYS_SENDTO, "sendto", ipcSyscallClassSC_SENDTO, false, true},
-	{unix.SYS_RECVFROM, "recvfrom", ipcSyscallClassSC_RECVFROM, false, true},
-	{unix.SYS_SENDMSG, "sendmsg", ipcSyscallClassSC_SENDMSG, false, true},
-	{unix.SYS_RECVMSG, "recvmsg", ipcSyscallClassSC_RECVMSG, false, true},
-	{unix.SYS_SENDMMSG, "sendmmsg", ipcSyscallClassSC_SENDMMSG, false, true},
-	{unix.SYS_RECVMMSG, "recvmmsg", ipcSyscallClassSC_RECVMMSG, false, true},
-}
+var (
+	pipes          = flow.SetOf(flow.Pipe, flow.FIFO)
+	sockets        = flow.SetOf(flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket, flow.TCP, flow.UDP)
+	pipesOrSockets = pipes | sockets
+)
+
+var hookedSyscalls = append([]hookedSyscall{
+	{unix.SYS_WRITE, "write", ipcSyscallClassSC_WRITE, pipesOrSockets},
+	{unix.SYS_WRITEV, "writev", ipcSyscallClassSC_WRITEV, pipesOrSockets},
+	{unix.SYS_PWRITEV2, "pwritev2", ipcSyscallClassSC_WRITEV, pipesOrSockets},
+	{unix.SYS_READ, "read", ipcSyscallClassSC_READ, pipesOrSockets},
+	{unix.SYS_READV, "readv", ipcSyscallClassSC_READV, pipesOrSockets},
+	{unix.SYS_PREADV2, "preadv2", ipcSyscallClassSC_READV, pipesOrSockets},
+	{unix.SYS_SPLICE, "splice", ipcSyscallClassSC_SPLICE, pipes},
+	{unix.SYS_TEE, "tee", ipcSyscallClassSC_TEE, pipes},
+	{unix.SYS_VMSPLICE, "vmsplice", ipcSyscallClassSC_VMSPLICE, pipes},
+	{unix.SYS_OPENAT, "openat", ipcSyscallClassSC_OPEN, flow.SetOf(flow.FIFO)},
+	{unix.SYS_OPENAT2, "openat2", ipcSyscallClassSC_OPEN, flow.SetOf(flow.FIFO)},
+	{unix.SYS_SENDTO, "sendto", ipcSyscallClassSC_SENDTO, sockets},
+	{unix.SYS_RECVFROM, "recvfrom", ipcSyscallClassSC_RECVFROM, sockets},
+	{unix.SYS_SENDMSG, "sendmsg", ipcSyscallClassSC_SENDMSG, sockets},
+	{unix.SYS_RECVMSG, "recvmsg", ipcSyscallClassSC_RECVMSG, sockets},
+	{unix.SYS_SENDMMSG, "sendmmsg", ipcSyscallClassSC_SENDMMSG, sockets},
+	{unix.SYS_RECVMMSG, "recvmmsg", ipcSyscallClassSC_RECVMMSG, sockets},
+}, archSyscalls...)
 
 // Syscalls that reach a socket's send or receive without being hooked,
 // named in records taken without syscall hooks.
@@ -51,11 +58,12 @@ var otherSyscalls = map[int]string{
 }
 
 // syscallClasses is the table the entry hook indexes by syscall number.
-func syscallClasses(m flow.MechanismSet, sockets bool) [syscallTableSize]uint8 {
+// Without syscall hooks, sched_switch and sk_data_ready read it too, to
+// tell whether a task is inside a send or a receive.
+func syscallClasses(m flow.MechanismSet) [syscallTableSize]uint8 {
 	var t [syscallTableSize]uint8
-	pipes := m.Has(flow.Pipe) || m.Has(flow.FIFO)
 	for _, s := range hookedSyscalls {
-		if (s.pipes && pipes) || (s.sockets && sockets) {
+		if s.needs&m != 0 {
 			t[s.nr] = uint8(s.class)
 		}
 	}

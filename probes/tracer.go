@@ -102,7 +102,7 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		"trace_all":       boolByte(cfg.TraceAll),
 		"syscall_hooks":   boolByte(cfg.syscallHooks()),
 		"wakeup_bytes":    uint64(cfg.RingBufferBytes / 4),
-		"syscall_classes": syscallClasses(cfg.Mechanisms, cfg.sockets()),
+		"syscall_classes": syscallClasses(cfg.Mechanisms),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]

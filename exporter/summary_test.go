@@ -1,0 +1,52 @@
+package exporter
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icptrack/icptrack/flow"
+)
+
+func TestSummaryPlacesSendsUnderTheReceiverLearnedLater(t *testing.T) {
+	s := NewSummary()
+	at := time.Unix(100, 0)
+	send := &flow.Operation{ID: 1, Time: at, Duration: time.Microsecond, PID: 1, Comm: "writer",
+		Mechanism: flow.Pipe, Op: flow.Send, Channel: "pipe:7", Bytes: 10}
+	recv := &flow.Operation{ID: 2, Time: at, Duration: 3 * time.Microsecond, PID: 2, Comm: "reader",
+		Mechanism: flow.Pipe, Op: flow.Receive, Channel: "pipe:7", Bytes: 10, Peer: flow.Peer{PID: 1, Comm: "writer"}, Links: []flow.OpID{1}}
+	failed := &flow.Operation{ID: 3, Time: at, PID: 1, Comm: "writer", Mechanism: flow.Pipe, Op: flow.Send,
+		Channel: "pipe:7", Error: "EPIPE", Peer: flow.Peer{PID: 2, Comm: "reader"}}
+	for _, op := range []*flow.Operation{send, recv, failed} {
+		s.Add(op)
+	}
+	var b strings.Builder
+	if err := s.Print(&b, Losses{Dropped: 0}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var rows []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "pipe") {
+			rows = append(rows, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	want := "pipe writer[1] reader[2] 3 10B 10B"
+	if len(rows) != 1 || !strings.HasPrefix(rows[0], want) || !strings.HasSuffix(rows[0], " 1") {
+		t.Errorf("rows %q, want one row starting %q with 1 error\n%s", rows, want, out)
+	}
+	if !strings.Contains(out, "0 events dropped") {
+		t.Errorf("no drop count in\n%s", out)
+	}
+}
+
+func TestSummaryWarnsAboutDrops(t *testing.T) {
+	var b strings.Builder
+	if err := NewSummary().Print(&b, Losses{Dropped: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "5 events dropped") || !strings.Contains(b.String(), "--ring-buffer") {
+		t.Errorf("drop warning missing or without advice:\n%s", b.String())
+	}
+}

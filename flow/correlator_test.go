@@ -1,0 +1,279 @@
+package flow
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+)
+
+// harness feeds synthetic events to a correlator with a fake clock and
+// collects what it emits.
+type harness struct {
+	t   *testing.T
+	now time.Time
+	c   *Correlator
+	out []*Operation
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{t: t, now: time.Unix(1700000000, 0)}
+	h.c = New(func(op *Operation) { h.out = append(h.out, op) }, Options{Hold: 100 * time.Millisecond, Now: func() time.Time { return h.now }, Seed: 1})
+	return h
+}
+
+func (h *harness) add(ev Event) *Operation {
+	h.t.Helper()
+	if ev.Start.IsZero() {
+		ev.Start = h.now
+		ev.End = h.now.Add(time.Microsecond)
+	}
+	n := len(h.out)
+	h.c.Add(&ev)
+	// An event's own operation leaves first; held receives it released
+	// follow it.
+	if len(h.out) > n {
+		return h.out[n]
+	}
+	return nil
+}
+
+func (h *harness) advance(d time.Duration) {
+	h.now = h.now.Add(d)
+	h.c.Tick()
+}
+
+func (h *harness) byPID(pid uint32) []*Operation {
+	var ops []*Operation
+	for _, op := range h.out {
+		if op.PID == pid {
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}
+
+const (
+	writer = 100
+	reader = 200
+)
+
+func pipeWrite(off, n uint64) Event {
+	return Event{PID: writer, TID: writer, Comm: "writer", Mechanism: Pipe, Op: Send, Syscall: "write", Ino: 7, Dev: 13, Offset: off, Result: int64(n)}
+}
+
+func pipeRead(off, n uint64) Event {
+	return Event{PID: reader, TID: reader, Comm: "reader", Mechanism: Pipe, Op: Receive, Syscall: "read", Ino: 7, Dev: 13, Offset: off, Result: int64(n)}
+}
+
+func linksOf(op *Operation) []OpID { return op.Links }
+
+func TestPipeReceiveLinksToItsWrites(t *testing.T) {
+	h := newHarness(t)
+	w := h.add(pipeWrite(0, 64))
+	r := h.add(pipeRead(0, 64))
+	if r == nil {
+		t.Fatal("receive covered by a seen write was not emitted at once")
+	}
+	if !slices.Equal(r.Links, []OpID{w.ID}) || r.Peer != (Peer{writer, "writer"}) {
+		t.Errorf("receive links %v peer %+v, want [%s] and the writer", r.Links, r.Peer, w.ID)
+	}
+	if r.Channel != w.Channel || r.Channel != "pipe:7" || r.Endpoint != "pipe:[7]" {
+		t.Errorf("channel %q/%q endpoint %q, want pipe:7 on both and pipe:[7]", w.Channel, r.Channel, r.Endpoint)
+	}
+}
+
+func TestOneReadCoversManyWrites(t *testing.T) {
+	h := newHarness(t)
+	var ids []OpID
+	for i := uint64(0); i < 4; i++ {
+		ids = append(ids, h.add(pipeWrite(i*10, 10)).ID)
+	}
+	r := h.add(pipeRead(0, 40))
+	if !slices.Equal(linksOf(r), ids) {
+		t.Errorf("links %v, want all four writes %v", r.Links, ids)
+	}
+}
+
+func TestPartialReadsShareOneWrite(t *testing.T) {
+	h := newHarness(t)
+	w := h.add(pipeWrite(0, 100))
+	a := h.add(pipeRead(0, 30))
+	b := h.add(pipeRead(30, 70))
+	for _, r := range []*Operation{a, b} {
+		if !slices.Equal(r.Links, []OpID{w.ID}) {
+			t.Errorf("partial read links %v, want the one write %s", r.Links, w.ID)
+		}
+	}
+	// Both reads consumed the write: a third read of new bytes must not
+	// link to it.
+	w2 := h.add(pipeWrite(100, 10))
+	c := h.add(pipeRead(100, 10))
+	if !slices.Equal(c.Links, []OpID{w2.ID}) {
+		t.Errorf("next read links %v, want only %s", c.Links, w2.ID)
+	}
+}
+
+func TestReadArrivingBeforeItsWriteWaitsForIt(t *testing.T) {
+	h := newHarness(t)
+	if r := h.add(pipeRead(0, 64)); r != nil {
+		t.Fatalf("receive emitted before its write's record arrived: %+v", r)
+	}
+	w := h.add(pipeWrite(0, 64))
+	ops := h.byPID(reader)
+	if len(ops) != 1 || !slices.Equal(ops[0].Links, []OpID{w.ID}) {
+		t.Fatalf("after the write arrived, reader has %d operations, links %v; want one linked to %s", len(ops), linksOf(ops[0]), w.ID)
+	}
+}
+
+func TestHeldReceiveIsReleasedAfterTheHold(t *testing.T) {
+	h := newHarness(t)
+	h.add(pipeRead(0, 64)) // its writer is not traced
+	h.advance(50 * time.Millisecond)
+	if len(h.out) != 0 {
+		t.Fatal("released before the hold expired")
+	}
+	h.advance(60 * time.Millisecond)
+	if len(h.out) != 1 || len(h.out[0].Links) != 0 {
+		t.Fatalf("want the receive released without links, got %d operations", len(h.out))
+	}
+	if s := h.c.Stats(); s.Unlinked != 1 {
+		t.Errorf("unlinked = %d, want 1", s.Unlinked)
+	}
+}
+
+func TestThreadOrderIsKeptBehindAHeldReceive(t *testing.T) {
+	h := newHarness(t)
+	h.add(pipeRead(0, 64))
+	// The reader then writes elsewhere; that send must wait behind its
+	// receive so that per-thread order holds in the output.
+	fwd := Event{PID: reader, TID: reader, Comm: "reader", Mechanism: Pipe, Op: Send, Ino: 8, Dev: 13, Result: 5}
+	if op := h.add(fwd); op != nil {
+		t.Fatal("send emitted ahead of the same thread's held receive")
+	}
+	h.add(pipeWrite(0, 64))
+	ops := h.byPID(reader)
+	if len(ops) != 2 || ops[0].Op != Receive || ops[1].Op != Send {
+		t.Fatalf("reader's operations %v, want receive then send", ops)
+	}
+}
+
+func TestManyReadersSplitTheStream(t *testing.T) {
+	h := newHarness(t)
+	w1 := h.add(pipeWrite(0, 10))
+	w2 := h.add(pipeWrite(10, 10))
+	r2 := pipeRead(10, 10)
+	r2.PID, r2.TID = 300, 300
+	b := h.add(r2) // the second reader's record arrives first
+	a := h.add(pipeRead(0, 10))
+	if !slices.Equal(a.Links, []OpID{w1.ID}) || !slices.Equal(b.Links, []OpID{w2.ID}) {
+		t.Errorf("reader links %v and %v, want [%s] and [%s]", a.Links, b.Links, w1.ID, w2.ID)
+	}
+}
+
+func TestPeekDoesNotConsume(t *testing.T) {
+	h := newHarness(t)
+	w := h.add(pipeWrite(0, 10))
+	peek := pipeRead(0, 10)
+	peek.Peek = true
+	p := h.add(peek)
+	r := h.add(pipeRead(0, 10))
+	if !slices.Equal(p.Links, []OpID{w.ID}) || !slices.Equal(r.Links, []OpID{w.ID}) {
+		t.Errorf("peek links %v, read links %v, want both [%s]", p.Links, r.Links, w.ID)
+	}
+}
+
+func TestSendNamesTheLastReader(t *testing.T) {
+	h := newHarness(t)
+	h.add(pipeWrite(0, 10))
+	h.add(pipeRead(0, 10))
+	w := h.add(pipeWrite(10, 10))
+	if w.Peer != (Peer{reader, "reader"}) {
+		t.Errorf("send's peer %+v, want the reader", w.Peer)
+	}
+}
+
+func tcp(op OpType, pid uint32, local, remote string, off uint32, n int64) Event {
+	return Event{PID: pid, TID: pid, Comm: "p", Mechanism: TCP, Op: op, Dev: 1,
+		Local: netip.MustParseAddrPort(local), Remote: netip.MustParseAddrPort(remote), Offset: uint64(off), Result: n}
+}
+
+func TestTCPMatchesAcrossSequenceWrap(t *testing.T) {
+	h := newHarness(t)
+	start := uint32(0xffffffc0) // 64 bytes before the 32-bit sequence wraps
+	w1 := h.add(tcp(Send, writer, "127.0.0.1:40000", "127.0.0.1:5000", start, 64))
+	w2 := h.add(tcp(Send, writer, "127.0.0.1:40000", "127.0.0.1:5000", start+64, 64))
+	r := h.add(tcp(Receive, reader, "127.0.0.1:5000", "127.0.0.1:40000", start, 128))
+	if !slices.Equal(r.Links, []OpID{w1.ID, w2.ID}) {
+		t.Errorf("links %v, want both writes across the wrap", r.Links)
+	}
+	if r.Channel != w1.Channel || r.Endpoint != "127.0.0.1:5000->127.0.0.1:40000" || w1.Endpoint != "127.0.0.1:40000->127.0.0.1:5000" {
+		t.Errorf("channels %q %q, endpoints %q %q", w1.Channel, r.Channel, w1.Endpoint, r.Endpoint)
+	}
+	// The reply goes the other way: a separate direction of the same channel.
+	back := h.add(tcp(Send, reader, "127.0.0.1:5000", "127.0.0.1:40000", 1000, 10))
+	if back.Channel != w1.Channel || back.Peer.PID != writer {
+		t.Errorf("reply channel %q peer %d, want %q and the writer (owner of the far socket)", back.Channel, back.Peer.PID, w1.Channel)
+	}
+}
+
+func dgram(op OpType, pid uint32, sock, peer uint64, seq uint64) Event {
+	return Event{PID: pid, TID: pid, Comm: "p", Mechanism: UnixDgram, Op: op, Sock: sock, PeerSock: peer,
+		HasReceiver: op == Send, Seq: true, Offset: seq, Result: 32}
+}
+
+func TestDatagramReceiveMatchesItsSendBySequence(t *testing.T) {
+	h := newHarness(t)
+	const server = 0xabc
+	s0 := h.add(dgram(Send, writer, 1, server, 0))
+	s1 := h.add(dgram(Send, 300, 2, server, 1)) // another client, same server
+	r1 := h.add(dgram(Receive, reader, server, 0, 1))
+	r0 := h.add(dgram(Receive, reader, server, 0, 0))
+	if !slices.Equal(r0.Links, []OpID{s0.ID}) || r0.Peer.PID != writer {
+		t.Errorf("receive 0 links %v peer %d, want %s from %d", r0.Links, r0.Peer.PID, s0.ID, writer)
+	}
+	if !slices.Equal(r1.Links, []OpID{s1.ID}) || r1.Peer.PID != 300 {
+		t.Errorf("receive 1 links %v peer %d, want %s from 300", r1.Links, r1.Peer.PID, s1.ID)
+	}
+	if s0.Channel != r0.Channel || s1.Channel != r0.Channel {
+		t.Errorf("channels %q %q %q, want the server socket's for all", s0.Channel, s1.Channel, r0.Channel)
+	}
+}
+
+func TestDatagramReceiveBeforeItsSendWaits(t *testing.T) {
+	h := newHarness(t)
+	if op := h.add(dgram(Receive, reader, 9, 0, 0)); op != nil {
+		t.Fatal("datagram receive emitted before its send arrived")
+	}
+	s := h.add(dgram(Send, writer, 1, 9, 0))
+	ops := h.byPID(reader)
+	if len(ops) != 1 || !slices.Equal(ops[0].Links, []OpID{s.ID}) {
+		t.Fatalf("reader operations %d, want one linked to %s", len(ops), s.ID)
+	}
+}
+
+func TestUDPOnWildcardWithoutLoopbackSendIsNotReported(t *testing.T) {
+	h := newHarness(t)
+	recv := Event{PID: reader, TID: reader, Mechanism: UDP, Op: Receive, Dev: 1, Sock: 5, Seq: true,
+		Local: netip.MustParseAddrPort("0.0.0.0:53"), Result: 40}
+	h.add(recv)
+	h.advance(time.Second)
+	if len(h.out) != 0 {
+		t.Fatalf("a wildcard UDP receive no loopback send explains was reported: %+v", h.out[0])
+	}
+	if h.c.Stats().UnattributedUDP != 1 {
+		t.Errorf("unattributed = %d, want 1", h.c.Stats().UnattributedUDP)
+	}
+}
+
+func TestIDsAreUniqueAndNonZero(t *testing.T) {
+	s := idSource{seed: 42}
+	seen := make(map[OpID]bool)
+	for i := 0; i < 100000; i++ {
+		id := s.next()
+		if id == 0 || seen[id] {
+			t.Fatalf("id %d repeated or zero after %d", id, i)
+		}
+		seen[id] = true
+	}
+}

@@ -1,0 +1,91 @@
+package probes
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/icptrack/icptrack/flow"
+)
+
+type counter struct{ n uint64 }
+
+func (c *counter) Event(*flow.Event) { c.n++ }
+func (c *counter) Drained()          {}
+
+// With a one-page ring buffer that nobody reads during the workload, most
+// records cannot be stored. Every one of them must be counted: captured
+// plus dropped is exactly what the workload did.
+func TestFullRingBufferCountsEveryDrop(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RingBufferBytes = os.Getpagesize()
+	cfg.Mechanisms = flow.SetOf(flow.Pipe)
+	tr := openTracer(t, cfg)
+
+	const count = 500
+	r, w := pipe(t)
+	wc := spawn(t, "write", []*os.File{w}, "3", strconv.Itoa(count), strconv.Itoa(msgSize), "write")
+	rc := spawn(t, "read", []*os.File{r}, "3", strconv.Itoa(msgSize), "read")
+	closeAll(r, w)
+	wait(t, wc, rc)
+
+	var got counter
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // read what is there, then stop
+	if err := tr.Run(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	s, err := tr.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const operations = 2*count + 1 // the writes, the reads, the read of end of file
+	if s.Captured+s.Dropped != operations {
+		t.Errorf("captured %d + dropped %d = %d, want the %d operations performed", s.Captured, s.Dropped, s.Captured+s.Dropped, operations)
+	}
+	if s.Dropped == 0 {
+		t.Errorf("nothing dropped from a one-page ring buffer holding %d records", operations)
+	}
+	if got.n != s.Captured {
+		t.Errorf("read %d records, the kernel submitted %d", got.n, s.Captured)
+	}
+}
+
+// Sockets alone need no syscall hooks: then sched_switch tells when an
+// operation blocked, and since when.
+func TestSocketsWithoutSyscallHooksStillMatchAndTime(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Mechanisms = flow.SetOf(flow.UnixStream)
+	if cfg.syscallHooks() {
+		t.Fatal("unix sockets alone should not need syscall hooks")
+	}
+	c := startCapture(t, cfg)
+	a, b := socketpair(t, unix.SOCK_STREAM)
+	pc := spawn(t, "ping", []*os.File{a}, "3", "3", strconv.Itoa(msgCount), strconv.Itoa(msgSize))
+	qc := spawn(t, "pong", []*os.File{b}, "3", "3", strconv.Itoa(msgSize))
+	closeAll(a, b)
+	wait(t, pc, qc)
+	ops := c.stop(t)
+
+	checkTransfer(t, append(withOp(byPID(ops, pc.Process.Pid), flow.Send), withOp(byPID(ops, qc.Process.Pid), flow.Receive)...),
+		transfer{mech: flow.UnixStream, writer: pc.Process.Pid, reader: qc.Process.Pid, count: msgCount, size: msgSize,
+			sendSyscall: "write", recvSyscall: "read", eof: true})
+	blocked := 0
+	for _, op := range withOp(byPID(ops, pc.Process.Pid), flow.Receive) {
+		if op.Blocked {
+			blocked++
+			if op.Duration <= 0 {
+				t.Errorf("blocked receive has duration %s, want the time it waited", op.Duration)
+			}
+		} else if op.Duration != 0 {
+			t.Errorf("receive that did not block has duration %s; without an entry hook it is unknown, so 0", op.Duration)
+		}
+	}
+	// ping always waits for pong's reply; nearly every receive blocks.
+	if blocked < msgCount/2 {
+		t.Errorf("%d of ping's %d receives blocked, want most of them", blocked, msgCount)
+	}
+}

@@ -1,0 +1,3 @@
+package probes
+
+var archSyscalls []hookedSyscall
