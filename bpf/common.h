@@ -47,6 +47,7 @@ enum op_type {
 enum record_kind {
 	RECORD_OP = 1,   /* struct op_record */
 	RECORD_NAME = 2, /* struct name_record */
+	RECORD_DELIVERY = 3, /* struct delivery_record */
 };
 
 enum op_flag {
@@ -55,7 +56,8 @@ enum op_flag {
 	OPF_NO_START = 1 << 2,  /* no entry hook: start is the start of the wait, or the end */
 	OPF_TRUNCATED = 1 << 3, /* fewer payload bytes captured than moved */
 	OPF_SEQ = 1 << 4,       /* off is a datagram sequence number, not a byte offset */
-	OPF_PEER = 1 << 5,      /* peer_ino names the receiving socket of a send */
+	OPF_PEER = 1 << 5,      /* peer_sk names the receiving socket of a send */
+	OPF_UNSURE = 1 << 6,    /* UDP send to an address not seen: loopback only if a delivery record claims it */
 };
 
 /* How userspace asks the entry hook to treat a syscall number. */
@@ -125,6 +127,24 @@ struct name_record {
 	__u32 dev;
 	__u64 id;
 	char name[NAME_MAX_LEN];
+};
+
+/* A UDP datagram queued on a loopback socket outside its sender's context
+ * (the kernel deferred delivery to ksoftirqd): which socket got it, its
+ * sequence there, and the sender's address from the packet, so userspace
+ * can pair it with the send. */
+struct delivery_record {
+	__u8 kind; /* RECORD_DELIVERY */
+	__u8 _pad;
+	__u16 family;
+	__u32 netns;
+	__u64 sk;  /* the receiving socket */
+	__u64 seq; /* the datagram's sequence number on it */
+	__u16 sport; /* the sender's port and address (host byte order) */
+	__u16 dport; /* the receiving socket's port and address */
+	__u32 _pad2;
+	__u8 saddr[16];
+	__u8 daddr[16];
 };
 
 /* A syscall between its entry and exit hooks. */
@@ -227,6 +247,21 @@ struct {
 	__type(value, struct stream_state);
 } pipe_states SEC(".maps");
 
+/* UDP ports that traced tasks send from, so that a delivery the kernel
+ * deferred to another task can still be told apart from untraced traffic. */
+struct udp_sender {
+	__u32 netns;
+	__u16 port;
+	__u16 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct udp_sender);
+	__type(value, __u8);
+} udp_senders SEC(".maps");
+
 /* Room to build a record with payload (or a name) before copying it out. */
 struct scratch {
 	struct op_record rec;
@@ -256,6 +291,7 @@ const enum syscall_class *_syscall_class __attribute__((unused));
 const enum stat_index *_stat_index __attribute__((unused));
 const struct op_record *_op_record __attribute__((unused));
 const struct name_record *_name_record __attribute__((unused));
+const struct delivery_record *_delivery_record __attribute__((unused));
 
 static __always_inline bool mech_on(__u8 mech)
 {

@@ -211,7 +211,7 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 	if (!ts)
 		return 0;
 	mech = sock_mechanism(ts, sk, op);
-	if (mech >= MECH_UNIX_STREAM && mech <= MECH_UNIX_SEQPACKET && !unix_meet(sk, op, ret, flags, &ends)) {
+	if (mech >= MECH_UNIX_STREAM && mech <= MECH_UNIX_SEQPACKET && !unix_meet(sk, &ends)) {
 		stat_inc(STAT_OPS_DROPPED);
 		mech = 0;
 	}
@@ -289,8 +289,10 @@ int BPF_PROG(sk_data_ready, const struct sock *sk)
 		return 0;
 	task = bpf_get_current_task_btf();
 	ts = traced_task(task);
-	if (ts && mech == MECH_UDP && !sending(task))
-		ts = NULL;
+	if (mech == MECH_UDP && !(ts && sending(task))) {
+		udp_deferred(sk);
+		return 0;
+	}
 	ss = sock_state(sk, ts != NULL, -1);
 	if (!ss)
 		return 0;

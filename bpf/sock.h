@@ -52,12 +52,17 @@ static __always_inline __u64 queued_datagrams(const struct sock *sk)
 
 /* The socket's counters. Sockets icptrack has not seen get storage only
  * when create is set, so untraced traffic costs one lookup. A datagram
- * socket first seen with datagrams already queued starts its sequence
- * after them: they were queued unseen and must not match traced sends.
- * queued_adjust corrects for the operation at hand: -1 when sk_data_ready
- * has just queued one that it is about to count, +1 when a receive has
- * just taken one of the unseen ones. Stream sockets start at zero on both
- * sides, and each side counts only its own operations. */
+ * socket first seen with datagrams queued starts its sequence after them:
+ * they were queued unseen and must not match traced sends. queued_adjust
+ * is -1 when sk_data_ready has just queued one it is about to count.
+ *
+ * A receive that meets the socket first does not count the datagram it
+ * took as unseen: a sender queues before sk_data_ready runs, and a
+ * receiver can take the datagram in between, before the sender counts it.
+ * Counting it here would shift every later match; not counting it costs
+ * only a datagram queued before icptrack started, taken just then. Stream
+ * sockets start at zero on both sides, and each side counts only its own
+ * operations. */
 static __always_inline struct sock_state *sock_state(const struct sock *sk, bool create, int queued_adjust)
 {
 	struct sock_state *ss;
@@ -65,6 +70,11 @@ static __always_inline struct sock_state *sock_state(const struct sock *sk, bool
 	if (!sk)
 		return NULL;
 	ss = bpf_sk_storage_get(&sock_states, (void *)sk, 0, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+	/* Two CPUs creating storage for one socket at once (its sender and
+	 * its receiver meeting it first): the loser gets NULL, and the
+	 * winner's storage is there to find. */
+	if (!ss && create)
+		ss = bpf_sk_storage_get(&sock_states, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!ss) {
 		if (create)
 			stat_inc(STAT_NO_STORAGE);

@@ -31,12 +31,11 @@ struct unix_ends {
 /* Looks up (or creates, sending their names) both ends' counters; done
  * before the operation's record is reserved, so that names reach userspace
  * first. Returns false when the socket's storage cannot be had. */
-static __always_inline bool unix_meet(struct sock *sk, __u8 op, int ret, int flags, struct unix_ends *e)
+static __always_inline bool unix_meet(struct sock *sk, struct unix_ends *e)
 {
-	bool peek = op == OP_RECEIVE && (flags & MSG_PEEK);
 	struct unix_sock *u;
 
-	e->own = sock_state(sk, true, op == OP_RECEIVE && ret >= 0 && !peek);
+	e->own = sock_state(sk, true, 0);
 	if (!e->own)
 		return false;
 	u = bpf_skc_to_unix_sock(sk);

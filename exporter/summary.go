@@ -179,7 +179,9 @@ func (r *summaryRow) add(op *flow.Operation) {
 	} else {
 		r.received += op.Bytes
 	}
-	if op.Error != "" {
+	// EAGAIN is how non-blocking I/O says "not yet"; programs handle it,
+	// so it is not counted as an error here (the event log still has it).
+	if op.Error != "" && op.Error != "EAGAIN" {
 		r.errors++
 	}
 	if r.durations != nil {

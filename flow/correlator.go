@@ -39,6 +39,9 @@ type Stats struct {
 	// loopback send explains; they may have come from the network and are
 	// not reported.
 	UnattributedUDP uint64
+	// DeferredUDP are loopback UDP datagrams whose delivery the kernel
+	// deferred to another task, paired with their sends afterwards.
+	DeferredUDP uint64
 }
 
 // Correlator matches receives to the sends they delivered. It is not safe
@@ -55,6 +58,7 @@ type Correlator struct {
 	// operations leave in the order it made them.
 	threads   map[uint32][]*queuedOp
 	owners    map[endKey]owner
+	udp       udpPairing
 	lastSweep time.Time
 	stats     Stats
 }
@@ -90,6 +94,7 @@ func New(emit func(*Operation), opts Options) *Correlator {
 		boxes:   make(map[boxKey]*mailbox),
 		threads: make(map[uint32][]*queuedOp),
 		owners:  make(map[endKey]owner),
+		udp:     newUDPPairing(),
 	}
 }
 
@@ -98,8 +103,12 @@ func (c *Correlator) Stats() Stats { return c.stats }
 
 // Add takes one event from the kernel.
 func (c *Correlator) Add(ev *Event) {
-	op := c.newOperation(ev)
 	now := c.opts.Now()
+	if ev.Op == Delivery {
+		c.addDelivery(ev, now)
+		return
+	}
+	op := c.newOperation(ev)
 	if ev.Mechanism.Stream() {
 		c.addStream(ev, op, now)
 	} else {
@@ -119,6 +128,7 @@ func (c *Correlator) Tick() {
 			c.expire(h)
 		}
 	}
+	c.expireUDP(now, false)
 	if now.Sub(c.lastSweep) >= c.opts.Hold {
 		c.sweep(now)
 		c.lastSweep = now
@@ -128,6 +138,7 @@ func (c *Correlator) Tick() {
 // Flush releases every held receive; call it once capture has stopped and
 // the ring buffer is drained.
 func (c *Correlator) Flush() {
+	c.expireUDP(c.opts.Now(), true)
 	for _, h := range c.held {
 		if !h.done {
 			c.expire(h)

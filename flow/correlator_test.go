@@ -277,3 +277,65 @@ func TestIDsAreUniqueAndNonZero(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func udpSendEv(connected bool, local string, n int64) Event {
+	ev := Event{PID: writer, TID: writer, Comm: "writer", Mechanism: UDP, Op: Send, Dev: 1, Sock: 11, Seq: true,
+		Local: netip.MustParseAddrPort(local), Result: n}
+	if connected {
+		ev.Remote = netip.MustParseAddrPort("127.0.0.1:9000")
+	} else {
+		ev.Unsure = true
+	}
+	return ev
+}
+
+func udpRecvEv(seq uint64) Event {
+	return Event{PID: reader, TID: reader, Comm: "reader", Mechanism: UDP, Op: Receive, Dev: 1, Sock: 99, Seq: true,
+		Local: netip.MustParseAddrPort("127.0.0.1:9000"), Offset: seq, Result: 8}
+}
+
+func udpDeliveryEv(from string, seq uint64) Event {
+	return Event{Mechanism: UDP, Op: Delivery, Dev: 1, PeerSock: 99, Offset: seq, Seq: true,
+		Remote: netip.MustParseAddrPort(from), Local: netip.MustParseAddrPort("127.0.0.1:9000")}
+}
+
+// When the kernel defers a loopback UDP delivery, the send and a separate
+// delivery event are paired by the sender's port, in either order.
+func TestUDPSendPairsWithADeferredDelivery(t *testing.T) {
+	for _, deliveryFirst := range []bool{false, true} {
+		h := newHarness(t)
+		if deliveryFirst {
+			h.add(udpDeliveryEv("127.0.0.1:5555", 0))
+		}
+		h.add(udpSendEv(false, "0.0.0.0:5555", 8))
+		if !deliveryFirst {
+			if len(h.out) != 0 {
+				t.Fatal("an unconnected send was reported before anything showed it was loopback")
+			}
+			h.add(udpDeliveryEv("127.0.0.1:5555", 0))
+		}
+		h.add(udpRecvEv(0))
+		sends, recvs := h.byPID(writer), h.byPID(reader)
+		if len(sends) != 1 || len(recvs) != 1 {
+			t.Fatalf("deliveryFirst=%v: %d sends %d receives, want 1 and 1", deliveryFirst, len(sends), len(recvs))
+		}
+		if !slices.Equal(recvs[0].Links, []OpID{sends[0].ID}) || sends[0].Channel != recvs[0].Channel || sends[0].Channel == "" {
+			t.Errorf("deliveryFirst=%v: receive links %v channel %q, send %s channel %q", deliveryFirst, recvs[0].Links, recvs[0].Channel, sends[0].ID, sends[0].Channel)
+		}
+		if sends[0].Endpoint != "0.0.0.0:5555->127.0.0.1:9000" {
+			t.Errorf("send endpoint %q", sends[0].Endpoint)
+		}
+	}
+}
+
+func TestUnconnectedUDPSendNobodyClaimsIsDropped(t *testing.T) {
+	h := newHarness(t)
+	h.add(udpSendEv(false, "0.0.0.0:5555", 8)) // to a remote host, say
+	h.advance(time.Second)
+	if len(h.out) != 0 {
+		t.Fatalf("reported a UDP send not shown to be loopback: %+v", h.out[0])
+	}
+	if h.c.Stats().UnattributedUDP != 1 {
+		t.Errorf("unattributed = %d, want 1", h.c.Stats().UnattributedUDP)
+	}
+}

@@ -64,22 +64,22 @@ func (c *Correlator) addDatagram(ev *Event, op *Operation, now time.Time) {
 		if farKnown {
 			op.Peer = far
 		}
-		if !ev.HasReceiver || ev.Result < 0 {
+		switch {
+		case ev.Result < 0 && ev.Unsure:
+			c.stats.UnattributedUDP++ // failed, to who knows where
+		case ev.Result < 0:
 			c.output(op, true)
-			return
-		}
-		box := c.box(boxKey{ev.Mechanism, ev.PeerSock}, now)
-		if box.reader.PID != 0 {
-			op.Peer = box.reader
-		}
-		s := datagramSend{id: op.ID, from: me, channel: op.Channel, local: ev.Local, at: now}
-		c.stats.EvictedSends += uint64(box.add(ev.Offset, s, c.opts.MaxPendingSends))
-		c.output(op, true)
-		if h := box.held[ev.Offset]; h != nil {
-			delete(box.held, ev.Offset)
-			h.done = true
-			c.deliverDatagram(box, h.qo.op, &h.ev, &s)
-			c.ready(h.qo)
+		case !ev.HasReceiver && ev.Mechanism == UDP:
+			c.udpWithoutReceiver(ev, op, now)
+		case !ev.HasReceiver:
+			c.output(op, true)
+		default:
+			box := c.box(boxKey{ev.Mechanism, ev.PeerSock}, now)
+			if box.reader.PID != 0 {
+				op.Peer = box.reader
+			}
+			c.output(op, true)
+			c.sent(box, ev.Offset, datagramSend{id: op.ID, from: me, channel: op.Channel, local: ev.Local, at: now})
 		}
 		return
 	}
@@ -106,6 +106,18 @@ func (c *Correlator) addDatagram(ev *Event, op *Operation, now time.Time) {
 	h.qo = c.output(op, false)
 	box.held[r.seq] = h
 	c.hold(h, now)
+}
+
+// sent records a datagram queued on box with sequence seq, and delivers
+// the receive that was waiting for it.
+func (c *Correlator) sent(box *mailbox, seq uint64, s datagramSend) {
+	c.stats.EvictedSends += uint64(box.add(seq, s, c.opts.MaxPendingSends))
+	if h := box.held[seq]; h != nil {
+		delete(box.held, seq)
+		h.done = true
+		c.deliverDatagram(box, h.qo.op, &h.ev, &s)
+		c.ready(h.qo)
+	}
 }
 
 // deliverDatagram links a receive to its send (s, or the one with its

@@ -17,6 +17,11 @@ const (
 	opTypeEnd
 )
 
+// Delivery is not an operation: it is the kernel saying which socket a UDP
+// datagram was queued on, when it could not say so in the send itself.
+// The correlator uses it and emits nothing for it.
+const Delivery OpType = 100
+
 var opTypeNames = [...]string{Send: "send", Receive: "receive"}
 
 func (o OpType) String() string {
@@ -63,6 +68,9 @@ type Event struct {
 	Seq         bool
 	Peek        bool // the bytes were not consumed (MSG_PEEK, tee)
 	HasReceiver bool
+	// Unsure marks an unconnected UDP send whose destination the kernel
+	// did not see: loopback only if a Delivery claims it.
+	Unsure bool
 
 	// Local and Remote are the TCP or UDP addresses of this end and the
 	// other (Remote may be unset for an unconnected UDP socket).

@@ -55,6 +55,8 @@ func (d *decoder) decode(raw []byte, ev *flow.Event) (bool, error) {
 		return true, d.decodeOp(raw, ev)
 	case ipcRecordKindRECORD_NAME:
 		return false, d.decodeName(raw)
+	case ipcRecordKindRECORD_DELIVERY:
+		return true, d.decodeDelivery(raw, ev)
 	}
 	return false, fmt.Errorf("unknown record kind %d", raw[0])
 }
@@ -63,7 +65,8 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 	if len(raw) < opRecordSize {
 		return errShortRecord
 	}
-	r := *(*ipcOpRecord)(unsafe.Pointer(&raw[0]))
+	var r ipcOpRecord
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), opRecordSize), raw)
 	mech, ok := mechanismOf(ipcMechanism(r.Mechanism))
 	if !ok {
 		return fmt.Errorf("unknown mechanism %d", r.Mechanism)
@@ -81,6 +84,11 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 		return fmt.Errorf("payload of %d bytes in a record with %d", r.PayloadLen, len(payload))
 	}
 	flags := ipcOpFlag(r.Flags)
+	// CLOCK_MONOTONIC counts from boot: anything near int64's end is a
+	// corrupt record, and would overflow on the way to wall time.
+	if r.EndNs > 1<<62 {
+		return fmt.Errorf("timestamp %d out of range", r.EndNs)
+	}
 
 	*ev = flow.Event{
 		End:              d.clock.wall(r.EndNs),
@@ -104,6 +112,7 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 		Seq:              flags&ipcOpFlagOPF_SEQ != 0,
 		Peek:             flags&ipcOpFlagOPF_PEEK != 0,
 		HasReceiver:      flags&ipcOpFlagOPF_PEER != 0,
+		Unsure:           flags&ipcOpFlagOPF_UNSURE != 0,
 		PayloadCaptured:  d.payload,
 		PayloadTruncated: flags&ipcOpFlagOPF_TRUNCATED != 0,
 	}
@@ -131,11 +140,36 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 	return nil
 }
 
+var deliveryRecordSize = int(unsafe.Sizeof(ipcDeliveryRecord{}))
+
+func (d *decoder) decodeDelivery(raw []byte, ev *flow.Event) error {
+	if len(raw) < deliveryRecordSize {
+		return errShortRecord
+	}
+	var r ipcDeliveryRecord
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), deliveryRecordSize), raw)
+	*ev = flow.Event{
+		Mechanism: flow.UDP,
+		Op:        flow.Delivery,
+		Dev:       r.Netns,
+		PeerSock:  d.sockID(r.Sk),
+		Offset:    r.Seq,
+		Seq:       true,
+		Remote:    addrPort(r.Family, r.Saddr, r.Sport),
+		Local:     addrPort(r.Family, r.Daddr, r.Dport),
+	}
+	if !ev.Remote.IsValid() {
+		return fmt.Errorf("delivery record without a sender address")
+	}
+	return nil
+}
+
 func (d *decoder) decodeName(raw []byte) error {
 	if len(raw) < nameRecordSize {
 		return errShortRecord
 	}
-	r := (*ipcNameRecord)(unsafe.Pointer(&raw[0]))
+	r := new(ipcNameRecord)
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(r)), nameRecordSize), raw)
 	name := unsafe.Slice((*byte)(unsafe.Pointer(&r.Name[0])), len(r.Name))
 	switch ipcMechanism(r.Mechanism) {
 	case ipcMechanismMECH_FIFO:

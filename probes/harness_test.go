@@ -86,6 +86,9 @@ func (c *capture) stop(t *testing.T) []*flow.Operation {
 		t.Fatalf("tracer: %v", err)
 	}
 	c.corr.Flush()
+	if st, err := c.tr.Stats(); err == nil && (st.Dropped > 0 || st.DecodeErrors > 0) {
+		t.Errorf("the tracer lost records: %+v", st)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	slices.SortStableFunc(c.ops, func(a, b *flow.Operation) int { return a.Time.Compare(b.Time) })
@@ -200,6 +203,11 @@ func checkTransfer(t *testing.T, ops []*flow.Operation, x transfer) (sends, recv
 		t.Errorf("reader made %d operations, want only its %d receives: %s", len(rops), len(recvs), describe(rops))
 	}
 	if len(sends) != x.count {
+		for i, r := range recvs {
+			if len(r.Links) == 0 && r.Bytes > 0 {
+				t.Logf("receive %d of %d has no send", i, len(recvs))
+			}
+		}
 		t.Fatalf("%d sends, want %d: %s", len(sends), x.count, describe(sends))
 	}
 	wantRecvs := x.count

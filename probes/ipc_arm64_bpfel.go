@@ -13,6 +13,21 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ipcDeliveryRecord struct {
+	_      structs.HostLayout
+	Kind   uint8
+	Pad    uint8
+	Family uint16
+	Netns  uint32
+	Sk     uint64
+	Seq    uint64
+	Sport  uint16
+	Dport  uint16
+	Pad2   uint32
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+}
+
 type ipcMechanism uint32
 
 const (
@@ -44,6 +59,7 @@ const (
 	ipcOpFlagOPF_TRUNCATED ipcOpFlag = 8
 	ipcOpFlagOPF_SEQ       ipcOpFlag = 16
 	ipcOpFlagOPF_PEER      ipcOpFlag = 32
+	ipcOpFlagOPF_UNSURE    ipcOpFlag = 64
 )
 
 type ipcOpRecord struct {
@@ -91,8 +107,9 @@ type ipcPipeKey struct {
 type ipcRecordKind uint32
 
 const (
-	ipcRecordKindRECORD_OP   ipcRecordKind = 1
-	ipcRecordKindRECORD_NAME ipcRecordKind = 2
+	ipcRecordKindRECORD_OP       ipcRecordKind = 1
+	ipcRecordKindRECORD_NAME     ipcRecordKind = 2
+	ipcRecordKindRECORD_DELIVERY ipcRecordKind = 3
 )
 
 type ipcScratch struct {
@@ -178,6 +195,13 @@ type ipcTaskState struct {
 	SleepNs   uint64
 }
 
+type ipcUdpSender struct {
+	_     structs.HostLayout
+	Netns uint32
+	Port  uint16
+	Pad   uint16
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -189,6 +213,7 @@ const (
 	ipcMapSockStates        = "sock_states"
 	ipcMapStats             = "stats"
 	ipcMapTaskStates        = "task_states"
+	ipcMapUdpSenders        = "udp_senders"
 	ipcProgSchedProcessFork = "sched_process_fork"
 	ipcProgSchedSwitch      = "sched_switch"
 	ipcProgSkDataReady      = "sk_data_ready"
@@ -196,6 +221,7 @@ const (
 	ipcProgSockSendLength   = "sock_send_length"
 	ipcProgSysEnter         = "sys_enter"
 	ipcProgSysExit          = "sys_exit"
+	ipcVarDeliveryRecord    = "_delivery_record"
 	ipcVarMechanism         = "_mechanism"
 	ipcVarNameRecord        = "_name_record"
 	ipcVarOpFlag            = "_op_flag"
@@ -276,12 +302,14 @@ type ipcMapSpecs struct {
 	SockStates   *ebpf.MapSpec `ebpf:"sock_states"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates   *ebpf.MapSpec `ebpf:"task_states"`
+	UdpSenders   *ebpf.MapSpec `ebpf:"udp_senders"`
 }
 
 // ipcVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcVariableSpecs struct {
+	DeliveryRecord *ebpf.VariableSpec `ebpf:"_delivery_record"`
 	Mechanism      *ebpf.VariableSpec `ebpf:"_mechanism"`
 	NameRecord     *ebpf.VariableSpec `ebpf:"_name_record"`
 	OpFlag         *ebpf.VariableSpec `ebpf:"_op_flag"`
@@ -327,6 +355,7 @@ type ipcMaps struct {
 	SockStates   *ebpf.Map `ebpf:"sock_states"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	TaskStates   *ebpf.Map `ebpf:"task_states"`
+	UdpSenders   *ebpf.Map `ebpf:"udp_senders"`
 }
 
 func (m *ipcMaps) Close() error {
@@ -338,6 +367,7 @@ func (m *ipcMaps) Close() error {
 		m.SockStates,
 		m.Stats,
 		m.TaskStates,
+		m.UdpSenders,
 	)
 }
 
@@ -345,6 +375,7 @@ func (m *ipcMaps) Close() error {
 //
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcVariables struct {
+	DeliveryRecord *ebpf.Variable `ebpf:"_delivery_record"`
 	Mechanism      *ebpf.Variable `ebpf:"_mechanism"`
 	NameRecord     *ebpf.Variable `ebpf:"_name_record"`
 	OpFlag         *ebpf.Variable `ebpf:"_op_flag"`

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests build icptrack and run it as a user would. Those that trace
+// need root; under CI=true they must run.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "icptrack-cli")
+	if err != nil {
+		panic(err)
+	}
+	// Readable by everyone: one test runs it as an unprivileged user.
+	_ = os.Chmod(dir, 0o755)
+	binary = filepath.Join(dir, "icptrack")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic("build icptrack: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	return runCmd(t, exec.Command(binary, args...))
+}
+
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run %v: %v", cmd.Args, err)
+	}
+	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+}
+
+// needsBPF skips a test that loads BPF when not root, except in CI.
+func needsBPF(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kernel tests must run in CI: run them as root")
+		}
+		t.Skip("needs root to load BPF")
+	}
+}
+
+// oneLineError checks that a failure says one clear line, starting with
+// icptrack:, that contains each of the wanted words.
+func oneLineError(t *testing.T, r result, code int, want ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit code %d, want %d; stderr: %s", r.code, code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "icptrack: ") {
+		t.Errorf("want one line starting with icptrack:, got %q", r.stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("error %q does not say %q", r.stderr, w)
+		}
+	}
+}
+
+func readEvents(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var evs []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var ev map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("event log line is not JSON: %v: %s", err, sc.Text())
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func TestRunTracesAPipelineAndKeepsStdoutClean(t *testing.T) {
+	needsBPF(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	r := run(t, "run", "--events", events, "--", "sh", "-c", "printf hello | cat; echo side >/dev/null")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if r.stdout != "hello" {
+		t.Errorf("stdout %q, want the command's own output only", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "0 events dropped") || !strings.Contains(r.stderr, "MECHANISM") {
+		t.Errorf("no summary on stderr:\n%s", r.stderr)
+	}
+
+	var send, recv map[string]any
+	for _, ev := range readEvents(t, events) {
+		if ev["mechanism"] != "pipe" || ev["bytes"] != 5.0 {
+			continue
+		}
+		switch ev["op"] {
+		case "send":
+			if ev["comm"] == "sh" { // cat's own write of hello goes to the test's pipe
+				send = ev
+			}
+		case "receive":
+			recv = ev
+		}
+	}
+	if send == nil || recv == nil {
+		t.Fatalf("no 5-byte pipe send and receive in the event log")
+	}
+	if recv["peer_pid"] != send["pid"] || recv["channel"] != send["channel"] || recv["comm"] != "cat" {
+		t.Errorf("receive %v does not name the send %v as its peer on the same channel", recv, send)
+	}
+	if links, _ := recv["links"].([]any); len(links) != 1 || links[0] != send["id"] {
+		t.Errorf("receive links %v, want [%v]", recv["links"], send["id"])
+	}
+}
+
+func TestRunEventsToStdout(t *testing.T) {
+	needsBPF(t)
+	r := run(t, "run", "--events", "-", "--mechanisms", "pipe", "--", "sh", "-c", "echo hi | cat >/dev/null")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("stdout line is not an event: %q", line)
+		}
+		n++
+	}
+	if n < 2 {
+		t.Errorf("%d events on stdout, want the pipe's send and receives", n)
+	}
+}
+
+func TestRunExitsWithTheCommandsCode(t *testing.T) {
+	needsBPF(t)
+	if r := run(t, "run", "--", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Errorf("exit code %d, want 3", r.code)
+	}
+	if r := run(t, "run", "--", "sh", "-c", "kill -TERM $$"); r.code != 128+15 {
+		t.Errorf("exit code %d, want 143 for a command killed by SIGTERM", r.code)
+	}
+}
+
+func TestRunStopsOnInterruptAndStillSummarises(t *testing.T) {
+	needsBPF(t)
+	cmd := exec.Command(binary, "run", "--", "sleep", "30")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the command to run under icptrack, then interrupt icptrack.
+	deadline := time.Now().Add(10 * time.Second)
+	for !hasChild(cmd.Process.Pid, "sleep") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("sleep never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s to stop after SIGINT", took)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d, want 130 (the command, killed by SIGINT)", code)
+	}
+	if !strings.Contains(stderr.String(), "events dropped") {
+		t.Errorf("no summary after SIGINT:\n%s", stderr.String())
+	}
+}
+
+// hasChild reports whether any thread of pid has forked a child named comm.
+func hasChild(pid int, comm string) bool {
+	lists, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "children"))
+	for _, list := range lists {
+		children, _ := os.ReadFile(list)
+		for _, c := range strings.Fields(string(children)) {
+			if name, _ := os.ReadFile("/proc/" + c + "/comm"); strings.TrimSpace(string(name)) == comm {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestRunCommandNotFound(t *testing.T) {
+	r := run(t, "run", "--", "no-such-command-icptrack")
+	oneLineError(t, r, 127, "command not found", "no-such-command-icptrack")
+}
+
+func TestRunUnknownMechanismListsTheValidOnes(t *testing.T) {
+	r := run(t, "run", "--mechanisms", "pipe,smoke-signal", "--", "true")
+	oneLineError(t, r, 2, "smoke-signal", "pipe", "unix_stream", "tcp", "udp")
+}
+
+func TestRunBadFlagValues(t *testing.T) {
+	oneLineError(t, run(t, "run", "--payload", "99999", "--", "true"), 2, "--payload", "4096")
+	oneLineError(t, run(t, "run", "--ring-buffer", "3000", "--", "true"), 2, "--ring-buffer", "power of two")
+	oneLineError(t, run(t, "run", "--ring-buffer", "lots", "--", "true"), 2, "--ring-buffer", "not a size")
+	oneLineError(t, run(t, "run"), 2, "needs a command")
+}
+
+func TestRunUnwritableEventsPath(t *testing.T) {
+	r := run(t, "run", "--events", "/proc/icptrack/events.jsonl", "--", "true")
+	oneLineError(t, r, 1, "cannot write the event log", "/proc/icptrack/events.jsonl", "--events")
+}
+
+func TestRunWithoutPrivilegesSaysWhatToDo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		r := run(t, "run", "--", "true")
+		oneLineError(t, r, 1, "root", "CAP_BPF", "CAP_PERFMON")
+		return
+	}
+	// As root, run it as nobody.
+	cmd := exec.Command(binary, "run", "--", "true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Dir = "/"
+	r := runCmd(t, cmd)
+	oneLineError(t, r, 1, "root", "CAP_BPF", "CAP_PERFMON", "setcap")
+}
+
+func TestRunWithoutBTFSaysWhatToDo(t *testing.T) {
+	needsBPF(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare is not installed")
+	}
+	// Hide the kernel's BTF in a private mount namespace.
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs none /sys/kernel/btf && exec "$0" run -- true`, binary)
+	r := runCmd(t, cmd)
+	oneLineError(t, r, 1, "BTF", "CONFIG_DEBUG_INFO_BTF")
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"4096", "16MiB", "64K", "1G", "x", "-1", "9999999999G"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err == nil && n <= 0 {
+			t.Fatalf("parseSize(%q) = %d without an error", s, n)
+		}
+	})
+}
