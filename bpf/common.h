@@ -83,8 +83,7 @@ enum stat_index {
 	STAT_OPS_DROPPED = 0,   /* op records lost: ring buffer full */
 	STAT_NAMES_DROPPED = 1, /* name records lost: ring buffer full */
 	STAT_NO_STORAGE = 2,    /* task or socket storage could not be had */
-	STAT_OPS_EMITTED = 3,   /* op records submitted */
-	STAT_MAX = 4,
+	STAT_MAX = 3,
 };
 
 /* One completed operation. Shared with Go through bpf2go -type; keep the
@@ -199,9 +198,14 @@ struct pipe_key {
 	__u64 ino;
 };
 
+/* The writer's and the reader's counters sit on separate cache lines: the
+ * two ends usually run on different CPUs, and sharing a line would bounce
+ * it between them on every operation. */
 struct stream_state {
 	__u64 written;
+	__u64 _pad1[7];
 	__u64 read;
+	__u64 _pad2[7];
 };
 
 /* Set by userspace before load; the verifier prunes what they switch off. */
@@ -211,6 +215,7 @@ const volatile __u32 follow_tgid = 0;  /* children of this process are traced */
 const volatile __u32 self_tgid = 0;    /* never traced */
 const volatile __u8 trace_all = 0;     /* trace every task but self_tgid */
 const volatile __u8 syscall_hooks = 0; /* sys_enter/sys_exit are attached */
+const volatile __u8 attach_only = 0;   /* benchmarks: every program returns at once */
 const volatile __u64 wakeup_bytes = 0; /* wake the reader when this much is waiting */
 const volatile __u8 syscall_classes[SYSCALL_MAX] = {};
 
@@ -349,11 +354,15 @@ static __always_inline bool is_socket_class(__u8 cls)
 	       cls == SC_READ || cls == SC_READV;
 }
 
-static __always_inline __u64 submit_flags(void)
+/* Wake the reader only when this record makes the waiting data cross the
+ * threshold; otherwise it drains on its timer. A wake-up (an IPI) per
+ * record would cost more than the record, and a reader that is behind is
+ * busy reading anyway. */
+static __always_inline __u64 submit_flags(__u64 size)
 {
-	/* Wake the reader only when the buffer fills up; otherwise it drains on
-	 * its timer. A wake-up per record costs more than the record. */
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	if (avail >= wakeup_bytes && avail < wakeup_bytes + size + 8)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -366,6 +375,13 @@ static __always_inline void fill_task(struct op_record *r, struct task_struct *t
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 }
 
+/* Reinterprets a kernel pointer as a read-only BTF pointer of the given
+ * type, so that its fields are read with plain loads instead of a helper
+ * call each. The verifier turns the call into a move; it only changes what
+ * the verifier knows. Kernel 6.2 and later. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define kernel_ptr(p, type) ((type *)bpf_rdonly_cast((p), bpf_core_type_id_kernel(type)))
+
 /* The open file behind a descriptor of the current task, or NULL. */
 static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 {
@@ -377,7 +393,7 @@ static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 		return NULL;
 	fds = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	return f ? kernel_ptr(f, struct file) : NULL;
 }
 
 /* Copies up to payload_max bytes that the operation moved from a user
@@ -422,16 +438,12 @@ static __always_inline __u32 copy_payload(__u8 *dst, __u64 buf, __u32 cnt, bool 
 static __always_inline void submit_op(struct op_record *r, bool reserved)
 {
 	if (reserved) {
-		bpf_ringbuf_submit(r, submit_flags());
-		stat_inc(STAT_OPS_EMITTED);
+		bpf_ringbuf_submit(r, submit_flags(sizeof(*r)));
 		return;
 	}
 	__u32 len = r->payload_len & (2 * PAYLOAD_MAX - 1);
-	if (bpf_ringbuf_output(&events, r, sizeof(*r) + len, submit_flags())) {
+	if (bpf_ringbuf_output(&events, r, sizeof(*r) + len, submit_flags(sizeof(*r) + len)))
 		stat_inc(STAT_OPS_DROPPED);
-		return;
-	}
-	stat_inc(STAT_OPS_EMITTED);
 }
 
 /* A zeroed record to fill: in the ring buffer when there is no payload to
@@ -480,6 +492,6 @@ static __always_inline struct name_record *new_name(void)
 
 static __always_inline void submit_name(struct name_record *n)
 {
-	if (bpf_ringbuf_output(&events, n, sizeof(*n), submit_flags()))
+	if (bpf_ringbuf_output(&events, n, sizeof(*n), submit_flags(sizeof(*n))))
 		stat_inc(STAT_NAMES_DROPPED);
 }

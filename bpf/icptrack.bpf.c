@@ -57,6 +57,8 @@ static __always_inline void msghdr_iov(struct inflight *in)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
+	if (attach_only)
+		return 0;
 	__u8 cls = class_of(id);
 	struct task_struct *task;
 	struct task_state *ts;
@@ -136,6 +138,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	if (attach_only)
+		return 0;
 	struct task_struct *task;
 	struct task_state *ts;
 	struct inflight *in;
@@ -255,12 +259,16 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 {
+	if (attach_only)
+		return 0;
 	return sock_event(sk, ret, flags, OP_SEND);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 {
+	if (attach_only)
+		return 0;
 	return sock_event(sk, ret, flags, OP_RECEIVE);
 }
 
@@ -269,6 +277,8 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(sk_data_ready, const struct sock *sk)
 {
+	if (attach_only)
+		return 0;
 	__u16 family = sk->__sk_common.skc_family;
 	struct task_struct *task;
 	struct task_state *ts;
@@ -313,6 +323,8 @@ int BPF_PROG(sk_data_ready, const struct sock *sk)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
+	if (attach_only)
+		return 0;
 	struct task_state *ps = bpf_task_storage_get(&task_states, parent, 0, 0);
 	struct task_state *cs;
 
@@ -335,6 +347,8 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
+	if (attach_only)
+		return 0;
 	struct task_state *ts;
 	struct pt_regs *regs;
 	struct socket *sock;

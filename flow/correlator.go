@@ -263,7 +263,7 @@ func (c *Correlator) sweep(now time.Time) {
 	cutoff := now.Add(-c.opts.Idle)
 	for k, st := range c.streams {
 		c.stats.EvictedSends += uint64(st.forgetBefore(cutoff))
-		if len(st.sends) == 0 && len(st.held) == 0 && st.active.Before(cutoff) {
+		if st.pending() == 0 && len(st.held) == 0 && st.active.Before(cutoff) {
 			delete(c.streams, k)
 		}
 	}

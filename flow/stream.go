@@ -45,7 +45,7 @@ type pendingSend struct {
 	start, end uint64
 	left       int64 // bytes not yet consumed
 	from       Peer
-	at         time.Time
+	at         int64 // when it arrived, unix ns
 }
 
 // stream is one direction of a stream channel.
@@ -53,13 +53,17 @@ type stream struct {
 	channel  string
 	endpoint [opTypeEnd]string
 	pathed   [opTypeEnd]bool // endpoint was made with the kernel's path
-	sends    []pendingSend   // by start offset
-	maxEnd   uint64          // highest byte offset any send reached
-	held     []*heldReceive
-	reader   Peer // last process that read
-	writer   Peer // the one process that writes, while there is only one
-	writers  int  // distinct writing processes seen, up to 2
-	active   time.Time
+	// sends[head:] are the sends not fully consumed yet, by start offset.
+	// Receives consume them nearly always from the front, so head moves
+	// and the slice is compacted only now and then.
+	sends   []pendingSend
+	head    int
+	maxEnd  uint64 // highest byte offset any send reached
+	held    []*heldReceive
+	reader  Peer // last process that read
+	writer  Peer // the one process that writes, while there is only one
+	writers int  // distinct writing processes seen, up to 2
+	active  time.Time
 	// 32-bit TCP sequence numbers are widened against base.
 	wide     bool
 	base     uint64
@@ -144,7 +148,7 @@ func (c *Correlator) addStream(ev *Event, op *Operation, now time.Time) {
 		}
 		if n > 0 {
 			start := st.offset(ev.Offset)
-			st.add(pendingSend{id: op.ID, start: start, end: start + uint64(n), left: n, from: me, at: now})
+			st.add(pendingSend{id: op.ID, start: start, end: start + uint64(n), left: n, from: me, at: now.UnixNano()})
 			c.stats.EvictedSends += uint64(st.trim(c.opts.MaxPendingSends))
 		}
 		c.output(op, true)
@@ -214,20 +218,25 @@ func (st *stream) add(s pendingSend) {
 		st.maxEnd = s.end
 	}
 	n := len(st.sends)
-	if n == 0 || st.sends[n-1].start <= s.start {
+	if n == st.head || st.sends[n-1].start <= s.start {
 		st.sends = append(st.sends, s)
 		return
 	}
-	i := sort.Search(n, func(i int) bool { return st.sends[i].start > s.start })
+	live := st.sends[st.head:]
+	i := st.head + sort.Search(len(live), func(i int) bool { return live[i].start > s.start })
 	st.sends = append(st.sends, pendingSend{})
 	copy(st.sends[i+1:], st.sends[i:])
 	st.sends[i] = s
 }
 
+// pending is the number of sends not yet consumed from the front.
+func (st *stream) pending() int { return len(st.sends) - st.head }
+
 // deliver links a receive of bytes [a, b) to the sends that wrote them and
 // names as peer the process that wrote most of them.
 func (st *stream) deliver(op *Operation, a, b uint64, peek bool, stats *Stats) {
-	i := sort.Search(len(st.sends), func(i int) bool { return st.sends[i].end > a })
+	live := st.sends[st.head:]
+	i := st.head + sort.Search(len(live), func(i int) bool { return live[i].end > a })
 	var best Peer
 	var bestBytes int64
 	type share struct {
@@ -239,6 +248,9 @@ func (st *stream) deliver(op *Operation, a, b uint64, peek bool, stats *Stats) {
 	consumed := false
 	for ; i < len(st.sends) && st.sends[i].start < b; i++ {
 		s := &st.sends[i]
+		if s.left <= 0 {
+			continue // consumed by an earlier receive
+		}
 		ov := int64(min(s.end, b) - max(s.start, a))
 		op.Links = append(op.Links, s.id)
 		if !peek {
@@ -275,40 +287,55 @@ func (st *stream) deliver(op *Operation, a, b uint64, peek bool, stats *Stats) {
 	op.Peer = best
 }
 
+// compact moves head past consumed sends at the front, and now and then
+// drops the consumed prefix (and any consumed out of order) from memory.
 func (st *stream) compact() {
+	for st.head < len(st.sends) && st.sends[st.head].left <= 0 {
+		st.head++
+	}
+	if st.head == len(st.sends) {
+		clear(st.sends)
+		st.sends, st.head = st.sends[:0], 0
+		return
+	}
+	if st.head < 1024 || st.head < len(st.sends)/2 {
+		return
+	}
 	kept := st.sends[:0]
-	for _, s := range st.sends {
+	for _, s := range st.sends[st.head:] {
 		if s.left > 0 {
 			kept = append(kept, s)
 		}
 	}
 	clear(st.sends[len(kept):])
-	st.sends = kept
+	st.sends, st.head = kept, 0
 }
 
 // trim forgets the oldest sends beyond max, returning how many.
 func (st *stream) trim(max int) int {
-	n := len(st.sends) - max
+	n := st.pending() - max
 	if n <= 0 {
 		return 0
 	}
-	st.sends = append(st.sends[:0], st.sends[n:]...)
+	for i := st.head; i < st.head+n; i++ {
+		st.sends[i].left = 0
+	}
+	st.compact()
 	return n
 }
 
 // forgetBefore forgets sends that arrived before cutoff.
 func (st *stream) forgetBefore(cutoff time.Time) int {
 	n := 0
-	kept := st.sends[:0]
-	for _, s := range st.sends {
-		if s.at.Before(cutoff) {
+	for i := st.head; i < len(st.sends); i++ {
+		if s := &st.sends[i]; s.left > 0 && s.at < cutoff.UnixNano() {
+			s.left = 0
 			n++
-			continue
 		}
-		kept = append(kept, s)
 	}
-	clear(st.sends[len(kept):])
-	st.sends = kept
+	if n > 0 {
+		st.compact()
+	}
 	return n
 }
 

@@ -32,6 +32,9 @@ type Config struct {
 	FollowPID int
 	// TraceAll traces every process but icptrack itself.
 	TraceAll bool
+	// AttachOnly attaches the hooks the mechanisms need with programs
+	// that return at once: the floor a benchmark compares against.
+	AttachOnly bool
 }
 
 // DefaultConfig traces every mechanism, with no payload.

@@ -50,7 +50,7 @@ func TestFullRingBufferCountsEveryDrop(t *testing.T) {
 		t.Errorf("nothing dropped from a one-page ring buffer holding %d records", operations)
 	}
 	if got.n != s.Captured {
-		t.Errorf("read %d records, the kernel submitted %d", got.n, s.Captured)
+		t.Errorf("the handler got %d records, the tracer read %d", got.n, s.Captured)
 	}
 }
 

@@ -133,14 +133,15 @@ const (
 	ipcStatIndexSTAT_OPS_DROPPED   ipcStatIndex = 0
 	ipcStatIndexSTAT_NAMES_DROPPED ipcStatIndex = 1
 	ipcStatIndexSTAT_NO_STORAGE    ipcStatIndex = 2
-	ipcStatIndexSTAT_OPS_EMITTED   ipcStatIndex = 3
-	ipcStatIndexSTAT_MAX           ipcStatIndex = 4
+	ipcStatIndexSTAT_MAX           ipcStatIndex = 3
 )
 
 type ipcStreamState struct {
 	_       structs.HostLayout
 	Written uint64
+	Pad1    [7]uint64
 	Read    uint64
+	Pad2    [7]uint64
 }
 
 type ipcSyscallClass uint32
@@ -230,6 +231,7 @@ const (
 	ipcVarRecordKind        = "_record_kind"
 	ipcVarStatIndex         = "_stat_index"
 	ipcVarSyscallClass      = "_syscall_class"
+	ipcVarAttachOnly        = "attach_only"
 	ipcVarFollowTgid        = "follow_tgid"
 	ipcVarMechanisms        = "mechanisms"
 	ipcVarPayloadMax        = "payload_max"
@@ -318,6 +320,7 @@ type ipcVariableSpecs struct {
 	RecordKind     *ebpf.VariableSpec `ebpf:"_record_kind"`
 	StatIndex      *ebpf.VariableSpec `ebpf:"_stat_index"`
 	SyscallClass   *ebpf.VariableSpec `ebpf:"_syscall_class"`
+	AttachOnly     *ebpf.VariableSpec `ebpf:"attach_only"`
 	FollowTgid     *ebpf.VariableSpec `ebpf:"follow_tgid"`
 	Mechanisms     *ebpf.VariableSpec `ebpf:"mechanisms"`
 	PayloadMax     *ebpf.VariableSpec `ebpf:"payload_max"`
@@ -384,6 +387,7 @@ type ipcVariables struct {
 	RecordKind     *ebpf.Variable `ebpf:"_record_kind"`
 	StatIndex      *ebpf.Variable `ebpf:"_stat_index"`
 	SyscallClass   *ebpf.Variable `ebpf:"_syscall_class"`
+	AttachOnly     *ebpf.Variable `ebpf:"attach_only"`
 	FollowTgid     *ebpf.Variable `ebpf:"follow_tgid"`
 	Mechanisms     *ebpf.Variable `ebpf:"mechanisms"`
 	PayloadMax     *ebpf.Variable `ebpf:"payload_max"`

@@ -34,7 +34,9 @@ type Tracer struct {
 	reader *ringbuf.Reader
 	dec    *decoder
 	stats  *ebpf.Map
-	// decodeErrors counts records userspace could not read.
+	// captured counts operation records read; decodeErrors records that
+	// could not be read.
+	captured     uint64
 	decodeErrors uint64
 }
 
@@ -101,6 +103,7 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		"self_tgid":       self,
 		"trace_all":       boolByte(cfg.TraceAll),
 		"syscall_hooks":   boolByte(cfg.syscallHooks()),
+		"attach_only":     boolByte(cfg.AttachOnly),
 		"wakeup_bytes":    uint64(cfg.RingBufferBytes / 4),
 		"syscall_classes": syscallClasses(cfg.Mechanisms),
 	}
@@ -203,13 +206,16 @@ func (t *Tracer) handle(raw []byte, ev *flow.Event, h Handler) {
 		return
 	}
 	if isOp {
+		if ev.Op != flow.Delivery {
+			t.captured++
+		}
 		h.Event(ev)
 	}
 }
 
 // Stats are the tracer's counters.
 type Stats struct {
-	// Captured is the operation records the kernel submitted.
+	// Captured is the operation records read from the kernel.
 	Captured uint64
 	// Dropped is the operation records lost because the ring buffer was
 	// full (or, rarely, kernel storage could not be had).
@@ -235,9 +241,7 @@ func (t *Tracer) Stats() (Stats, error) {
 	}
 	var s Stats
 	var err error
-	if s.Captured, err = sum(ipcStatIndexSTAT_OPS_EMITTED); err != nil {
-		return s, err
-	}
+	s.Captured = t.captured
 	if s.Dropped, err = sum(ipcStatIndexSTAT_OPS_DROPPED); err != nil {
 		return s, err
 	}

@@ -21,6 +21,8 @@ type captureFlags struct {
 	events        string
 	ringBuffer    string
 	drainInterval time.Duration
+	attachOnly    bool
+	cpuProfile    string
 }
 
 func (f *captureFlags) register(fs *pflag.FlagSet) {
@@ -34,6 +36,10 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
 	fs.DurationVar(&f.drainInterval, "drain-interval", d.DrainInterval,
 		"how often to read the ring buffer when it is not filling up")
+	fs.BoolVar(&f.attachOnly, "attach-only", false, "attach the hooks with programs that do nothing (for benchmarks)")
+	_ = fs.MarkHidden("attach-only")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write icptrack's CPU profile to this file (for development)")
+	_ = fs.MarkHidden("cpuprofile")
 }
 
 // config turns the flags into a tracer configuration, or a usage error.
@@ -57,6 +63,7 @@ func (f *captureFlags) config() (probes.Config, error) {
 		return cfg, usageError("--drain-interval %s must be positive, such as 50ms", f.drainInterval)
 	}
 	cfg.DrainInterval = f.drainInterval
+	cfg.AttachOnly = f.attachOnly
 	return cfg, nil
 }
 

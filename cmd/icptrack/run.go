@@ -64,6 +64,14 @@ func runCommand(f *captureFlags, argv []string) error {
 	}
 	defer tracer.Close()
 
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		defer stop()
+	}
+
 	p := newPipeline(events)
 	ctx, stopTracing := context.WithCancel(context.Background())
 	defer stopTracing()
