@@ -8,7 +8,7 @@ FUZZTIME   ?= 10s
 
 export BPF_CLANG BPF_STRIP BPF_CFLAGS
 
-.PHONY: all build generate test fuzz demo lint clean
+.PHONY: all build generate test fuzz demo bench lint clean
 
 all: build
 
@@ -41,6 +41,12 @@ demo: build
 	@echo
 	@echo "The event log is in bin/demo-events.jsonl; its first operations:"
 	@head -n 4 bin/demo-events.jsonl
+
+# What icptrack costs the programs it watches (needs root; a few minutes).
+# See README.md, "Benchmarks".
+bench: build
+	$(GO) build -o bin/icptrack-bench ./cmd/icptrack-bench
+	bin/icptrack-bench --icptrack bin/icptrack --reps 5
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }

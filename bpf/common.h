@@ -83,7 +83,8 @@ enum stat_index {
 	STAT_OPS_DROPPED = 0,   /* op records lost: ring buffer full */
 	STAT_NAMES_DROPPED = 1, /* name records lost: ring buffer full */
 	STAT_NO_STORAGE = 2,    /* task or socket storage could not be had */
-	STAT_MAX = 3,
+	STAT_SUBMITS = 3,       /* records submitted on this CPU, to pace checks of the fill level */
+	STAT_MAX = 4,
 };
 
 /* One completed operation. Shared with Go through bpf2go -type; keep the
@@ -354,15 +355,19 @@ static __always_inline bool is_socket_class(__u8 cls)
 	       cls == SC_READ || cls == SC_READV;
 }
 
-/* Wake the reader only when this record makes the waiting data cross the
- * threshold; otherwise it drains on its timer. A wake-up (an IPI) per
- * record would cost more than the record, and a reader that is behind is
- * busy reading anyway. */
-static __always_inline __u64 submit_flags(__u64 size)
+/* The reader drains the buffer on a timer; records never wake it, except
+ * when the buffer is filling up. Asking the buffer how full it is reads
+ * positions every CPU writes, and costs more than the record when done
+ * each time, so each CPU asks once per 256 records; the threshold
+ * (a quarter of the buffer) leaves room for what comes in between. */
+static __always_inline __u64 submit_flags(void)
 {
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u32 idx = STAT_SUBMITS;
+	__u64 *n = bpf_map_lookup_elem(&stats, &idx);
 
-	if (avail >= wakeup_bytes && avail < wakeup_bytes + size + 8)
+	if (!n || ((*n)++ & 255) != 0)
+		return BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -438,11 +443,11 @@ static __always_inline __u32 copy_payload(__u8 *dst, __u64 buf, __u32 cnt, bool 
 static __always_inline void submit_op(struct op_record *r, bool reserved)
 {
 	if (reserved) {
-		bpf_ringbuf_submit(r, submit_flags(sizeof(*r)));
+		bpf_ringbuf_submit(r, submit_flags());
 		return;
 	}
 	__u32 len = r->payload_len & (2 * PAYLOAD_MAX - 1);
-	if (bpf_ringbuf_output(&events, r, sizeof(*r) + len, submit_flags(sizeof(*r) + len)))
+	if (bpf_ringbuf_output(&events, r, sizeof(*r) + len, submit_flags()))
 		stat_inc(STAT_OPS_DROPPED);
 }
 
@@ -492,6 +497,6 @@ static __always_inline struct name_record *new_name(void)
 
 static __always_inline void submit_name(struct name_record *n)
 {
-	if (bpf_ringbuf_output(&events, n, sizeof(*n), submit_flags(sizeof(*n))))
+	if (bpf_ringbuf_output(&events, n, sizeof(*n), submit_flags()))
 		stat_inc(STAT_NAMES_DROPPED);
 }

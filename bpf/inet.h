@@ -254,7 +254,7 @@ static __always_inline void udp_deferred(const struct sock *sk)
 	} else {
 		BPF_CORE_READ_INTO(&d->daddr, c, skc_v6_rcv_saddr.in6_u.u6_addr8);
 	}
-	bpf_ringbuf_submit(d, submit_flags(sizeof(*d)));
+	bpf_ringbuf_submit(d, submit_flags());
 }
 
 /* sk_data_ready on a UDP socket, in the sending task: remember where the

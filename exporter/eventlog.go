@@ -19,6 +19,7 @@ import (
 type EventLog struct {
 	w   *bufio.Writer
 	buf []byte
+	enc encoder
 	err error
 }
 
@@ -33,7 +34,7 @@ func (l *EventLog) Write(op *flow.Operation) {
 	if l.err != nil {
 		return
 	}
-	l.buf = AppendJSON(l.buf[:0], op)
+	l.buf = l.enc.appendJSON(l.buf[:0], op)
 	l.buf = append(l.buf, '\n')
 	_, l.err = l.w.Write(l.buf)
 }
@@ -49,10 +50,54 @@ func (l *EventLog) Flush() error {
 
 // AppendJSON appends op as one JSON object.
 func AppendJSON(b []byte, op *flow.Operation) []byte {
+	var e encoder
+	return e.appendJSON(b, op)
+}
+
+// encoder remembers the last second it formatted: consecutive operations
+// nearly always share it.
+type encoder struct {
+	sec    int64
+	prefix []byte // "2006-01-02T15:04:05" of sec
+}
+
+// appendTime writes t as RFC 3339 in UTC with the nanoseconds, trailing
+// zeros dropped, as time.RFC3339Nano does.
+func (e *encoder) appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if sec := t.Unix(); sec != e.sec || e.prefix == nil {
+		e.sec = sec
+		e.prefix = t.AppendFormat(e.prefix[:0], "2006-01-02T15:04:05")
+	}
+	b = append(b, e.prefix...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
+}
+
+func appendID(b []byte, id flow.OpID) []byte {
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hexDigits[(id>>shift)&0xf])
+	}
+	return b
+}
+
+func (e *encoder) appendJSON(b []byte, op *flow.Operation) []byte {
 	b = append(b, `{"id":"`...)
-	b = append(b, op.ID.String()...)
+	b = appendID(b, op.ID)
 	b = append(b, `","time":"`...)
-	b = op.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = e.appendTime(b, op.Time)
 	b = append(b, `","duration_ns":`...)
 	b = strconv.AppendInt(b, int64(op.Duration), 10)
 	b = appendUint(b, "pid", uint64(op.PID))
@@ -83,7 +128,7 @@ func AppendJSON(b []byte, op *flow.Operation) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, '"')
-			b = append(b, id.String()...)
+			b = appendID(b, id)
 			b = append(b, '"')
 		}
 		b = append(b, ']')
@@ -125,6 +170,18 @@ const hexDigits = "0123456789abcdef"
 // bytes from the kernel, not always UTF-8: invalid bytes become U+FFFD.
 func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
+	// Most strings need no escaping: copy them whole.
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {

@@ -89,3 +89,18 @@ func equalJSON(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
 }
+
+func TestTimeFormatMatchesRFC3339Nano(t *testing.T) {
+	var e encoder
+	for _, ts := range []time.Time{
+		time.Date(2026, 11, 26, 5, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 26, 5, 0, 0, 120000000, time.UTC),
+		time.Date(2026, 11, 26, 5, 0, 0, 123456789, time.UTC),
+		time.Date(2026, 11, 26, 5, 0, 1, 1, time.FixedZone("x", 3600)),
+		time.Date(2026, 11, 26, 5, 0, 1, 999999999, time.UTC),
+	} {
+		if got, want := string(e.appendTime(nil, ts)), ts.UTC().Format(time.RFC3339Nano); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", ts, got, want)
+		}
+	}
+}

@@ -29,18 +29,31 @@ const maxSummaryRows = 10000
 type Summary struct {
 	rows       map[summaryKey]*summaryRow
 	unresolved map[unresolvedKey]*summaryRow
-	pairs      map[channelKey]map[[2]flow.Peer]struct{}
-	processes  map[uint32]struct{}
+	pairs      map[channelKey]map[[2]uint32]struct{}
+	lastPair   pairNote // the pair noted last: most operations repeat it
+	comms      map[uint32]string // the last name seen per process
 	first      time.Time
 	last       time.Time
 	total      summaryRow
 }
 
 // summaryKey is a mechanism and the processes at each end: the sender
-// (from) and the receiver (to). An unknown end has PID 0.
+// (from) and the receiver (to). An unknown end is 0; otherPID stands for
+// the rows beyond maxSummaryRows, severalPIDs for a group that had more
+// than one peer.
 type summaryKey struct {
 	mech     flow.Mechanism
-	from, to flow.Peer
+	from, to uint32
+}
+
+const (
+	otherPID    = ^uint32(0)
+	severalPIDs = ^uint32(0) - 1
+)
+
+type pairNote struct {
+	ck       channelKey
+	from, to uint32
 }
 
 type channelKey struct {
@@ -52,7 +65,7 @@ type channelKey struct {
 // was not known when they were made.
 type unresolvedKey struct {
 	channelKey
-	self flow.Peer
+	self uint32
 	op   flow.OpType
 }
 
@@ -66,31 +79,38 @@ func NewSummary() *Summary {
 	return &Summary{
 		rows:       make(map[summaryKey]*summaryRow),
 		unresolved: make(map[unresolvedKey]*summaryRow),
-		pairs:      make(map[channelKey]map[[2]flow.Peer]struct{}),
-		processes:  make(map[uint32]struct{}),
+		pairs:      make(map[channelKey]map[[2]uint32]struct{}),
+		comms:      make(map[uint32]string),
 	}
 }
 
 // Add counts one operation.
 func (s *Summary) Add(op *flow.Operation) {
-	me := flow.Peer{PID: op.PID, Comm: op.Comm}
-	ck := channelKey{op.Mechanism, op.Channel}
+	if c, ok := s.comms[op.PID]; !ok || c != op.Comm {
+		s.comms[op.PID] = op.Comm
+	}
+	if op.Peer.PID != 0 {
+		if c, ok := s.comms[op.Peer.PID]; !ok {
+			s.comms[op.Peer.PID] = op.Peer.Comm
+		} else if c == "" {
+			s.comms[op.Peer.PID] = op.Peer.Comm
+		}
+	}
 	var r *summaryRow
 	if op.Peer.PID == 0 && op.Channel != "" && len(s.unresolved) < maxSummaryRows {
-		r = s.group(s.unresolved, unresolvedKey{ck, me, op.Op})
+		r = s.group(unresolvedKey{channelKey{op.Mechanism, op.Channel}, op.PID, op.Op})
 	} else {
-		k := summaryKey{mech: op.Mechanism, from: me, to: op.Peer}
+		k := summaryKey{mech: op.Mechanism, from: op.PID, to: op.Peer.PID}
 		if op.Op == flow.Receive {
-			k.from, k.to = op.Peer, me
+			k.from, k.to = op.Peer.PID, op.PID
 		}
-		if op.Peer.PID != 0 && op.Channel != "" {
-			s.notePair(ck, k.from, k.to)
+		if op.Peer.PID != 0 && op.Channel != "" && len(s.unresolved) > 0 {
+			s.notePair(channelKey{op.Mechanism, op.Channel}, k.from, k.to)
 		}
 		r = s.row(k)
 	}
 	r.add(op)
 	s.total.add(op)
-	s.processes[op.PID] = struct{}{}
 	if s.first.IsZero() || op.Time.Before(s.first) {
 		s.first = op.Time
 	}
@@ -99,16 +119,23 @@ func (s *Summary) Add(op *flow.Operation) {
 	}
 }
 
-func (s *Summary) notePair(ck channelKey, from, to flow.Peer) {
+// notePair remembers who sent to whom on a channel, for placing its
+// unresolved groups; only needed while there are any.
+func (s *Summary) notePair(ck channelKey, from, to uint32) {
+	n := pairNote{ck, from, to}
+	if n == s.lastPair {
+		return
+	}
+	s.lastPair = n
 	set := s.pairs[ck]
 	if set == nil {
 		if len(s.pairs) >= maxSummaryRows {
 			return
 		}
-		set = make(map[[2]flow.Peer]struct{})
+		set = make(map[[2]uint32]struct{})
 		s.pairs[ck] = set
 	}
-	set[[2]flow.Peer{from, to}] = struct{}{}
+	set[[2]uint32{from, to}] = struct{}{}
 }
 
 func (s *Summary) row(k summaryKey) *summaryRow {
@@ -117,8 +144,7 @@ func (s *Summary) row(k summaryKey) *summaryRow {
 		return r
 	}
 	if len(s.rows) >= maxSummaryRows {
-		other := flow.Peer{Comm: "(other)"}
-		k = summaryKey{mech: k.mech, from: other, to: other}
+		k = summaryKey{mech: k.mech, from: otherPID, to: otherPID}
 		if r = s.rows[k]; r != nil {
 			return r
 		}
@@ -128,11 +154,11 @@ func (s *Summary) row(k summaryKey) *summaryRow {
 	return r
 }
 
-func (s *Summary) group(m map[unresolvedKey]*summaryRow, k unresolvedKey) *summaryRow {
-	r := m[k]
+func (s *Summary) group(k unresolvedKey) *summaryRow {
+	r := s.unresolved[k]
 	if r == nil {
 		r = &summaryRow{durations: newSketch()}
-		m[k] = r
+		s.unresolved[k] = r
 	}
 	return r
 }
@@ -141,7 +167,7 @@ func (s *Summary) group(m map[unresolvedKey]*summaryRow, k unresolvedKey) *summa
 // channel's linked receives paired them with, or under an unknown peer.
 func (s *Summary) resolve() {
 	for k, g := range s.unresolved {
-		var other flow.Peer
+		var other uint32
 		n := 0
 		for pair := range s.pairs[k.channelKey] {
 			if k.op == flow.Send && pair[0] == k.self {
@@ -152,7 +178,7 @@ func (s *Summary) resolve() {
 			}
 		}
 		if n > 1 {
-			other = flow.Peer{Comm: "(several)"}
+			other = severalPIDs
 		}
 		rk := summaryKey{mech: k.mech, from: k.self, to: other}
 		if k.op == flow.Receive {
@@ -216,7 +242,7 @@ func (s *Summary) Print(w io.Writer, losses Losses) error {
 		span = 0
 	}
 	fmt.Fprintf(w, "\nicptrack: %d operations between %d processes over %s, %s sent, %s received\n",
-		s.total.ops, len(s.processes), span.Round(time.Millisecond), bytesString(s.total.sent), bytesString(s.total.received))
+		s.total.ops, len(s.comms), span.Round(time.Millisecond), bytesString(s.total.sent), bytesString(s.total.received))
 
 	keys := make([]summaryKey, 0, len(s.rows))
 	for k := range s.rows {
@@ -229,7 +255,7 @@ func (s *Summary) Print(w io.Writer, losses Losses) error {
 		if c := cmp.Compare(s.rows[b].ops, s.rows[a].ops); c != 0 {
 			return c
 		}
-		return cmp.Or(cmp.Compare(a.from.PID, b.from.PID), cmp.Compare(a.to.PID, b.to.PID))
+		return cmp.Or(cmp.Compare(a.from, b.from), cmp.Compare(a.to, b.to))
 	})
 	if len(keys) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -237,7 +263,7 @@ func (s *Summary) Print(w io.Writer, losses Losses) error {
 		for _, k := range keys {
 			r := s.rows[k]
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t\n",
-				k.mech, processString(k.from), processString(k.to), r.ops,
+				k.mech, s.processString(k.from), s.processString(k.to), r.ops,
 				bytesString(r.sent), bytesString(r.received),
 				quantile(r.durations, 0.5), quantile(r.durations, 0.99), r.errors)
 		}
@@ -254,14 +280,16 @@ func (s *Summary) Print(w io.Writer, losses Losses) error {
 	return err
 }
 
-func processString(p flow.Peer) string {
-	switch {
-	case p.PID != 0:
-		return p.Comm + "[" + strconv.FormatUint(uint64(p.PID), 10) + "]"
-	case p.Comm != "":
-		return p.Comm
+func (s *Summary) processString(pid uint32) string {
+	switch pid {
+	case 0:
+		return "?"
+	case otherPID:
+		return "(other)"
+	case severalPIDs:
+		return "(several)"
 	}
-	return "?"
+	return s.comms[pid] + "[" + strconv.FormatUint(uint64(pid), 10) + "]"
 }
 
 func quantile(sk *ddsketch.DDSketch, q float64) string {

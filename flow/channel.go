@@ -5,6 +5,20 @@ import (
 	"strconv"
 )
 
+// addr is an IP address and port as map keys want it: fixed size, no
+// pointers, so it hashes fast (netip.AddrPort holds a pointer).
+type addr struct {
+	ip   [16]byte
+	port uint16
+}
+
+func addrOf(ap netip.AddrPort) addr {
+	if !ap.IsValid() {
+		return addr{}
+	}
+	return addr{ip: ap.Addr().As16(), port: ap.Port()}
+}
+
 // Channel ids are shared by both ends and stable for the channel's life.
 // Endpoints are what a person recognises: a path, pipe:[inode], an address
 // pair from this end's point of view.

@@ -61,6 +61,9 @@ type Correlator struct {
 	udp       udpPairing
 	lastSweep time.Time
 	stats     Stats
+	// free holds emitted operations for reuse: at hundreds of thousands
+	// of operations a second, allocating each is most of the garbage.
+	free []*Operation
 }
 
 type queuedOp struct {
@@ -69,6 +72,7 @@ type queuedOp struct {
 }
 
 // New returns a correlator that passes each finished operation to emit.
+// The operation is reused once emit returns: emit must copy what it keeps.
 func New(emit func(*Operation), opts Options) *Correlator {
 	d := DefaultOptions()
 	if opts.Hold <= 0 {
@@ -103,7 +107,12 @@ func (c *Correlator) Stats() Stats { return c.stats }
 
 // Add takes one event from the kernel.
 func (c *Correlator) Add(ev *Event) {
-	now := c.opts.Now()
+	// The event's end is "now" closely enough for holds and idleness, and
+	// reading the clock for every event would cost more than matching it.
+	now := ev.End
+	if now.IsZero() {
+		now = c.opts.Now()
+	}
 	if ev.Op == Delivery {
 		c.addDelivery(ev, now)
 		return
@@ -148,7 +157,15 @@ func (c *Correlator) Flush() {
 }
 
 func (c *Correlator) newOperation(ev *Event) *Operation {
-	return &Operation{
+	var op *Operation
+	var links []OpID
+	if n := len(c.free); n > 0 {
+		op, c.free = c.free[n-1], c.free[:n-1]
+		links = op.Links[:0]
+	} else {
+		op = new(Operation)
+	}
+	*op = Operation{
 		ID:               c.ids.next(),
 		Time:             ev.Start,
 		Duration:         ev.End.Sub(ev.Start),
@@ -165,16 +182,31 @@ func (c *Correlator) newOperation(ev *Event) *Operation {
 		Payload:          ev.Payload,
 		PayloadCaptured:  ev.PayloadCaptured,
 		PayloadTruncated: ev.PayloadTruncated,
+		Links:            links,
+	}
+	return op
+}
+
+// send emits op and keeps it for reuse.
+func (c *Correlator) send(op *Operation) {
+	c.stats.Operations++
+	c.emit(op)
+	if len(c.free) < 4096 {
+		op.Payload = nil
+		c.free = append(c.free, op)
 	}
 }
 
 // output sends op on, or queues it behind an earlier operation of the same
 // thread that is still waiting for its sends.
 func (c *Correlator) output(op *Operation, ready bool) *queuedOp {
-	q, waiting := c.threads[op.TID]
+	var q []*queuedOp
+	waiting := false
+	if len(c.threads) > 0 {
+		q, waiting = c.threads[op.TID]
+	}
 	if !waiting && ready {
-		c.stats.Operations++
-		c.emit(op)
+		c.send(op)
 		return nil
 	}
 	qo := &queuedOp{op: op, ready: ready}
@@ -190,8 +222,7 @@ func (c *Correlator) ready(qo *queuedOp) {
 	q := c.threads[tid]
 	i := 0
 	for ; i < len(q) && q[i].ready; i++ {
-		c.stats.Operations++
-		c.emit(q[i].op)
+		c.send(q[i].op)
 	}
 	if i == len(q) {
 		delete(c.threads, tid)

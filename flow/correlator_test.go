@@ -18,7 +18,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, now: time.Unix(1700000000, 0)}
-	h.c = New(func(op *Operation) { h.out = append(h.out, op) }, Options{Hold: 100 * time.Millisecond, Now: func() time.Time { return h.now }, Seed: 1})
+	h.c = New(func(op *Operation) { h.out = append(h.out, op.Clone()) }, Options{Hold: 100 * time.Millisecond, Now: func() time.Time { return h.now }, Seed: 1})
 	return h
 }
 

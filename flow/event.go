@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -139,4 +140,12 @@ type Operation struct {
 	PayloadTruncated bool
 
 	ContainerID string
+}
+
+// Clone returns a copy of op that shares nothing with it.
+func (op *Operation) Clone() *Operation {
+	c := *op
+	c.Links = slices.Clone(op.Links)
+	c.Payload = slices.Clone(op.Payload)
+	return &c
 }

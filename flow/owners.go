@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"net/netip"
 	"time"
 )
 
@@ -15,7 +14,7 @@ type endKey struct {
 	unix bool
 	ns   uint32
 	sock uint64
-	addr netip.AddrPort
+	addr addr
 }
 
 type owner struct {
@@ -30,7 +29,7 @@ func ends(ev *Event) (self, far endKey, ok bool) {
 	case UnixStream, UnixDgram, UnixSeqpacket:
 		return endKey{unix: true, sock: ev.Sock}, endKey{unix: true, sock: ev.PeerSock}, ev.Sock != 0
 	case TCP, UDP:
-		return endKey{ns: ev.Dev, addr: ev.Local}, endKey{ns: ev.Dev, addr: ev.Remote}, ev.Local.IsValid()
+		return endKey{ns: ev.Dev, addr: addrOf(ev.Local)}, endKey{ns: ev.Dev, addr: addrOf(ev.Remote)}, ev.Local.IsValid()
 	}
 	return endKey{}, endKey{}, false
 }
@@ -43,7 +42,7 @@ func (c *Correlator) noteOwner(ev *Event, now time.Time) (far Peer, known bool) 
 		return Peer{}, false
 	}
 	c.owners[self] = owner{Peer: Peer{PID: ev.PID, Comm: ev.Comm}, at: now}
-	if farKey.sock == 0 && !farKey.addr.IsValid() {
+	if farKey.sock == 0 && farKey.addr == (addr{}) {
 		return Peer{}, false
 	}
 	o, known := c.owners[farKey]

@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"net/netip"
 	"sort"
 	"time"
 )
@@ -15,8 +14,8 @@ type streamKey struct {
 	mech Mechanism
 	dev  uint32 // pipe/FIFO device, TCP netns
 	ino  uint64 // pipe inode, or the receiving unix socket (Event.Sock)
-	from netip.AddrPort
-	to   netip.AddrPort
+	from addr
+	to   addr
 }
 
 func streamKeyOf(ev *Event) (streamKey, bool) {
@@ -31,12 +30,13 @@ func streamKeyOf(ev *Event) (streamKey, bool) {
 		}
 	case TCP:
 		k.dev = ev.Dev
-		k.from, k.to = ev.Local, ev.Remote
+		k.from, k.to = addrOf(ev.Local), addrOf(ev.Remote)
 		if ev.Op == Receive {
-			k.from, k.to = ev.Remote, ev.Local
+			k.from, k.to = k.to, k.from
 		}
+		return k, ev.Local.IsValid() && ev.Remote.IsValid()
 	}
-	return k, k.ino != 0 || k.from.IsValid()
+	return k, k.ino != 0
 }
 
 // pendingSend is a send whose bytes no receive has consumed yet.

@@ -67,7 +67,7 @@ func startCapture(t *testing.T, cfg Config) *capture {
 	c := &capture{tr: openTracer(t, cfg), done: make(chan error, 1)}
 	c.corr = flow.New(func(op *flow.Operation) {
 		c.mu.Lock()
-		c.ops = append(c.ops, op)
+		c.ops = append(c.ops, op.Clone())
 		c.mu.Unlock()
 	}, flow.Options{})
 	var ctx context.Context

@@ -133,7 +133,8 @@ const (
 	ipcStatIndexSTAT_OPS_DROPPED   ipcStatIndex = 0
 	ipcStatIndexSTAT_NAMES_DROPPED ipcStatIndex = 1
 	ipcStatIndexSTAT_NO_STORAGE    ipcStatIndex = 2
-	ipcStatIndexSTAT_MAX           ipcStatIndex = 3
+	ipcStatIndexSTAT_SUBMITS       ipcStatIndex = 3
+	ipcStatIndexSTAT_MAX           ipcStatIndex = 4
 )
 
 type ipcStreamState struct {

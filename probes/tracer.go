@@ -160,42 +160,45 @@ func monotonicOffset() (clock, error) {
 // Run reads records until ctx is done, then reads what is left and
 // returns. It calls h from this goroutine only.
 func (t *Tracer) Run(ctx context.Context, h Handler) error {
-	stop := context.AfterFunc(ctx, func() { _ = t.reader.Flush() })
+	w, err := newWaker(t.coll.Maps["events"].FD())
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	stop := context.AfterFunc(ctx, w.interrupt)
 	defer stop()
 
 	var rec ringbuf.Record
 	var ev flow.Event
 	for {
-		t.reader.SetDeadline(time.Now().Add(t.cfg.DrainInterval))
-		done := false
-		for {
-			err := t.reader.ReadInto(&rec)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-			if errors.Is(err, ringbuf.ErrFlushed) {
-				done = true
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("read the ring buffer: %w", err)
-			}
-			t.handle(rec.RawSample, &ev, h)
-		}
-		if done || ctx.Err() != nil {
-			// Read what was submitted up to now, then stop.
-			t.reader.SetDeadline(time.Now())
-			for {
-				err := t.reader.ReadInto(&rec)
-				if err != nil {
-					break
-				}
-				t.handle(rec.RawSample, &ev, h)
-			}
-			h.Drained()
-			return nil
+		// Checked before draining, so that the last drain sees everything
+		// submitted before ctx was done.
+		done := ctx.Err() != nil
+		if err := t.drain(&rec, &ev, h); err != nil {
+			return err
 		}
 		h.Drained()
+		if done {
+			return nil
+		}
+		if err := w.wait(t.cfg.DrainInterval); err != nil {
+			return fmt.Errorf("wait for the ring buffer: %w", err)
+		}
+	}
+}
+
+// drain reads every record waiting in the ring buffer, without blocking.
+func (t *Tracer) drain(rec *ringbuf.Record, ev *flow.Event, h Handler) error {
+	t.reader.SetDeadline(time.Unix(1, 0))
+	for {
+		err := t.reader.ReadInto(rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read the ring buffer: %w", err)
+		}
+		t.handle(rec.RawSample, ev, h)
 	}
 }
 
