@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/internal/ipcload"
 )
 
 var unixTypes = map[flow.Mechanism]int{
@@ -160,5 +162,33 @@ func TestUnixPingPongSendsNameTheirPeer(t *testing.T) {
 		if int(op.Peer.PID) != pc.Process.Pid {
 			t.Errorf("pong's send %d names peer %d, want ping %d", i, op.Peer.PID, pc.Process.Pid)
 		}
+	}
+}
+
+// Payload capture on sockets reads the buffer the entry hook saved, for
+// every kind of send and receive call.
+func TestSocketPayloadIsCaptured(t *testing.T) {
+	for _, way := range []struct{ send, recv string }{{"write", "read"}, {"sendmsg", "recvmsg"}, {"sendto", "recvfrom"}} {
+		t.Run(way.send, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.PayloadBytes = 16
+			c := startCapture(t, cfg)
+			a, b := socketpair(t, unix.SOCK_SEQPACKET)
+			wc := spawn(t, "write", []*os.File{a}, "3", strconv.Itoa(msgCount), strconv.Itoa(msgSize), way.send)
+			rc := spawn(t, "read", []*os.File{b}, "3", strconv.Itoa(msgSize), way.recv, strconv.Itoa(msgCount))
+			closeAll(a, b)
+			wait(t, wc, rc)
+			ops := c.stop(t)
+			sends, recvs := checkTransfer(t, ops, transfer{mech: flow.UnixSeqpacket, writer: wc.Process.Pid, reader: rc.Process.Pid,
+				count: msgCount, size: msgSize, sendSyscall: way.send, recvSyscall: way.recv})
+			for i := 0; i < msgCount; i++ {
+				want := ipcload.Message(i, msgSize)[:16]
+				for _, op := range []*flow.Operation{sends[i], recvs[i]} {
+					if !bytes.Equal(op.Payload, want) || !op.PayloadTruncated {
+						t.Fatalf("%s %d payload %q truncated=%v, want %q truncated", op.Op, i, op.Payload, op.PayloadTruncated, want)
+					}
+				}
+			}
+		})
 	}
 }
