@@ -30,7 +30,7 @@ type Summary struct {
 	rows       map[summaryKey]*summaryRow
 	unresolved map[unresolvedKey]*summaryRow
 	pairs      map[channelKey]map[[2]uint32]struct{}
-	lastPair   pairNote // the pair noted last: most operations repeat it
+	lastPair   pairNote          // the pair noted last: most operations repeat it
 	comms      map[uint32]string // the last name seen per process
 	first      time.Time
 	last       time.Time
