@@ -37,17 +37,38 @@ enum mechanism {
 	MECH_UNIX_SEQPACKET = 5,
 	MECH_TCP = 6,
 	MECH_UDP = 7,
+	MECH_POSIX_MQ = 8,
+	MECH_SYSV_MQ = 9,
+	MECH_SYSV_SHM = 10,
+	MECH_POSIX_SHM = 11, /* a shared mapping of a tmpfs file (/dev/shm, say) */
+	MECH_SIGNAL = 12,
+	MECH_MEMFD = 13,
 };
 
 enum op_type {
-	OP_SEND = 1,
-	OP_RECEIVE = 2,
+	OPER_SEND = 1,
+	OPER_RECEIVE = 2,
+	OPER_ATTACH = 3,
+	OPER_DETACH = 4,
+	OPER_OPEN = 5,
+	OPER_CREATE = 6,
+	OPER_UNLINK = 7,
+	OPER_WAIT = 8,
+	OPER_WAKE = 9,
 };
 
 enum record_kind {
 	RECORD_OP = 1,   /* struct op_record */
 	RECORD_NAME = 2, /* struct name_record */
 	RECORD_DELIVERY = 3, /* struct delivery_record */
+	RECORD_PROC = 4,     /* struct proc_record */
+};
+
+enum proc_change {
+	PROC_FORK = 1,
+	PROC_EXEC = 2,
+	PROC_EXIT = 3,
+	PROC_RENAME = 4,
 };
 
 enum op_flag {
@@ -58,6 +79,7 @@ enum op_flag {
 	OPF_SEQ = 1 << 4,       /* off is a datagram sequence number, not a byte offset */
 	OPF_PEER = 1 << 5,      /* peer_sk names the receiving socket of a send */
 	OPF_UNSURE = 1 << 6,    /* UDP send to an address not seen: loopback only if a delivery record claims it */
+	OPF_PATH = 1 << 7,      /* the payload is the path or name the call named, not data */
 };
 
 /* How userspace asks the entry hook to treat a syscall number. */
@@ -76,7 +98,27 @@ enum syscall_class {
 	SC_RECVMSG = 11, /* recvmsg(fd, msghdr, flags) */
 	SC_SENDMMSG = 12,
 	SC_RECVMMSG = 13,
-	SC_OPEN = 14,    /* open, openat, openat2: a FIFO may start a new life */
+	SC_OPEN = 14,    /* open(path, flags): a FIFO may start a new life; /dev/shm */
+	SC_OPENAT = 34,  /* openat(dfd, path, flags), openat2: the same */
+	SC_MQ_OPEN = 15,     /* mq_open(name, oflag, ...) */
+	SC_MQ_SEND = 16,     /* mq_timedsend(mqd, msg, len, prio, timeout) */
+	SC_MQ_RECV = 17,     /* mq_timedreceive(mqd, msg, len, prio *, timeout) */
+	SC_MQ_NOTIFY = 18,   /* mq_notify(mqd, sevp) */
+	SC_MQ_UNLINK = 19,   /* mq_unlink(name) */
+	SC_MSGGET = 20,      /* msgget(key, flags) */
+	SC_MSGSND = 21,      /* msgsnd(id, msgp, size, flags) */
+	SC_MSGRCV = 22,      /* msgrcv(id, msgp, size, type, flags) */
+	SC_MSGCTL = 23,      /* msgctl(id, cmd, buf) */
+	SC_SHMGET = 24,      /* shmget(key, size, flags) */
+	SC_SHMAT = 25,       /* shmat(id, addr, flags) */
+	SC_SHMDT = 26,       /* shmdt(addr) */
+	SC_SHMCTL = 27,      /* shmctl(id, cmd, buf) */
+	SC_MMAP = 28,        /* mmap(addr, len, prot, flags, fd, off) */
+	SC_MUNMAP = 29,      /* munmap(addr, len) */
+	SC_UNLINK = 30,      /* unlink(path) */
+	SC_UNLINKAT = 31,    /* unlinkat(dfd, path, flags) */
+	SC_MEMFD = 32,       /* memfd_create(name, flags) */
+	SC_FUTEX = 33,       /* futex(uaddr, op, ...) on a shared futex */
 };
 
 enum stat_index {
@@ -110,11 +152,44 @@ struct op_record {
 	__u32 dev;      /* pipe/FIFO: superblock device; tcp/udp: netns inode */
 	__u16 sport;    /* host byte order */
 	__u16 dport;
-	__u8 saddr[16];
+	__u8 saddr[16]; /* tcp/udp; other mechanisms: struct ipc_extra over both */
 	__u8 daddr[16];
 	char comm[TASK_COMM_LEN];
+	__u64 cgroup;      /* cgroup v2 id of the task */
 	__u32 payload_len; /* captured payload bytes that follow the record */
 	__u32 _pad;
+};
+
+/* What queues, shared memory, futexes and signals record in place of
+ * addresses (saddr and daddr). */
+struct ipc_extra {
+	__s64 a;  /* mq send/receive: priority or mtype; msgget/shmget: key;
+		   * attach: address; futex: address; signal: signal number */
+	__u64 b;  /* POSIX mq: messages queued after the call; shmget/attach:
+		   * size; futex: the command; signal: target tgid << 32 | tid */
+	__s64 id; /* SysV: msqid or shmid; signal: si_code */
+	__u32 ns; /* SysV: IPC namespace inode; signal: generate() result */
+	__u8 approx; /* mq receive: the priority is a guess (see mq.h) */
+	__u8 _pad[3];
+};
+
+/* A process as the process table needs it, sent at fork, exec, exit and
+ * rename of traced processes. */
+struct proc_record {
+	__u8 kind; /* RECORD_PROC */
+	__u8 event; /* enum proc_change */
+	__u16 filename_len;
+	__u16 args_len;
+	__u16 _pad;
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 _pad2;
+	__u64 cgroup;
+	__u64 time_ns;
+	char comm[TASK_COMM_LEN];
+	char filename[256]; /* exec: the path executed */
+	char args[256];     /* exec, when asked for: NUL-separated arguments */
 };
 
 /* A name for a channel object, sent once when it is first seen: a unix
@@ -160,8 +235,9 @@ struct inflight {
 	__u16 syscall;
 	__u8 cls;      /* enum syscall_class; 0 when nothing is in flight */
 	__u8 mech[2];  /* MECH_PIPE/MECH_FIFO per end, 0 when that end is not a pipe */
-	__u8 op;       /* vmsplice: OP_SEND or OP_RECEIVE */
+	__u8 op;       /* vmsplice: OPER_SEND or OPER_RECEIVE */
 	__u8 _pad[7];
+	__s64 x[2];    /* per call: see the classes that use them */
 };
 
 struct task_state {
@@ -217,6 +293,9 @@ const volatile __u32 self_tgid = 0;    /* never traced */
 const volatile __u8 trace_all = 0;     /* trace every task but self_tgid */
 const volatile __u8 syscall_hooks = 0; /* sys_enter/sys_exit are attached */
 const volatile __u8 attach_only = 0;   /* benchmarks: every program returns at once */
+const volatile __u8 capture_args = 0;  /* exec records carry the arguments */
+const volatile __u8 select_mode = 0;   /* trace what the selector maps name */
+const volatile __u8 select_cgroup = 0; /* the cgroup selector is set */
 const volatile __u64 wakeup_bytes = 0; /* wake the reader when this much is waiting */
 const volatile __u8 syscall_classes[SYSCALL_MAX] = {};
 
@@ -268,6 +347,38 @@ struct {
 	__type(value, __u8);
 } udp_senders SEC(".maps");
 
+/* Shared-memory attachments of traced processes, so that munmap and
+ * shmdt of those addresses (and only those) are reported. */
+struct attach_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 addr;
+};
+
+struct attachment {
+	__u64 ino;  /* POSIX shm, memfd: the file's inode */
+	__u32 dev;
+	__u8 mech;
+	__u8 _pad[3];
+	__s64 id;   /* SysV: shmid */
+	__u64 size;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct attach_key);
+	__type(value, struct attachment);
+} attachments SEC(".maps");
+
+/* Process table records and their scratch space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct proc_record);
+} proc_space SEC(".maps");
+
 /* Room to build a record with payload (or a name) before copying it out. */
 struct scratch {
 	struct op_record rec;
@@ -298,6 +409,9 @@ const enum stat_index *_stat_index __attribute__((unused));
 const struct op_record *_op_record __attribute__((unused));
 const struct name_record *_name_record __attribute__((unused));
 const struct delivery_record *_delivery_record __attribute__((unused));
+const struct proc_record *_proc_record __attribute__((unused));
+const struct ipc_extra *_ipc_extra __attribute__((unused));
+const enum proc_change *_proc_change __attribute__((unused));
 
 static __always_inline bool mech_on(__u8 mech)
 {
@@ -311,21 +425,87 @@ static __always_inline void stat_inc(__u32 idx)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* The task's state if icptrack traces it, else NULL. Untraced tasks in
- * follow mode have no storage at all, so this is one pointer test for them. */
+/* icptrack trace's selectors: processes by tgid, by name, or by cgroup
+ * (and the cgroups below it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} sel_pids SEC(".maps");
+
+struct comm_key {
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct comm_key);
+	__type(value, __u8);
+} sel_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sel_cgroup SEC(".maps");
+
+static __always_inline bool selected_by_name(struct task_struct *task)
+{
+	struct comm_key k = {};
+
+	/* The process's name: a thread may have renamed itself. */
+	bpf_probe_read_kernel_str(k.comm, sizeof(k.comm), task->group_leader->comm);
+	return bpf_map_lookup_elem(&sel_comms, &k) != NULL;
+}
+
+/* Whether the selectors name the task: 1 yes, 0 no, -1 cannot tell yet (a
+ * cgroup can be asked only about the current task). icptrack itself only
+ * when named by pid. */
+static __always_inline int selected(struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+
+	if (bpf_map_lookup_elem(&sel_pids, &tgid))
+		return 1;
+	if (tgid == self_tgid)
+		return 0;
+	if (selected_by_name(task))
+		return 1;
+	if (!select_cgroup)
+		return 0;
+	if (task != bpf_get_current_task_btf())
+		return -1;
+	return bpf_current_task_under_cgroup(&sel_cgroup, 0) == 1;
+}
+
+/* The task's state if icptrack traces it, else NULL. A task gets storage
+ * the first time it is seen: a followed child at fork, anything else when
+ * it first makes a call icptrack hooks, with the verdict cached, so that an
+ * untraced task costs one pointer test from then on. */
 static __always_inline struct task_state *traced_task(struct task_struct *task)
 {
 	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
+	int verdict;
+
 	if (ts)
 		return ts->traced ? ts : NULL;
-	if (!trace_all)
+	if (trace_all)
+		verdict = task->tgid != self_tgid;
+	else if (select_mode)
+		verdict = selected(task);
+	else
+		return NULL;
+	if (verdict < 0)
 		return NULL;
 	ts = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!ts) {
 		stat_inc(STAT_NO_STORAGE);
 		return NULL;
 	}
-	ts->traced = task->tgid != self_tgid;
+	ts->traced = verdict;
 	return ts->traced ? ts : NULL;
 }
 
@@ -334,11 +514,15 @@ static __always_inline struct task_state *traced_task(struct task_struct *task)
 #define SYSCALL_ARG0(regs) ((regs)->di)
 #define SYSCALL_ARG1(regs) ((regs)->si)
 #define SYSCALL_ARG2(regs) ((regs)->dx)
+#define SYSCALL_ARG3(regs) ((regs)->r10)
+#define SYSCALL_ARG4(regs) ((regs)->r8)
 #define SYSCALL_NR(regs) ((regs)->orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
 #define SYSCALL_ARG0(regs) ((regs)->regs[0])
 #define SYSCALL_ARG1(regs) ((regs)->regs[1])
 #define SYSCALL_ARG2(regs) ((regs)->regs[2])
+#define SYSCALL_ARG3(regs) ((regs)->regs[3])
+#define SYSCALL_ARG4(regs) ((regs)->regs[4])
 #define SYSCALL_NR(regs) ((regs)->syscallno)
 #endif
 
@@ -377,6 +561,7 @@ static __always_inline void fill_task(struct op_record *r, struct task_struct *t
 	r->pid = task->tgid;
 	r->tid = task->pid;
 	r->ppid = task->real_parent->tgid;
+	r->cgroup = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 }
 
@@ -454,11 +639,11 @@ static __always_inline void submit_op(struct op_record *r, bool reserved)
 /* A zeroed record to fill: in the ring buffer when there is no payload to
  * append, else in per-CPU scratch space. NULL (and counted) when the ring
  * buffer is full. */
-static __always_inline struct op_record *new_op(bool *reserved)
+static __always_inline struct op_record *new_op_with(bool *reserved, bool variable)
 {
 	struct op_record *r;
 
-	if (!payload_max) {
+	if (!payload_max && !variable) {
 		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 		if (!r) {
 			stat_inc(STAT_OPS_DROPPED);
@@ -476,6 +661,17 @@ static __always_inline struct op_record *new_op(bool *reserved)
 	__builtin_memset(r, 0, sizeof(*r));
 	r->kind = RECORD_OP;
 	return r;
+}
+
+static __always_inline struct op_record *new_op(bool *reserved)
+{
+	return new_op_with(reserved, false);
+}
+
+/* A record that will carry a path or name instead of payload. */
+static __always_inline struct op_record *new_path_op(bool *reserved)
+{
+	return new_op_with(reserved, true);
 }
 
 static __always_inline void discard_op(struct op_record *r, bool reserved)

@@ -16,6 +16,9 @@
 #include "sock.h"
 #include "unix.h"
 #include "inet.h"
+#include "ipc.h"
+#include "signal.h"
+#include "proc.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -106,27 +109,46 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 			return 0;
 		break;
 	case SC_OPEN:
+	case SC_OPENAT:
+		/* FIFOs are handled at exit; shm_open opens /dev/shm/NAME. */
+		if (mech_on(MECH_POSIX_SHM)) {
+			__u64 path = cls == SC_OPEN ? SYSCALL_ARG0(regs) : SYSCALL_ARG1(regs);
+			if (in_dev_shm(path)) {
+				in->buf = path;
+				in->x[0] = cls == SC_OPEN ? SYSCALL_ARG1(regs) : SYSCALL_ARG2(regs);
+			}
+		}
 		break;
 	case SC_VMSPLICE:
 		fd0 = SYSCALL_ARG0(regs);
 		classify_fd(task, fd0, &k);
 		if (!pipe_end(in, 0, &k, fd0))
 			return 0;
-		in->op = k.writable ? OP_SEND : OP_RECEIVE;
+		in->op = k.writable ? OPER_SEND : OPER_RECEIVE;
 		in->buf = SYSCALL_ARG1(regs);
 		in->cnt = SYSCALL_ARG2(regs);
 		break;
-	default: /* send and receive syscalls: the socket hooks do the work */
+	case SC_SENDTO:
+	case SC_RECVFROM:
+	case SC_SENDMSG:
+	case SC_RECVMSG:
+	case SC_SENDMMSG:
+	case SC_RECVMMSG:
+		/* The socket hooks do the work; this gives them a start. */
 		if (!sockets_on())
 			return 0;
 		in->buf = SYSCALL_ARG1(regs);
 		if (cls == SC_SENDMSG || cls == SC_RECVMSG || cls == SC_SENDMMSG || cls == SC_RECVMMSG)
 			msghdr_iov(in);
 		break;
+	default:
+		if (!ipc_enter(task, regs, cls, in))
+			return 0;
+		break;
 	}
-	if (in->mech[0])
+	if (in->mech[0] == MECH_PIPE || in->mech[0] == MECH_FIFO)
 		pipe_meet(task, ts, in, 0);
-	if (in->mech[1])
+	if (in->mech[1] == MECH_PIPE || in->mech[1] == MECH_FIFO)
 		pipe_meet(task, ts, in, 1);
 	in->syscall = id;
 	in->nvcsw = task->nvcsw;
@@ -160,27 +182,40 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	case SC_WRITE:
 	case SC_WRITEV:
 		if (in->mech[0])
-			emit_pipe(task, in, 0, OP_SEND, false, ret, now, blocked);
+			emit_pipe(task, in, 0, OPER_SEND, false, ret, now, blocked);
 		break;
 	case SC_READ:
 	case SC_READV:
 		if (in->mech[0])
-			emit_pipe(task, in, 0, OP_RECEIVE, false, ret, now, blocked);
+			emit_pipe(task, in, 0, OPER_RECEIVE, false, ret, now, blocked);
 		break;
 	case SC_SPLICE:
 	case SC_TEE:
 		/* tee copies without consuming: a peek at the input pipe. */
 		if (in->mech[0])
-			emit_pipe(task, in, 0, OP_RECEIVE, in->cls == SC_TEE, ret, now, blocked);
+			emit_pipe(task, in, 0, OPER_RECEIVE, in->cls == SC_TEE, ret, now, blocked);
 		if (in->mech[1])
-			emit_pipe(task, in, 1, OP_SEND, false, ret, now, blocked);
+			emit_pipe(task, in, 1, OPER_SEND, false, ret, now, blocked);
 		break;
 	case SC_VMSPLICE:
 		emit_pipe(task, in, 0, in->op, false, ret, now, blocked);
 		break;
 	case SC_OPEN:
-		if (ret >= 0)
+	case SC_OPENAT:
+		if (ret >= 0 && mech_on(MECH_FIFO))
 			fifo_opened(task, ret);
+		if (in->buf)
+			ipc_exit(task, in, ret, now, blocked);
+		break;
+	case SC_SENDTO:
+	case SC_RECVFROM:
+	case SC_SENDMSG:
+	case SC_RECVMSG:
+	case SC_SENDMMSG:
+	case SC_RECVMMSG:
+		break;
+	default:
+		ipc_exit(task, in, ret, now, blocked);
 		break;
 	}
 	in->cls = 0;
@@ -220,14 +255,14 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 		mech = 0;
 	}
 	if (!mech) {
-		if (op == OP_SEND)
+		if (op == OPER_SEND)
 			ts->pend_valid = 0;
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
 	r = new_op(&reserved);
 	if (!r) {
-		if (op == OP_SEND)
+		if (op == OPER_SEND)
 			ts->pend_valid = 0;
 		return 0;
 	}
@@ -244,7 +279,7 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 		ok = udp_op(ts, sk, op, ret, flags, r);
 	else
 		unix_op(ts, sk, &ends, mech, op, ret, flags, r);
-	if (op == OP_SEND)
+	if (op == OPER_SEND)
 		ts->pend_valid = 0;
 	if (!ok) {
 		discard_op(r, reserved);
@@ -261,7 +296,7 @@ int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 {
 	if (attach_only)
 		return 0;
-	return sock_event(sk, ret, flags, OP_SEND);
+	return sock_event(sk, ret, flags, OPER_SEND);
 }
 
 SEC("tp_btf/sock_recv_length")
@@ -269,7 +304,7 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 {
 	if (attach_only)
 		return 0;
-	return sock_event(sk, ret, flags, OP_RECEIVE);
+	return sock_event(sk, ret, flags, OPER_RECEIVE);
 }
 
 /* Runs when a datagram is queued on sk, in the sender for unix sockets and
@@ -319,13 +354,15 @@ int BPF_PROG(sk_data_ready, const struct sock *sk)
 
 /* Children of traced processes are traced, and in follow mode so are the
  * children (not the threads) of follow_tgid. Runs in the parent before the
- * child first runs, so nothing the child does is missed. */
+ * child first runs, so nothing the child does is missed. New traced
+ * processes go into the process table. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
 	if (attach_only)
 		return 0;
 	struct task_state *ps = bpf_task_storage_get(&task_states, parent, 0, 0);
+	struct proc_record *p;
 	struct task_state *cs;
 
 	if (!(ps && ps->traced) &&
@@ -337,6 +374,96 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 		return 0;
 	}
 	cs->traced = 1;
+	if (child->tgid == parent->tgid)
+		return 0;
+	p = new_proc(PROC_FORK, child);
+	if (p) {
+		p->ppid = parent->tgid;
+		submit_proc(p);
+	}
+	return 0;
+}
+
+/* A traced process runs a new program; with name selectors, a process
+ * becomes traced when it runs one they name. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (attach_only)
+		return 0;
+	struct task_state *ts = traced_task(task);
+	struct proc_record *p;
+	long n;
+
+	if (!ts && select_mode && selected_by_name(task)) {
+		ts = bpf_task_storage_get(&task_states, task, 0, 0);
+		if (ts)
+			ts->traced = 1;
+	}
+	if (!ts || !ts->traced)
+		return 0;
+	p = new_proc(PROC_EXEC, task);
+	if (!p)
+		return 0;
+	n = bpf_probe_read_kernel_str(p->filename, sizeof(p->filename), BPF_CORE_READ(bprm, filename));
+	if (n > 1)
+		p->filename_len = n - 1;
+	if (capture_args)
+		exec_args(p, task);
+	submit_proc(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_process_exit, struct task_struct *task)
+{
+	if (attach_only)
+		return 0;
+	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
+	struct proc_record *p;
+
+	if (!ts || !ts->traced || task->pid != task->tgid)
+		return 0;
+	p = new_proc(PROC_EXIT, task);
+	if (p)
+		submit_proc(p);
+	return 0;
+}
+
+SEC("tp_btf/task_rename")
+int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
+{
+	if (attach_only)
+		return 0;
+	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
+	struct proc_record *p;
+
+	if (!ts || !ts->traced)
+		return 0;
+	p = new_proc(PROC_RENAME, task);
+	if (p) {
+		bpf_probe_read_kernel_str(p->comm, sizeof(p->comm), comm);
+		submit_proc(p);
+	}
+	return 0;
+}
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
+	     int result)
+{
+	if (attach_only)
+		return 0;
+	signal_generated(sig, info, task, result);
+	return 0;
+}
+
+SEC("tp_btf/signal_deliver")
+int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
+{
+	if (attach_only)
+		return 0;
+	signal_delivered(sig, info, ka);
 	return 0;
 }
 

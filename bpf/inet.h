@@ -71,7 +71,7 @@ static __always_inline __u8 inet_mechanism(struct task_state *ts, const struct s
 		return 0;
 	if (inet_connected(sk))
 		return inet_remote_loopback(sk) ? MECH_UDP : 0;
-	if (op == OP_SEND)
+	if (op == OPER_SEND)
 		return MECH_UDP; /* udp_op flags it unsure without a delivery */
 	return inet_local_loopback(sk) ? MECH_UDP : 0;
 }
@@ -105,7 +105,7 @@ static __always_inline bool tcp_op(struct sock *sk, __u8 op, int ret, int flags,
 	inet_fill(sk, r);
 	r->ino = sock_ino(sk);
 	r->sk = (__u64)sk;
-	if (op == OP_SEND) {
+	if (op == OPER_SEND) {
 		seq = tp->write_seq;
 		r->off = ret > 0 ? seq - ret : seq;
 	} else {
@@ -130,7 +130,7 @@ static __always_inline bool udp_op(struct task_state *ts, struct sock *sk, __u8 
 
 	inet_fill(sk, r);
 	r->flags |= OPF_SEQ;
-	if (op == OP_SEND) {
+	if (op == OPER_SEND) {
 		r->ino = sock_ino(sk);
 		r->sk = (__u64)sk;
 		if (!ts->pend_valid) {

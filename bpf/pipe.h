@@ -135,7 +135,7 @@ static __always_inline struct stream_state *pipe_state(struct task_struct *task,
 	if (st)
 		return st;
 	buffered = pipe_buffered((struct pipe_inode_info *)in->obj[end]);
-	if (ret > 0 && op == OP_SEND)
+	if (ret > 0 && op == OPER_SEND)
 		buffered = buffered > ret ? buffered - ret : 0;
 	else if (ret > 0)
 		buffered += ret;
@@ -173,7 +173,7 @@ static __always_inline void emit_pipe(struct task_struct *task, struct inflight 
 	__u64 off = 0;
 
 	if (st) {
-		if (op == OP_SEND)
+		if (op == OPER_SEND)
 			off = ret > 0 ? __sync_fetch_and_add(&st->written, ret) : st->written;
 		else if (peek || ret <= 0)
 			off = st->read;

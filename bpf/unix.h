@@ -49,7 +49,7 @@ static __always_inline void unix_op(struct task_state *ts, struct sock *sk, stru
 				    __u8 op, int ret, int flags, struct op_record *r)
 {
 	struct sock_state *own = e->own, *ps = e->ps;
-	bool peek = op == OP_RECEIVE && (flags & MSG_PEEK);
+	bool peek = op == OPER_RECEIVE && (flags & MSG_PEEK);
 
 	r->ino = own->ino;
 	r->sk = (__u64)sk;
@@ -58,7 +58,7 @@ static __always_inline void unix_op(struct task_state *ts, struct sock *sk, stru
 		r->flags |= OPF_PEEK;
 
 	if (mech == MECH_UNIX_STREAM) {
-		if (op == OP_SEND) {
+		if (op == OPER_SEND) {
 			if (ps)
 				r->off = ret > 0 ? __sync_fetch_and_add(&ps->in, ret) : ps->in;
 		} else if (peek || ret <= 0) {
@@ -70,7 +70,7 @@ static __always_inline void unix_op(struct task_state *ts, struct sock *sk, stru
 	}
 
 	r->flags |= OPF_SEQ;
-	if (op == OP_SEND) {
+	if (op == OPER_SEND) {
 		/* sk_data_ready named the socket this datagram went to. */
 		if (ts->pend_valid) {
 			r->peer_sk = ts->pend_sk;

@@ -104,6 +104,12 @@ func (e *encoder) appendJSON(b []byte, op *flow.Operation) []byte {
 	b = appendUint(b, "tid", uint64(op.TID))
 	b = appendUint(b, "ppid", uint64(op.PPID))
 	b = appendString(b, "comm", op.Comm)
+	if op.Exe != "" {
+		b = appendString(b, "exe", op.Exe)
+	}
+	if op.Cmdline != "" {
+		b = appendString(b, "cmdline", op.Cmdline)
+	}
 	b = appendString(b, "mechanism", op.Mechanism.String())
 	b = appendString(b, "op", op.Op.String())
 	if op.Syscall != "" {
@@ -117,9 +123,30 @@ func (e *encoder) appendJSON(b []byte, op *flow.Operation) []byte {
 	}
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, op.Bytes, 10)
-	if op.Peer.PID != 0 {
+	if op.Peer.PID != 0 || op.Peer == flow.Kernel {
 		b = appendUint(b, "peer_pid", uint64(op.Peer.PID))
 		b = appendString(b, "peer_comm", op.Peer.Comm)
+	}
+	if len(op.Peers) > 0 {
+		b = append(b, `,"peers":[`...)
+		for i, p := range op.Peers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, uint64(p), 10)
+		}
+		b = append(b, ']')
+	}
+	if op.Signal != "" {
+		b = appendString(b, "signal", op.Signal)
+	}
+	if op.QueueDepth >= 0 {
+		b = append(b, `,"queue_depth":`...)
+		b = strconv.AppendInt(b, op.QueueDepth, 10)
+	}
+	if op.HasMessageType {
+		b = append(b, `,"message_type":`...)
+		b = strconv.AppendInt(b, op.MessageType, 10)
 	}
 	if len(op.Links) > 0 {
 		b = append(b, `,"links":[`...)
@@ -146,6 +173,9 @@ func (e *encoder) appendJSON(b []byte, op *flow.Operation) []byte {
 	}
 	if op.ContainerID != "" {
 		b = appendString(b, "container_id", op.ContainerID)
+	}
+	if op.CgroupID != 0 {
+		b = appendUint(b, "cgroup_id", op.CgroupID)
 	}
 	return append(b, '}')
 }

@@ -16,6 +16,8 @@ var contractFields = []string{
 	"id", "time", "duration_ns", "pid", "tid", "ppid", "comm", "mechanism", "op", "syscall",
 	"channel", "endpoint", "bytes", "peer_pid", "peer_comm", "links", "error", "blocked",
 	"payload", "payload_truncated", "container_id",
+	// Added with queues, shared memory, signals and the process table.
+	"exe", "cmdline", "cgroup_id", "signal", "queue_depth", "peers", "message_type",
 }
 
 func fullOperation() *flow.Operation {
@@ -25,6 +27,8 @@ func fullOperation() *flow.Operation {
 		Syscall: "recvmsg", Channel: "unix:a-b", Endpoint: "/run/x.sock", Bytes: 64,
 		Peer: flow.Peer{PID: 20, Comm: "server"}, Links: []flow.OpID{1, 2}, Error: "EAGAIN", Blocked: true,
 		Payload: []byte("hi\x00"), PayloadCaptured: true, PayloadTruncated: true, ContainerID: "abc",
+		Exe: "/usr/bin/client", Cmdline: "client --fast", CgroupID: 77, Signal: "SIGUSR1", QueueDepth: 3,
+		Peers: []uint32{20, 30}, MessageType: 5, HasMessageType: true,
 	}
 }
 
@@ -64,9 +68,10 @@ func TestEventLogLineHasExactlyTheContractFields(t *testing.T) {
 }
 
 func TestEventLogLeavesOutWhatDoesNotApply(t *testing.T) {
-	op := &flow.Operation{ID: 1, Time: time.Unix(0, 0), Mechanism: flow.Pipe, Op: flow.Send, Bytes: 3}
+	op := &flow.Operation{ID: 1, Time: time.Unix(0, 0), Mechanism: flow.Pipe, Op: flow.Send, Bytes: 3, QueueDepth: -1}
 	line := string(AppendJSON(nil, op))
-	for _, absent := range []string{"peer_pid", "links", "error", "payload", "container_id"} {
+	for _, absent := range []string{"peer_pid", "links", "error", "payload", "container_id", "exe", "cmdline",
+		"cgroup_id", "signal", "queue_depth", "peers", "message_type"} {
 		if strings.Contains(line, `"`+absent+`"`) {
 			t.Errorf("%s present in %s", absent, line)
 		}

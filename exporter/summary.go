@@ -49,7 +49,20 @@ type summaryKey struct {
 const (
 	otherPID    = ^uint32(0)
 	severalPIDs = ^uint32(0) - 1
+	kernelPID   = ^uint32(0) - 2 // signals the kernel raised
 )
+
+// pids keys an operation's two ends; the kernel gets a pid of its own.
+func pids(op *flow.Operation) (self, peer uint32) {
+	self, peer = op.PID, op.Peer.PID
+	if self == 0 {
+		self = kernelPID
+	}
+	if op.Peer == flow.Kernel {
+		peer = kernelPID
+	}
+	return self, peer
+}
 
 type pairNote struct {
 	ck       channelKey
@@ -86,25 +99,24 @@ func NewSummary() *Summary {
 
 // Add counts one operation.
 func (s *Summary) Add(op *flow.Operation) {
-	if c, ok := s.comms[op.PID]; !ok || c != op.Comm {
-		s.comms[op.PID] = op.Comm
+	self, peer := pids(op)
+	if c, ok := s.comms[self]; !ok || c != op.Comm {
+		s.comms[self] = op.Comm
 	}
-	if op.Peer.PID != 0 {
-		if c, ok := s.comms[op.Peer.PID]; !ok {
-			s.comms[op.Peer.PID] = op.Peer.Comm
-		} else if c == "" {
-			s.comms[op.Peer.PID] = op.Peer.Comm
+	if peer != 0 {
+		if c, ok := s.comms[peer]; !ok || c == "" {
+			s.comms[peer] = op.Peer.Comm
 		}
 	}
 	var r *summaryRow
-	if op.Peer.PID == 0 && op.Channel != "" && len(s.unresolved) < maxSummaryRows {
-		r = s.group(unresolvedKey{channelKey{op.Mechanism, op.Channel}, op.PID, op.Op})
+	if peer == 0 && op.Channel != "" && len(s.unresolved) < maxSummaryRows {
+		r = s.group(unresolvedKey{channelKey{op.Mechanism, op.Channel}, self, op.Op})
 	} else {
-		k := summaryKey{mech: op.Mechanism, from: op.PID, to: op.Peer.PID}
+		k := summaryKey{mech: op.Mechanism, from: self, to: peer}
 		if op.Op == flow.Receive {
-			k.from, k.to = op.Peer.PID, op.PID
+			k.from, k.to = peer, self
 		}
-		if op.Peer.PID != 0 && op.Channel != "" && len(s.unresolved) > 0 {
+		if peer != 0 && op.Channel != "" && len(s.unresolved) > 0 {
 			s.notePair(channelKey{op.Mechanism, op.Channel}, k.from, k.to)
 		}
 		r = s.row(k)
@@ -288,6 +300,8 @@ func (s *Summary) processString(pid uint32) string {
 		return "(other)"
 	case severalPIDs:
 		return "(several)"
+	case kernelPID:
+		return "kernel"
 	}
 	return s.comms[pid] + "[" + strconv.FormatUint(uint64(pid), 10) + "]"
 }

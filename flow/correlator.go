@@ -42,6 +42,10 @@ type Stats struct {
 	// DeferredUDP are loopback UDP datagrams whose delivery the kernel
 	// deferred to another task, paired with their sends afterwards.
 	DeferredUDP uint64
+	// NotShared are shared mappings and process-shared futexes outside
+	// what icptrack reports as shared memory (a tmpfs file outside
+	// /dev/shm, a futex in no segment seen).
+	NotShared uint64
 }
 
 // Correlator matches receives to the sends they delivered. It is not safe
@@ -56,11 +60,21 @@ type Correlator struct {
 	held []*heldReceive
 	// threads whose output waits behind a held receive: each thread's
 	// operations leave in the order it made them.
-	threads   map[uint32][]*queuedOp
-	owners    map[endKey]owner
-	udp       udpPairing
-	lastSweep time.Time
-	stats     Stats
+	threads    map[uint32][]*queuedOp
+	owners     map[endKey]owner
+	udp        udpPairing
+	queues     map[queueKey]*queue
+	segments   map[segmentKey]*segment
+	mappings   map[uint32][]mapping // by pid
+	wakes      map[futexKey]futexWake
+	futexHeld  map[futexKey][]*heldReceive
+	signals    map[signalKey][]sentSignal
+	signalHeld map[signalKey][]*heldReceive
+	comms      map[uint32]string
+	shmNames   map[string]segmentKey
+	queueNames map[string]queueKey
+	lastSweep  time.Time
+	stats      Stats
 	// free holds emitted operations for reuse: at hundreds of thousands
 	// of operations a second, allocating each is most of the garbage.
 	free []*Operation
@@ -91,14 +105,24 @@ func New(emit func(*Operation), opts Options) *Correlator {
 		opts.Seed = rand.Uint64()
 	}
 	return &Correlator{
-		opts:    opts,
-		emit:    emit,
-		ids:     idSource{seed: opts.Seed},
-		streams: make(map[streamKey]*stream),
-		boxes:   make(map[boxKey]*mailbox),
-		threads: make(map[uint32][]*queuedOp),
-		owners:  make(map[endKey]owner),
-		udp:     newUDPPairing(),
+		opts:       opts,
+		emit:       emit,
+		ids:        idSource{seed: opts.Seed},
+		streams:    make(map[streamKey]*stream),
+		boxes:      make(map[boxKey]*mailbox),
+		threads:    make(map[uint32][]*queuedOp),
+		owners:     make(map[endKey]owner),
+		udp:        newUDPPairing(),
+		queues:     make(map[queueKey]*queue),
+		segments:   make(map[segmentKey]*segment),
+		mappings:   make(map[uint32][]mapping),
+		wakes:      make(map[futexKey]futexWake),
+		futexHeld:  make(map[futexKey][]*heldReceive),
+		signals:    make(map[signalKey][]sentSignal),
+		signalHeld: make(map[signalKey][]*heldReceive),
+		comms:      make(map[uint32]string),
+		shmNames:   make(map[string]segmentKey),
+		queueNames: make(map[string]queueKey),
 	}
 }
 
@@ -113,15 +137,32 @@ func (c *Correlator) Add(ev *Event) {
 	if now.IsZero() {
 		now = c.opts.Now()
 	}
-	if ev.Op == Delivery {
+	switch ev.Op {
+	case Delivery:
 		c.addDelivery(ev, now)
 		return
+	case Exited:
+		c.exited(ev.PID)
+		delete(c.comms, ev.PID)
+		return
+	}
+	if ev.PID != 0 && c.comms[ev.PID] != ev.Comm {
+		c.comms[ev.PID] = ev.Comm
 	}
 	op := c.newOperation(ev)
-	if ev.Mechanism.Stream() {
+	switch ev.Mechanism {
+	case Pipe, FIFO, UnixStream, TCP:
 		c.addStream(ev, op, now)
-	} else {
+	case UnixDgram, UnixSeqpacket, UDP:
 		c.addDatagram(ev, op, now)
+	case POSIXMQ, SysVMQ:
+		c.addQueue(ev, op, now)
+	case SysVShm, POSIXShm, Memfd:
+		c.addShm(ev, op, now)
+	case Signal:
+		c.addSignal(ev, op, now)
+	default:
+		c.output(op, true)
 	}
 }
 
@@ -159,9 +200,10 @@ func (c *Correlator) Flush() {
 func (c *Correlator) newOperation(ev *Event) *Operation {
 	var op *Operation
 	var links []OpID
+	var peers []uint32
 	if n := len(c.free); n > 0 {
 		op, c.free = c.free[n-1], c.free[:n-1]
-		links = op.Links[:0]
+		links, peers = op.Links[:0], op.Peers[:0]
 	} else {
 		op = new(Operation)
 	}
@@ -183,6 +225,12 @@ func (c *Correlator) newOperation(ev *Event) *Operation {
 		PayloadCaptured:  ev.PayloadCaptured,
 		PayloadTruncated: ev.PayloadTruncated,
 		Links:            links,
+		Peers:            peers,
+		QueueDepth:       -1,
+		Exe:              ev.Process.Exe,
+		Cmdline:          ev.Process.Cmdline,
+		CgroupID:         ev.Process.CgroupID,
+		ContainerID:      ev.Process.ContainerID,
 	}
 	return op
 }
@@ -193,6 +241,7 @@ func (c *Correlator) send(op *Operation) {
 	c.emit(op)
 	if len(c.free) < 4096 {
 		op.Payload = nil
+		op.Peers = op.Peers[:0]
 		c.free = append(c.free, op)
 	}
 }
@@ -244,6 +293,15 @@ type heldReceive struct {
 	box *mailbox
 	seq uint64
 	ev  datagramReceive
+	// queue receives
+	queue  *queue
+	qtype  int64
+	qguess bool
+	// futex waits
+	futex futexKey
+	since time.Time
+	// signal receives
+	signal signalKey
 }
 
 func (c *Correlator) hold(h *heldReceive, now time.Time) {
@@ -254,6 +312,26 @@ func (c *Correlator) hold(h *heldReceive, now time.Time) {
 // expire releases a held receive that waited long enough.
 func (c *Correlator) expire(h *heldReceive) {
 	h.done = true
+	switch {
+	case h.queue != nil:
+		h.queue.unhold(h)
+		// A guessed priority that no send ever matched was wrong (a
+		// higher one came in between): take the oldest waiting instead.
+		if !h.qguess || !h.queue.take(h.qo.op, -1, true, &c.stats) {
+			c.stats.Unlinked++
+		}
+		c.ready(h.qo)
+		return
+	case h.futex.seg != nil:
+		unholdFrom(c.futexHeld, h.futex, h)
+		c.ready(h.qo)
+		return
+	case h.signal != (signalKey{}):
+		unholdFrom(c.signalHeld, h.signal, h)
+		c.stats.Unlinked++
+		c.ready(h.qo)
+		return
+	}
 	if h.st != nil {
 		h.st.unhold(h)
 		h.st.deliver(h.qo.op, h.a, h.b, h.peek, &c.stats)
@@ -305,6 +383,16 @@ func (c *Correlator) sweep(now time.Time) {
 		}
 	}
 	c.sweepOwners(cutoff)
+	for k, q := range c.queues {
+		if len(q.pending) == 0 && len(q.held) == 0 && q.active.Before(cutoff) {
+			delete(c.queues, k)
+		}
+	}
+	for k, s := range c.segments {
+		if len(s.attached) == 0 && s.active.Before(cutoff) {
+			delete(c.segments, k)
+		}
+	}
 }
 
 // idSource makes operation ids: a random seed plus a counter, mixed by

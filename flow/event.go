@@ -15,6 +15,14 @@ type OpType uint8
 const (
 	Send OpType = iota + 1
 	Receive
+	Attach
+	Detach
+	Open
+	Create
+	Close
+	Unlink
+	Wait
+	Wake
 	opTypeEnd
 )
 
@@ -23,7 +31,14 @@ const (
 // The correlator uses it and emits nothing for it.
 const Delivery OpType = 100
 
-var opTypeNames = [...]string{Send: "send", Receive: "receive"}
+// Exited is not an operation either: the process (Event.PID) is gone,
+// and with it its shared-memory attachments.
+const Exited OpType = 101
+
+var opTypeNames = [...]string{
+	Send: "send", Receive: "receive", Attach: "attach", Detach: "detach", Open: "open",
+	Create: "create", Close: "close", Unlink: "unlink", Wait: "wait", Wake: "wake",
+}
 
 func (o OpType) String() string {
 	if o > 0 && o < opTypeEnd {
@@ -82,6 +97,54 @@ type Event struct {
 	Payload          []byte
 	PayloadCaptured  bool // capture was on for this operation
 	PayloadTruncated bool
+
+	// Queues, shared memory, futexes and signals.
+	IPC IPC
+
+	// The process, from the process table.
+	Process Process
+}
+
+// IPC is what a queue, shared-memory, futex or signal operation adds.
+type IPC struct {
+	// Type is a message's priority (POSIX) or mtype (SysV); for a receive
+	// with TypeGuessed, the highest priority queued when it started (-1:
+	// the queue was empty).
+	Type        int64
+	TypeGuessed bool
+	// Depth is the messages left in a POSIX queue after the call.
+	Depth int64
+	// ID and Namespace name a SysV object (msqid, shmid) in its IPC
+	// namespace; Key is the key it was got with.
+	ID        int64
+	Namespace uint32
+	Key       int64
+	// Address and Size of a shared-memory attachment; the futex address.
+	Address uint64
+	Size    uint64
+	// FutexOp is the futex command of a wait or wake.
+	FutexOp int
+	// Signal: its number, si_code, and the other end (Target for a send,
+	// Sender for a receive; 0 for the kernel). SignalResult is
+	// signal_generate's (0 delivered, 1 ignored, 2 already pending);
+	// Handler says how a receive was handled (0 default action, 1
+	// ignored, 2 a handler).
+	Signal       int
+	SignalCode   int
+	Target       uint32
+	TargetTID    uint32
+	Sender       uint32
+	SignalResult int
+	Handler      int
+}
+
+// Process is what the process table knows of the process that made an
+// operation.
+type Process struct {
+	Exe         string
+	Cmdline     string
+	CgroupID    uint64
+	ContainerID string
 }
 
 // Bytes is the number of bytes the operation moved (0 on failure).
@@ -139,6 +202,22 @@ type Operation struct {
 	PayloadCaptured  bool
 	PayloadTruncated bool
 
+	// Signal names a signal operation's signal: SIGTERM.
+	Signal string
+	// QueueDepth is the messages waiting in a queue after the operation;
+	// -1 when unknown or not a queue.
+	QueueDepth int64
+	// MessageType is a queued message's priority (POSIX) or mtype (SysV);
+	// set on queue sends and receives (HasMessageType).
+	MessageType    int64
+	HasMessageType bool
+	// Peers are the other processes attached to a shared-memory segment
+	// when this one attached.
+	Peers []uint32
+
+	Exe         string
+	Cmdline     string
+	CgroupID    uint64
 	ContainerID string
 }
 
@@ -147,5 +226,6 @@ func (op *Operation) Clone() *Operation {
 	c := *op
 	c.Links = slices.Clone(op.Links)
 	c.Payload = slices.Clone(op.Payload)
+	c.Peers = slices.Clone(op.Peers)
 	return &c
 }

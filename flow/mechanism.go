@@ -24,6 +24,12 @@ const (
 	UnixSeqpacket
 	TCP
 	UDP
+	POSIXMQ
+	SysVMQ
+	SysVShm
+	POSIXShm
+	Memfd
+	Signal
 	mechanismEnd
 )
 
@@ -35,6 +41,12 @@ var mechanismNames = [...]string{
 	UnixSeqpacket: "unix_seqpacket",
 	TCP:           "tcp",
 	UDP:           "udp",
+	POSIXMQ:       "posix_mq",
+	SysVMQ:        "sysv_mq",
+	SysVShm:       "sysv_shm",
+	POSIXShm:      "posix_shm",
+	Memfd:         "memfd",
+	Signal:        "signal",
 }
 
 // Groups that --mechanisms accepts besides the single names.
@@ -42,6 +54,8 @@ var mechanismGroups = map[string]MechanismSet{
 	"all":  AllMechanisms(),
 	"unix": SetOf(UnixStream, UnixDgram, UnixSeqpacket),
 	"inet": SetOf(TCP, UDP),
+	"mq":   SetOf(POSIXMQ, SysVMQ),
+	"shm":  SetOf(SysVShm, POSIXShm, Memfd),
 }
 
 func (m Mechanism) String() string {

@@ -35,6 +35,19 @@ type Config struct {
 	// AttachOnly attaches the hooks the mechanisms need with programs
 	// that return at once: the floor a benchmark compares against.
 	AttachOnly bool
+	// Cmdline adds each process's command line to its operations.
+	Cmdline bool
+	// Select, with TraceAll, traces only the processes it names (and
+	// what they fork from then on).
+	Select *Selector
+}
+
+// Selector names processes to trace. Any match selects.
+type Selector struct {
+	PIDs  []int
+	Comms []string
+	// Cgroup is a cgroup v2 directory: processes in it or below it.
+	Cgroup string
 }
 
 // DefaultConfig traces every mechanism, with no payload.
@@ -72,9 +85,13 @@ func (c *Config) Validate() error {
 // buffer the entry hook saves. Everything else avoids them, because every
 // syscall of every process pays for them once attached.
 func (c *Config) syscallHooks() bool {
-	return c.Mechanisms.Has(flow.Pipe) || c.Mechanisms.Has(flow.FIFO) ||
-		(c.PayloadBytes > 0 && c.sockets())
+	return c.Mechanisms&syscallMechanisms != 0 || (c.PayloadBytes > 0 && c.sockets())
 }
+
+// syscallMechanisms are seen only from sys_enter/sys_exit.
+var syscallMechanisms = flow.SetOf(flow.Pipe, flow.FIFO, flow.POSIXMQ, flow.SysVMQ, flow.SysVShm, flow.POSIXShm, flow.Memfd)
+
+func (c *Config) signals() bool { return c.Mechanisms.Has(flow.Signal) }
 
 func (c *Config) sockets() bool {
 	return c.Mechanisms&flow.SetOf(flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket, flow.TCP, flow.UDP) != 0

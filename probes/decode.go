@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -35,13 +38,32 @@ func (c clock) wall(mono uint64) time.Time {
 type decoder struct {
 	clock   clock
 	names   *names
+	procs   *processTable
 	payload bool // payload capture is on
 	seed    uint64
 	comms   map[[16]byte]string
+	// recent caches the process table by pid: consecutive records come
+	// from a few processes. Any process record clears it.
+	recent [64]struct {
+		pid    uint32
+		cgroup uint64
+		proc   flow.Process
+	}
 }
 
-func newDecoder(c clock, n *names, payload bool) *decoder {
-	return &decoder{clock: c, names: n, payload: payload, seed: rand.Uint64(), comms: make(map[[16]byte]string)}
+func newDecoder(c clock, n *names, procs *processTable, payload bool) *decoder {
+	return &decoder{clock: c, names: n, procs: procs, payload: payload, seed: rand.Uint64(), comms: make(map[[16]byte]string)}
+}
+
+func (d *decoder) process(pid uint32, cgroup uint64) flow.Process {
+	if d.procs == nil {
+		return flow.Process{}
+	}
+	e := &d.recent[pid%uint32(len(d.recent))]
+	if e.pid != pid || e.cgroup != cgroup {
+		e.pid, e.cgroup, e.proc = pid, cgroup, d.procs.process(pid, cgroup)
+	}
+	return e.proc
 }
 
 // decode fills ev from an op record and returns true, or takes in a name
@@ -57,6 +79,8 @@ func (d *decoder) decode(raw []byte, ev *flow.Event) (bool, error) {
 		return false, d.decodeName(raw)
 	case ipcRecordKindRECORD_DELIVERY:
 		return true, d.decodeDelivery(raw, ev)
+	case ipcRecordKindRECORD_PROC:
+		return d.decodeProc(raw, ev)
 	}
 	return false, fmt.Errorf("unknown record kind %d", raw[0])
 }
@@ -71,12 +95,8 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 	if !ok {
 		return fmt.Errorf("unknown mechanism %d", r.Mechanism)
 	}
-	op := flow.Send
-	switch ipcOpType(r.Op) {
-	case ipcOpTypeOP_SEND:
-	case ipcOpTypeOP_RECEIVE:
-		op = flow.Receive
-	default:
+	op, ok := opTypeOf(ipcOpType(r.Op))
+	if !ok {
 		return fmt.Errorf("unknown operation %d", r.Op)
 	}
 	payload := raw[opRecordSize:]
@@ -115,6 +135,7 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 		Unsure:           flags&ipcOpFlagOPF_UNSURE != 0,
 		PayloadCaptured:  d.payload,
 		PayloadTruncated: flags&ipcOpFlagOPF_TRUNCATED != 0,
+		Process:          d.process(r.Pid, r.Cgroup),
 	}
 	if r.StartNs > r.EndNs {
 		ev.Start = ev.End
@@ -122,7 +143,11 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 	if r.Ret < 0 {
 		ev.Error = errnoName(-r.Ret)
 	}
-	if r.PayloadLen > 0 {
+	if flags&ipcOpFlagOPF_PATH != 0 {
+		// Not data: the path or name the call was given.
+		ev.Path = string(payload[:r.PayloadLen])
+		ev.PayloadCaptured = false
+	} else if r.PayloadLen > 0 {
 		ev.Payload = bytes.Clone(payload[:r.PayloadLen])
 	}
 	switch mech {
@@ -136,8 +161,121 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 		if ev.Path == "" {
 			ev.Path = d.names.unix(ev.PeerSock)
 		}
+	default:
+		d.decodeIPC(&r, ev)
 	}
 	return nil
+}
+
+// decodeIPC reads what queues, shared memory, futexes and signals record
+// in place of addresses.
+func (d *decoder) decodeIPC(r *ipcOpRecord, ev *flow.Event) {
+	var x ipcIpcExtra
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&x)), unsafe.Sizeof(x)), unsafe.Slice(&r.Saddr[0], 32))
+	switch ev.Mechanism {
+	case flow.POSIXMQ:
+		ev.IPC.Type, ev.IPC.TypeGuessed = x.A, x.Approx != 0
+		ev.IPC.Depth = int64(x.B)
+		d.objectName(ev)
+	case flow.SysVMQ:
+		ev.IPC.ID, ev.IPC.Namespace = x.Id, x.Ns
+		if ev.Op == flow.Open || ev.Op == flow.Create {
+			ev.IPC.Key = x.A
+		} else {
+			ev.IPC.Type = x.A
+		}
+		ev.IPC.Depth = -1
+	case flow.SysVShm, flow.POSIXShm, flow.Memfd:
+		ev.IPC.ID, ev.IPC.Namespace = x.Id, x.Ns
+		if ev.Mechanism != flow.SysVShm {
+			d.objectName(ev)
+		}
+		switch ev.Op {
+		case flow.Create, flow.Open:
+			ev.IPC.Key, ev.IPC.Size = x.A, x.B
+		case flow.Wait, flow.Wake:
+			ev.IPC.Address, ev.IPC.FutexOp = uint64(x.A), int(x.B)
+		default:
+			ev.IPC.Address, ev.IPC.Size = uint64(x.A), x.B
+		}
+	case flow.Signal:
+		ev.IPC.Signal, ev.IPC.SignalCode = int(x.A), int(x.Id)
+		if ev.Op == flow.Send {
+			ev.IPC.Target, ev.IPC.TargetTID = uint32(x.B>>32), uint32(x.B)
+			ev.IPC.SignalResult = int(x.Ns)
+			ev.Result = 0 // the generate result is in SignalResult
+			if ev.PID == 0 {
+				ev.Comm = "kernel"
+			}
+		} else {
+			ev.IPC.Sender = uint32(x.B)
+			ev.IPC.Handler = int(ev.Result)
+			ev.Result = 0
+		}
+	}
+}
+
+// objectName remembers the name an open or create gave a queue or shared
+// file, and names its later operations with it; for an object opened
+// before icptrack started, the descriptor's link in /proc tells.
+func (d *decoder) objectName(ev *flow.Event) {
+	if ev.Path != "" {
+		ev.Path = objectPath(ev.Mechanism, ev.Path, false)
+		d.names.remember(ev.Dev, ev.Ino, ev.Path)
+		return
+	}
+	if ev.Path = d.names.fifo(ev.Dev, ev.Ino); ev.Path != "" || ev.FD < 0 {
+		return
+	}
+	if link, err := os.Readlink("/proc/" + itoa(ev.PID) + "/fd/" + strconv.Itoa(int(ev.FD))); err == nil {
+		ev.Path = objectPath(ev.Mechanism, link, true)
+		d.names.remember(ev.Dev, ev.Ino, ev.Path)
+	}
+}
+
+// objectPath is how a queue or shared file is named: a POSIX queue or
+// shm object by its name (/orders), a memfd by the name it was created
+// with. A tmpfs file outside /dev/shm keeps its full path without the
+// leading slash, which tells the correlator it is not POSIX shm. fromLink
+// says the path is a /proc/PID/fd link rather than a name a call gave.
+func objectPath(m flow.Mechanism, p string, fromLink bool) string {
+	switch m {
+	case flow.POSIXMQ:
+		// The syscalls name a queue without the slash that mq_open(3)
+		// users write.
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+	case flow.POSIXShm:
+		if rest, ok := strings.CutPrefix(p, "/dev/shm/"); ok {
+			return "/" + rest
+		}
+		if fromLink {
+			return "file:" + p
+		}
+	case flow.Memfd:
+		p = strings.TrimSuffix(strings.TrimPrefix(p, "/memfd:"), " (deleted)")
+	}
+	return p
+}
+
+// decodeProc updates the process table; a process's exit goes on to the
+// correlator too, as an Exited event.
+func (d *decoder) decodeProc(raw []byte, ev *flow.Event) (bool, error) {
+	var r ipcProcRecord
+	if len(raw) < int(unsafe.Sizeof(r)) {
+		return false, errShortRecord
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), unsafe.Sizeof(r)), raw)
+	if d.procs != nil {
+		d.procs.apply(&r)
+		clear(d.recent[:])
+	}
+	if ipcProcChange(r.Event) != ipcProcChangePROC_EXIT {
+		return false, nil
+	}
+	*ev = flow.Event{Op: flow.Exited, PID: r.Pid, End: d.clock.wall(r.TimeNs)}
+	return true, nil
 }
 
 var deliveryRecordSize = int(unsafe.Sizeof(ipcDeliveryRecord{}))
@@ -261,6 +399,30 @@ func addrPort(family uint16, a [16]uint8, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(addr, port)
 }
 
+func opTypeOf(o ipcOpType) (flow.OpType, bool) {
+	switch o {
+	case ipcOpTypeOPER_SEND:
+		return flow.Send, true
+	case ipcOpTypeOPER_RECEIVE:
+		return flow.Receive, true
+	case ipcOpTypeOPER_ATTACH:
+		return flow.Attach, true
+	case ipcOpTypeOPER_DETACH:
+		return flow.Detach, true
+	case ipcOpTypeOPER_OPEN:
+		return flow.Open, true
+	case ipcOpTypeOPER_CREATE:
+		return flow.Create, true
+	case ipcOpTypeOPER_UNLINK:
+		return flow.Unlink, true
+	case ipcOpTypeOPER_WAIT:
+		return flow.Wait, true
+	case ipcOpTypeOPER_WAKE:
+		return flow.Wake, true
+	}
+	return 0, false
+}
+
 func mechanismOf(m ipcMechanism) (flow.Mechanism, bool) {
 	switch m {
 	case ipcMechanismMECH_PIPE:
@@ -277,6 +439,18 @@ func mechanismOf(m ipcMechanism) (flow.Mechanism, bool) {
 		return flow.TCP, true
 	case ipcMechanismMECH_UDP:
 		return flow.UDP, true
+	case ipcMechanismMECH_POSIX_MQ:
+		return flow.POSIXMQ, true
+	case ipcMechanismMECH_SYSV_MQ:
+		return flow.SysVMQ, true
+	case ipcMechanismMECH_SYSV_SHM:
+		return flow.SysVShm, true
+	case ipcMechanismMECH_POSIX_SHM:
+		return flow.POSIXShm, true
+	case ipcMechanismMECH_MEMFD:
+		return flow.Memfd, true
+	case ipcMechanismMECH_SIGNAL:
+		return flow.Signal, true
 	}
 	return 0, false
 }
@@ -284,10 +458,7 @@ func mechanismOf(m ipcMechanism) (flow.Mechanism, bool) {
 // kernelMechanisms is the mechanisms bit mask the BPF code reads.
 func kernelMechanisms(s flow.MechanismSet) uint32 {
 	var bits uint32
-	for _, m := range []ipcMechanism{
-		ipcMechanismMECH_PIPE, ipcMechanismMECH_FIFO, ipcMechanismMECH_UNIX_STREAM,
-		ipcMechanismMECH_UNIX_DGRAM, ipcMechanismMECH_UNIX_SEQPACKET, ipcMechanismMECH_TCP, ipcMechanismMECH_UDP,
-	} {
+	for m := ipcMechanismMECH_PIPE; m <= ipcMechanismMECH_MEMFD; m++ {
 		if fm, _ := mechanismOf(m); s.Has(fm) {
 			bits |= 1 << m
 		}

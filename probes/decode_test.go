@@ -10,7 +10,7 @@ import (
 )
 
 func newTestDecoder() *decoder {
-	return newDecoder(clock{offset: 1e18}, newNames(newMountTable("/nonexistent")), true)
+	return newDecoder(clock{offset: 1e18}, newNames(newMountTable("/nonexistent")), nil, true)
 }
 
 func opRecordBytes(r ipcOpRecord, payload []byte) []byte {
@@ -20,7 +20,7 @@ func opRecordBytes(r ipcOpRecord, payload []byte) []byte {
 
 func TestDecodeOpRecord(t *testing.T) {
 	r := ipcOpRecord{
-		Kind: uint8(ipcRecordKindRECORD_OP), Mechanism: uint8(ipcMechanismMECH_TCP), Op: uint8(ipcOpTypeOP_RECEIVE),
+		Kind: uint8(ipcRecordKindRECORD_OP), Mechanism: uint8(ipcMechanismMECH_TCP), Op: uint8(ipcOpTypeOPER_RECEIVE),
 		Flags: uint8(ipcOpFlagOPF_BLOCKED | ipcOpFlagOPF_TRUNCATED), Syscall: 0xffff, Family: 2,
 		Pid: 10, Tid: 11, Ppid: 1, Fd: -1, StartNs: 100, EndNs: 350, Ret: -11, Sk: 0xffff8880deadbeef,
 		Sport: 5000, Dport: 40000, Saddr: [16]uint8{127, 0, 0, 1}, Daddr: [16]uint8{127, 0, 0, 2}, PayloadLen: 3,

@@ -145,10 +145,14 @@ func closeAll(files ...*os.File) {
 	}
 }
 
+// byPID returns a workload's operations. The workloads are Go programs,
+// whose runtime preempts goroutines by signalling its own threads (SIGURG);
+// icptrack rightly reports those, and byPID leaves them out. signalsOf
+// returns signal operations.
 func byPID(ops []*flow.Operation, pid int) []*flow.Operation {
 	var out []*flow.Operation
 	for _, op := range ops {
-		if int(op.PID) == pid {
+		if int(op.PID) == pid && !(op.Mechanism == flow.Signal && op.Signal == "SIGURG") {
 			out = append(out, op)
 		}
 	}

@@ -19,11 +19,19 @@ var hooks = []hook{
 	{"sock_recv_length", "sock_recv_length", (*Config).sockets},
 	// Datagram sockets: names the receiving socket as the sender queues.
 	{"sk_data_ready", "sk_data_ready", (*Config).datagrams},
-	// Follow mode: children of the followed process and of traced ones.
-	{"sched_process_fork", "sched_process_fork", func(c *Config) bool { return !c.TraceAll }},
+	// Signals: both ends named by the kernel.
+	{"signal_generate", "signal_generate", (*Config).signals},
+	{"signal_deliver", "signal_deliver", (*Config).signals},
+	// The process table, and following children (icptrack run).
+	{"sched_process_fork", "sched_process_fork", always},
+	{"sched_process_exec", "sched_process_exec", always},
+	{"sched_process_exit", "sched_process_exit", always},
+	{"task_rename", "task_rename", always},
 	// Sockets without syscall hooks: where a task went to sleep.
 	{"sched_switch", "sched_switch", func(c *Config) bool { return c.sockets() && !c.syscallHooks() }},
 }
+
+func always(*Config) bool { return true }
 
 type hookSet []hook
 

@@ -13,6 +13,28 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ipcAttachKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	Addr uint64
+}
+
+type ipcAttachment struct {
+	_    structs.HostLayout
+	Ino  uint64
+	Dev  uint32
+	Mech uint8
+	Pad  [3]uint8
+	Id   int64
+	Size uint64
+}
+
+type ipcCommKey struct {
+	_    structs.HostLayout
+	Comm [16]int8
+}
+
 type ipcDeliveryRecord struct {
 	_      structs.HostLayout
 	Kind   uint8
@@ -28,6 +50,16 @@ type ipcDeliveryRecord struct {
 	Daddr  [16]uint8
 }
 
+type ipcIpcExtra struct {
+	_      structs.HostLayout
+	A      int64
+	B      uint64
+	Id     int64
+	Ns     uint32
+	Approx uint8
+	Pad    [3]uint8
+}
+
 type ipcMechanism uint32
 
 const (
@@ -38,6 +70,12 @@ const (
 	ipcMechanismMECH_UNIX_SEQPACKET ipcMechanism = 5
 	ipcMechanismMECH_TCP            ipcMechanism = 6
 	ipcMechanismMECH_UDP            ipcMechanism = 7
+	ipcMechanismMECH_POSIX_MQ       ipcMechanism = 8
+	ipcMechanismMECH_SYSV_MQ        ipcMechanism = 9
+	ipcMechanismMECH_SYSV_SHM       ipcMechanism = 10
+	ipcMechanismMECH_POSIX_SHM      ipcMechanism = 11
+	ipcMechanismMECH_SIGNAL         ipcMechanism = 12
+	ipcMechanismMECH_MEMFD          ipcMechanism = 13
 )
 
 type ipcNameRecord struct {
@@ -60,6 +98,7 @@ const (
 	ipcOpFlagOPF_SEQ       ipcOpFlag = 16
 	ipcOpFlagOPF_PEER      ipcOpFlag = 32
 	ipcOpFlagOPF_UNSURE    ipcOpFlag = 64
+	ipcOpFlagOPF_PATH      ipcOpFlag = 128
 )
 
 type ipcOpRecord struct {
@@ -87,6 +126,7 @@ type ipcOpRecord struct {
 	Saddr      [16]uint8
 	Daddr      [16]uint8
 	Comm       [16]int8
+	Cgroup     uint64
 	PayloadLen uint32
 	Pad        uint32
 }
@@ -94,8 +134,15 @@ type ipcOpRecord struct {
 type ipcOpType uint32
 
 const (
-	ipcOpTypeOP_SEND    ipcOpType = 1
-	ipcOpTypeOP_RECEIVE ipcOpType = 2
+	ipcOpTypeOPER_SEND    ipcOpType = 1
+	ipcOpTypeOPER_RECEIVE ipcOpType = 2
+	ipcOpTypeOPER_ATTACH  ipcOpType = 3
+	ipcOpTypeOPER_DETACH  ipcOpType = 4
+	ipcOpTypeOPER_OPEN    ipcOpType = 5
+	ipcOpTypeOPER_CREATE  ipcOpType = 6
+	ipcOpTypeOPER_UNLINK  ipcOpType = 7
+	ipcOpTypeOPER_WAIT    ipcOpType = 8
+	ipcOpTypeOPER_WAKE    ipcOpType = 9
 )
 
 type ipcPipeKey struct {
@@ -104,12 +151,40 @@ type ipcPipeKey struct {
 	Ino  uint64
 }
 
+type ipcProcChange uint32
+
+const (
+	ipcProcChangePROC_FORK   ipcProcChange = 1
+	ipcProcChangePROC_EXEC   ipcProcChange = 2
+	ipcProcChangePROC_EXIT   ipcProcChange = 3
+	ipcProcChangePROC_RENAME ipcProcChange = 4
+)
+
+type ipcProcRecord struct {
+	_           structs.HostLayout
+	Kind        uint8
+	Event       uint8
+	FilenameLen uint16
+	ArgsLen     uint16
+	Pad         uint16
+	Pid         uint32
+	Tid         uint32
+	Ppid        uint32
+	Pad2        uint32
+	Cgroup      uint64
+	TimeNs      uint64
+	Comm        [16]int8
+	Filename    [256]int8
+	Args        [256]int8
+}
+
 type ipcRecordKind uint32
 
 const (
 	ipcRecordKindRECORD_OP       ipcRecordKind = 1
 	ipcRecordKindRECORD_NAME     ipcRecordKind = 2
 	ipcRecordKindRECORD_DELIVERY ipcRecordKind = 3
+	ipcRecordKindRECORD_PROC     ipcRecordKind = 4
 )
 
 type ipcScratch struct {
@@ -148,21 +223,41 @@ type ipcStreamState struct {
 type ipcSyscallClass uint32
 
 const (
-	ipcSyscallClassSC_NONE     ipcSyscallClass = 0
-	ipcSyscallClassSC_WRITE    ipcSyscallClass = 1
-	ipcSyscallClassSC_WRITEV   ipcSyscallClass = 2
-	ipcSyscallClassSC_READ     ipcSyscallClass = 3
-	ipcSyscallClassSC_READV    ipcSyscallClass = 4
-	ipcSyscallClassSC_SPLICE   ipcSyscallClass = 5
-	ipcSyscallClassSC_TEE      ipcSyscallClass = 6
-	ipcSyscallClassSC_VMSPLICE ipcSyscallClass = 7
-	ipcSyscallClassSC_SENDTO   ipcSyscallClass = 8
-	ipcSyscallClassSC_RECVFROM ipcSyscallClass = 9
-	ipcSyscallClassSC_SENDMSG  ipcSyscallClass = 10
-	ipcSyscallClassSC_RECVMSG  ipcSyscallClass = 11
-	ipcSyscallClassSC_SENDMMSG ipcSyscallClass = 12
-	ipcSyscallClassSC_RECVMMSG ipcSyscallClass = 13
-	ipcSyscallClassSC_OPEN     ipcSyscallClass = 14
+	ipcSyscallClassSC_NONE      ipcSyscallClass = 0
+	ipcSyscallClassSC_WRITE     ipcSyscallClass = 1
+	ipcSyscallClassSC_WRITEV    ipcSyscallClass = 2
+	ipcSyscallClassSC_READ      ipcSyscallClass = 3
+	ipcSyscallClassSC_READV     ipcSyscallClass = 4
+	ipcSyscallClassSC_SPLICE    ipcSyscallClass = 5
+	ipcSyscallClassSC_TEE       ipcSyscallClass = 6
+	ipcSyscallClassSC_VMSPLICE  ipcSyscallClass = 7
+	ipcSyscallClassSC_SENDTO    ipcSyscallClass = 8
+	ipcSyscallClassSC_RECVFROM  ipcSyscallClass = 9
+	ipcSyscallClassSC_SENDMSG   ipcSyscallClass = 10
+	ipcSyscallClassSC_RECVMSG   ipcSyscallClass = 11
+	ipcSyscallClassSC_SENDMMSG  ipcSyscallClass = 12
+	ipcSyscallClassSC_RECVMMSG  ipcSyscallClass = 13
+	ipcSyscallClassSC_OPEN      ipcSyscallClass = 14
+	ipcSyscallClassSC_OPENAT    ipcSyscallClass = 34
+	ipcSyscallClassSC_MQ_OPEN   ipcSyscallClass = 15
+	ipcSyscallClassSC_MQ_SEND   ipcSyscallClass = 16
+	ipcSyscallClassSC_MQ_RECV   ipcSyscallClass = 17
+	ipcSyscallClassSC_MQ_NOTIFY ipcSyscallClass = 18
+	ipcSyscallClassSC_MQ_UNLINK ipcSyscallClass = 19
+	ipcSyscallClassSC_MSGGET    ipcSyscallClass = 20
+	ipcSyscallClassSC_MSGSND    ipcSyscallClass = 21
+	ipcSyscallClassSC_MSGRCV    ipcSyscallClass = 22
+	ipcSyscallClassSC_MSGCTL    ipcSyscallClass = 23
+	ipcSyscallClassSC_SHMGET    ipcSyscallClass = 24
+	ipcSyscallClassSC_SHMAT     ipcSyscallClass = 25
+	ipcSyscallClassSC_SHMDT     ipcSyscallClass = 26
+	ipcSyscallClassSC_SHMCTL    ipcSyscallClass = 27
+	ipcSyscallClassSC_MMAP      ipcSyscallClass = 28
+	ipcSyscallClassSC_MUNMAP    ipcSyscallClass = 29
+	ipcSyscallClassSC_UNLINK    ipcSyscallClass = 30
+	ipcSyscallClassSC_UNLINKAT  ipcSyscallClass = 31
+	ipcSyscallClassSC_MEMFD     ipcSyscallClass = 32
+	ipcSyscallClassSC_FUTEX     ipcSyscallClass = 33
 )
 
 type ipcTaskState struct {
@@ -185,6 +280,7 @@ type ipcTaskState struct {
 		Op      uint8
 		Pad     [7]uint8
 		_       [7]byte
+		X       [2]int64
 	}
 	MetPipe   uint64
 	PendSk    uint64
@@ -208,34 +304,50 @@ type ipcUdpSender struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	ipcMapAttachments       = "attachments"
 	ipcMapEvents            = "events"
 	ipcMapNameSpace         = "name_space"
 	ipcMapPipeStates        = "pipe_states"
+	ipcMapProcSpace         = "proc_space"
 	ipcMapScratchSpace      = "scratch_space"
+	ipcMapSelCgroup         = "sel_cgroup"
+	ipcMapSelComms          = "sel_comms"
+	ipcMapSelPids           = "sel_pids"
 	ipcMapSockStates        = "sock_states"
 	ipcMapStats             = "stats"
 	ipcMapTaskStates        = "task_states"
 	ipcMapUdpSenders        = "udp_senders"
+	ipcProgSchedProcessExec = "sched_process_exec"
+	ipcProgSchedProcessExit = "sched_process_exit"
 	ipcProgSchedProcessFork = "sched_process_fork"
 	ipcProgSchedSwitch      = "sched_switch"
+	ipcProgSignalDeliver    = "signal_deliver"
+	ipcProgSignalGenerate   = "signal_generate"
 	ipcProgSkDataReady      = "sk_data_ready"
 	ipcProgSockRecvLength   = "sock_recv_length"
 	ipcProgSockSendLength   = "sock_send_length"
 	ipcProgSysEnter         = "sys_enter"
 	ipcProgSysExit          = "sys_exit"
+	ipcProgTaskRename       = "task_rename"
 	ipcVarDeliveryRecord    = "_delivery_record"
+	ipcVarIpcExtra          = "_ipc_extra"
 	ipcVarMechanism         = "_mechanism"
 	ipcVarNameRecord        = "_name_record"
 	ipcVarOpFlag            = "_op_flag"
 	ipcVarOpRecord          = "_op_record"
 	ipcVarOpType            = "_op_type"
+	ipcVarProcChange        = "_proc_change"
+	ipcVarProcRecord        = "_proc_record"
 	ipcVarRecordKind        = "_record_kind"
 	ipcVarStatIndex         = "_stat_index"
 	ipcVarSyscallClass      = "_syscall_class"
 	ipcVarAttachOnly        = "attach_only"
+	ipcVarCaptureArgs       = "capture_args"
 	ipcVarFollowTgid        = "follow_tgid"
 	ipcVarMechanisms        = "mechanisms"
 	ipcVarPayloadMax        = "payload_max"
+	ipcVarSelectCgroup      = "select_cgroup"
+	ipcVarSelectMode        = "select_mode"
 	ipcVarSelfTgid          = "self_tgid"
 	ipcVarSyscallClasses    = "syscall_classes"
 	ipcVarSyscallHooks      = "syscall_hooks"
@@ -285,23 +397,33 @@ type ipcSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcProgramSpecs struct {
+	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
+	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
 	SchedSwitch      *ebpf.ProgramSpec `ebpf:"sched_switch"`
+	SignalDeliver    *ebpf.ProgramSpec `ebpf:"signal_deliver"`
+	SignalGenerate   *ebpf.ProgramSpec `ebpf:"signal_generate"`
 	SkDataReady      *ebpf.ProgramSpec `ebpf:"sk_data_ready"`
 	SockRecvLength   *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
 	SockSendLength   *ebpf.ProgramSpec `ebpf:"sock_send_length"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	TaskRename       *ebpf.ProgramSpec `ebpf:"task_rename"`
 }
 
 // ipcMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcMapSpecs struct {
+	Attachments  *ebpf.MapSpec `ebpf:"attachments"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	NameSpace    *ebpf.MapSpec `ebpf:"name_space"`
 	PipeStates   *ebpf.MapSpec `ebpf:"pipe_states"`
+	ProcSpace    *ebpf.MapSpec `ebpf:"proc_space"`
 	ScratchSpace *ebpf.MapSpec `ebpf:"scratch_space"`
+	SelCgroup    *ebpf.MapSpec `ebpf:"sel_cgroup"`
+	SelComms     *ebpf.MapSpec `ebpf:"sel_comms"`
+	SelPids      *ebpf.MapSpec `ebpf:"sel_pids"`
 	SockStates   *ebpf.MapSpec `ebpf:"sock_states"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates   *ebpf.MapSpec `ebpf:"task_states"`
@@ -313,18 +435,24 @@ type ipcMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcVariableSpecs struct {
 	DeliveryRecord *ebpf.VariableSpec `ebpf:"_delivery_record"`
+	IpcExtra       *ebpf.VariableSpec `ebpf:"_ipc_extra"`
 	Mechanism      *ebpf.VariableSpec `ebpf:"_mechanism"`
 	NameRecord     *ebpf.VariableSpec `ebpf:"_name_record"`
 	OpFlag         *ebpf.VariableSpec `ebpf:"_op_flag"`
 	OpRecord       *ebpf.VariableSpec `ebpf:"_op_record"`
 	OpType         *ebpf.VariableSpec `ebpf:"_op_type"`
+	ProcChange     *ebpf.VariableSpec `ebpf:"_proc_change"`
+	ProcRecord     *ebpf.VariableSpec `ebpf:"_proc_record"`
 	RecordKind     *ebpf.VariableSpec `ebpf:"_record_kind"`
 	StatIndex      *ebpf.VariableSpec `ebpf:"_stat_index"`
 	SyscallClass   *ebpf.VariableSpec `ebpf:"_syscall_class"`
 	AttachOnly     *ebpf.VariableSpec `ebpf:"attach_only"`
+	CaptureArgs    *ebpf.VariableSpec `ebpf:"capture_args"`
 	FollowTgid     *ebpf.VariableSpec `ebpf:"follow_tgid"`
 	Mechanisms     *ebpf.VariableSpec `ebpf:"mechanisms"`
 	PayloadMax     *ebpf.VariableSpec `ebpf:"payload_max"`
+	SelectCgroup   *ebpf.VariableSpec `ebpf:"select_cgroup"`
+	SelectMode     *ebpf.VariableSpec `ebpf:"select_mode"`
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SyscallClasses *ebpf.VariableSpec `ebpf:"syscall_classes"`
 	SyscallHooks   *ebpf.VariableSpec `ebpf:"syscall_hooks"`
@@ -352,10 +480,15 @@ func (o *ipcObjects) Close() error {
 //
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcMaps struct {
+	Attachments  *ebpf.Map `ebpf:"attachments"`
 	Events       *ebpf.Map `ebpf:"events"`
 	NameSpace    *ebpf.Map `ebpf:"name_space"`
 	PipeStates   *ebpf.Map `ebpf:"pipe_states"`
+	ProcSpace    *ebpf.Map `ebpf:"proc_space"`
 	ScratchSpace *ebpf.Map `ebpf:"scratch_space"`
+	SelCgroup    *ebpf.Map `ebpf:"sel_cgroup"`
+	SelComms     *ebpf.Map `ebpf:"sel_comms"`
+	SelPids      *ebpf.Map `ebpf:"sel_pids"`
 	SockStates   *ebpf.Map `ebpf:"sock_states"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	TaskStates   *ebpf.Map `ebpf:"task_states"`
@@ -364,10 +497,15 @@ type ipcMaps struct {
 
 func (m *ipcMaps) Close() error {
 	return _IpcClose(
+		m.Attachments,
 		m.Events,
 		m.NameSpace,
 		m.PipeStates,
+		m.ProcSpace,
 		m.ScratchSpace,
+		m.SelCgroup,
+		m.SelComms,
+		m.SelPids,
 		m.SockStates,
 		m.Stats,
 		m.TaskStates,
@@ -380,18 +518,24 @@ func (m *ipcMaps) Close() error {
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcVariables struct {
 	DeliveryRecord *ebpf.Variable `ebpf:"_delivery_record"`
+	IpcExtra       *ebpf.Variable `ebpf:"_ipc_extra"`
 	Mechanism      *ebpf.Variable `ebpf:"_mechanism"`
 	NameRecord     *ebpf.Variable `ebpf:"_name_record"`
 	OpFlag         *ebpf.Variable `ebpf:"_op_flag"`
 	OpRecord       *ebpf.Variable `ebpf:"_op_record"`
 	OpType         *ebpf.Variable `ebpf:"_op_type"`
+	ProcChange     *ebpf.Variable `ebpf:"_proc_change"`
+	ProcRecord     *ebpf.Variable `ebpf:"_proc_record"`
 	RecordKind     *ebpf.Variable `ebpf:"_record_kind"`
 	StatIndex      *ebpf.Variable `ebpf:"_stat_index"`
 	SyscallClass   *ebpf.Variable `ebpf:"_syscall_class"`
 	AttachOnly     *ebpf.Variable `ebpf:"attach_only"`
+	CaptureArgs    *ebpf.Variable `ebpf:"capture_args"`
 	FollowTgid     *ebpf.Variable `ebpf:"follow_tgid"`
 	Mechanisms     *ebpf.Variable `ebpf:"mechanisms"`
 	PayloadMax     *ebpf.Variable `ebpf:"payload_max"`
+	SelectCgroup   *ebpf.Variable `ebpf:"select_cgroup"`
+	SelectMode     *ebpf.Variable `ebpf:"select_mode"`
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
 	SyscallClasses *ebpf.Variable `ebpf:"syscall_classes"`
 	SyscallHooks   *ebpf.Variable `ebpf:"syscall_hooks"`
@@ -403,24 +547,34 @@ type ipcVariables struct {
 //
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcPrograms struct {
+	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
+	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
 	SchedSwitch      *ebpf.Program `ebpf:"sched_switch"`
+	SignalDeliver    *ebpf.Program `ebpf:"signal_deliver"`
+	SignalGenerate   *ebpf.Program `ebpf:"signal_generate"`
 	SkDataReady      *ebpf.Program `ebpf:"sk_data_ready"`
 	SockRecvLength   *ebpf.Program `ebpf:"sock_recv_length"`
 	SockSendLength   *ebpf.Program `ebpf:"sock_send_length"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
+	TaskRename       *ebpf.Program `ebpf:"task_rename"`
 }
 
 func (p *ipcPrograms) Close() error {
 	return _IpcClose(
+		p.SchedProcessExec,
+		p.SchedProcessExit,
 		p.SchedProcessFork,
 		p.SchedSwitch,
+		p.SignalDeliver,
+		p.SignalGenerate,
 		p.SkDataReady,
 		p.SockRecvLength,
 		p.SockSendLength,
 		p.SysEnter,
 		p.SysExit,
+		p.TaskRename,
 	)
 }
 

@@ -57,6 +57,14 @@ func (n *names) addFIFO(dev uint32, ino uint64, parts []string) {
 	n.fifos.Add(fifoKey{dev, ino}, rel)
 }
 
+// remember keeps the name a call gave an object (a queue, a shared-memory
+// file), for its later operations.
+func (n *names) remember(dev uint32, ino uint64, name string) {
+	if ino != 0 && name != "" {
+		n.fifos.Add(fifoKey{dev, ino}, name)
+	}
+}
+
 func (n *names) fifo(dev uint32, ino uint64) string {
 	p, _ := n.fifos.Get(fifoKey{dev, ino})
 	return p

@@ -8,5 +8,6 @@ import (
 
 // Older calls that arm64 never had.
 var archSyscalls = []hookedSyscall{
-	{unix.SYS_OPEN, "open", ipcSyscallClassSC_OPEN, flow.SetOf(flow.FIFO)},
+	{unix.SYS_OPEN, "open", ipcSyscallClassSC_OPEN, flow.SetOf(flow.FIFO, flow.POSIXShm)},
+	{unix.SYS_UNLINK, "unlink", ipcSyscallClassSC_UNLINK, flow.SetOf(flow.POSIXShm)},
 }

@@ -70,6 +70,12 @@ func Open(cfg Config) (*Tracer, error) {
 		return nil, loadError(err)
 	}
 	t := &Tracer{cfg: cfg, coll: coll, stats: coll.Maps["stats"]}
+	if cfg.TraceAll && cfg.Select != nil {
+		if err := t.fillSelectors(cfg.Select); err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
 	for _, h := range wanted {
 		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[h.program], AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
@@ -88,7 +94,7 @@ func Open(cfg Config) (*Tracer, error) {
 		t.Close()
 		return nil, err
 	}
-	t.dec = newDecoder(c, newNames(newMountTable("/proc/self/mountinfo")), cfg.PayloadBytes > 0)
+	t.dec = newDecoder(c, newNames(newMountTable("/proc/self/mountinfo")), newProcessTable(cfg.Cmdline), cfg.PayloadBytes > 0)
 	return t, nil
 }
 
@@ -101,11 +107,14 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		"payload_max":     uint32(cfg.PayloadBytes),
 		"follow_tgid":     uint32(cfg.FollowPID),
 		"self_tgid":       self,
-		"trace_all":       boolByte(cfg.TraceAll),
+		"trace_all":       boolByte(cfg.TraceAll && cfg.Select == nil),
 		"syscall_hooks":   boolByte(cfg.syscallHooks()),
 		"attach_only":     boolByte(cfg.AttachOnly),
 		"wakeup_bytes":    uint64(cfg.RingBufferBytes / 4),
 		"syscall_classes": syscallClasses(cfg.Mechanisms),
+		"capture_args":    boolByte(cfg.Cmdline),
+		"select_mode":     boolByte(cfg.TraceAll && cfg.Select != nil),
+		"select_cgroup":   boolByte(cfg.TraceAll && cfg.Select != nil && cfg.Select.Cgroup != ""),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -209,7 +218,7 @@ func (t *Tracer) handle(raw []byte, ev *flow.Event, h Handler) {
 		return
 	}
 	if isOp {
-		if ev.Op != flow.Delivery {
+		if ev.Op != flow.Delivery && ev.Op != flow.Exited {
 			t.captured++
 		}
 		h.Event(ev)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,12 +19,19 @@ import (
 // Env is the variable that selects a workload in a re-executed test binary.
 const Env = "ICPTRACK_IPCLOAD"
 
+// DelayEnv, a duration, makes the workload wait before it starts: for
+// tests that set up tracing (or move it into a cgroup) after it started.
+const DelayEnv = "ICPTRACK_IPCLOAD_DELAY"
+
 // Main runs the workload named in the environment and exits, or returns at
 // once when there is none. Arguments follow in os.Args[1:].
 func Main() {
 	mode := os.Getenv(Env)
 	if mode == "" {
 		return
+	}
+	if d, err := time.ParseDuration(os.Getenv(DelayEnv)); err == nil {
+		time.Sleep(d)
 	}
 	if err := run(mode, os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "ipcload %s: %v\n", mode, err)
@@ -120,6 +128,9 @@ func run(mode string, args []string) error {
 			}
 		}
 		return nil
+	}
+	if ok, err := runIPC(mode, a); ok {
+		return err
 	}
 	return fmt.Errorf("unknown workload %q", mode)
 }
