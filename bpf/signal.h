@@ -13,13 +13,12 @@
 #define SI_TKILL -6
 #define SI_KERNEL 0x80
 
-/* si_code of a generated signal. The kernel passes two special siginfo
- * pointers: 0 for a plain kill from userspace, 1 for its own signals. */
+/* si_code of a generated signal. The kernel's own signals (SIGPIPE,
+ * SIGCHLD, a terminal's SIGINT) come with one of two special siginfo
+ * pointers, 0 or 1; every signal a process sends carries a real one. */
 static __always_inline int signal_code(struct kernel_siginfo *info)
 {
-	if ((unsigned long)info == 0)
-		return SI_USER;
-	if ((unsigned long)info == 1)
+	if ((unsigned long)info <= 1)
 		return SI_KERNEL;
 	return BPF_CORE_READ(info, si_code);
 }

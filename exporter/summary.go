@@ -212,9 +212,10 @@ func newSketch() *ddsketch.DDSketch {
 
 func (r *summaryRow) add(op *flow.Operation) {
 	r.ops++
-	if op.Op == flow.Send {
+	switch op.Op {
+	case flow.Send:
 		r.sent += op.Bytes
-	} else {
+	case flow.Receive:
 		r.received += op.Bytes
 	}
 	// EAGAIN is how non-blocking I/O says "not yet"; programs handle it,

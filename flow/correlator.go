@@ -232,6 +232,9 @@ func (c *Correlator) newOperation(ev *Event) *Operation {
 		CgroupID:         ev.Process.CgroupID,
 		ContainerID:      ev.Process.ContainerID,
 	}
+	if ev.Op != Send && ev.Op != Receive {
+		op.Bytes = 0 // the call returned a descriptor, an address, a count
+	}
 	return op
 }
 

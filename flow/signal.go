@@ -70,6 +70,12 @@ func (c *Correlator) addSignal(ev *Event, op *Operation, now time.Time) {
 		return
 	}
 	k := signalKey{from: ev.IPC.Sender, to: ev.PID, signo: ev.IPC.Signal}
+	// A signal the kernel raised on a process's behalf (SIGPIPE for its
+	// own write) is delivered as if the process had sent it to itself; the
+	// kernel's send tells them apart.
+	if k.from == k.to && len(c.signals[k]) == 0 && len(c.signals[signalKey{0, k.to, k.signo}]) > 0 {
+		k.from = 0
+	}
 	op.Channel = signalChannel(k)
 	if k.from == 0 {
 		op.Peer = Kernel

@@ -73,7 +73,7 @@ type cgroupPaths struct {
 }
 
 func newCgroupPaths() *cgroupPaths {
-	return &cgroupPaths{root: cgroup2Mount(), paths: make(map[uint64]string)}
+	return &cgroupPaths{root: Cgroup2Mount(), paths: make(map[uint64]string)}
 }
 
 func (c *cgroupPaths) path(id uint64) (string, bool) {
@@ -101,8 +101,8 @@ func (c *cgroupPaths) path(id uint64) (string, bool) {
 	return p, ok
 }
 
-// cgroup2Mount is where the unified (v2) hierarchy is mounted, or "".
-func cgroup2Mount() string {
+// Cgroup2Mount is where the unified (v2) hierarchy is mounted, or "".
+func Cgroup2Mount() string {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return ""

@@ -98,13 +98,20 @@ func (c *capture) stop(t *testing.T) []*flow.Operation {
 // spawn starts a workload; files become its descriptors 3, 4, ...
 func spawn(t *testing.T, mode string, files []*os.File, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), ipcload.Env+"="+mode)
+	cmd := newWorkload(mode, args...)
 	cmd.ExtraFiles = files
-	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", mode, err)
 	}
+	return cmd
+}
+
+type execCmd = exec.Cmd
+
+func newWorkload(mode string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), ipcload.Env+"="+mode)
+	cmd.Stderr = os.Stderr
 	return cmd
 }
 

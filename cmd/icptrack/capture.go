@@ -23,6 +23,7 @@ type captureFlags struct {
 	drainInterval time.Duration
 	attachOnly    bool
 	cpuProfile    string
+	cmdline       bool
 }
 
 func (f *captureFlags) register(fs *pflag.FlagSet) {
@@ -32,6 +33,7 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.payload, "payload", 0,
 		fmt.Sprintf("copy the first N bytes of each operation's data into the event log (0 to %d; off by default)", probes.MaxPayloadBytes))
 	fs.StringVar(&f.events, "events", "", "write the event log (JSON Lines) to this file; - for standard output")
+	fs.BoolVar(&f.cmdline, "cmdline", false, "add each process's command line to its operations")
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
 	fs.DurationVar(&f.drainInterval, "drain-interval", d.DrainInterval,
@@ -64,6 +66,7 @@ func (f *captureFlags) config() (probes.Config, error) {
 	}
 	cfg.DrainInterval = f.drainInterval
 	cfg.AttachOnly = f.attachOnly
+	cfg.Cmdline = f.cmdline
 	return cfg, nil
 }
 

@@ -278,3 +278,55 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+func TestTraceRejectsBadSelectors(t *testing.T) {
+	oneLineError(t, run(t, "trace", "--pid", "999999999"), 2, "--pid", "no such process")
+	oneLineError(t, run(t, "trace", "--pid", "12abc"), 2, "--pid", "not a process id")
+	oneLineError(t, run(t, "trace", "--mechanisms", "pipe,telepathy"), 2, "telepathy", "posix_mq", "signal")
+	oneLineError(t, run(t, "trace", "--duration", "5 minutes"), 2, "--duration")
+	oneLineError(t, run(t, "trace", "--comm", "a-name-much-too-long"), 2, "--comm", "15 characters")
+	oneLineError(t, run(t, "trace", "--container", "ffffffffffff"), 2, "--container", "no running container")
+	oneLineError(t, run(t, "trace", "--cgroup", "/no/such/cgroup"), 2, "--cgroup", "no such cgroup")
+}
+
+// icptrack trace selects by name in the kernel, stops after --duration,
+// and never reports itself.
+func TestTraceByNameForADuration(t *testing.T) {
+	needsBPF(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	tracer := exec.Command(binary, "trace", "--comm", "cat", "--duration", "3s", "--events", events)
+	var stderr bytes.Buffer
+	tracer.Stderr = &stderr
+	if err := tracer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1 * time.Second) // let it attach
+	for i := 0; i < 3; i++ {
+		if out, err := exec.Command("sh", "-c", "echo hello | cat >/dev/null").CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	start := time.Now()
+	if err := tracer.Wait(); err != nil {
+		t.Fatalf("trace: %v\n%s", err, stderr.String())
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("trace ran %s past its start, want about 3s in all", took)
+	}
+	evs := readEvents(t, events)
+	cats := 0
+	for _, ev := range evs {
+		if ev["comm"] != "cat" {
+			t.Errorf("event of %v, want only cat's", ev["comm"])
+		}
+		if ev["op"] == "receive" && ev["bytes"] == 6.0 {
+			cats++
+		}
+	}
+	if cats != 3 {
+		t.Errorf("%d receives of hello by cat, want 3", cats)
+	}
+	if !strings.Contains(stderr.String(), "events dropped") {
+		t.Errorf("no summary:\n%s", stderr.String())
+	}
+}

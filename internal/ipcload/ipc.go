@@ -305,8 +305,14 @@ func memfdParent(size, rounds int) error {
 		return err
 	}
 	self, _ := os.Executable()
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, Env+"=") {
+			env = append(env, e)
+		}
+	}
 	child := &syscall.ProcAttr{
-		Env:   append(os.Environ(), Env+"=memfd-child"),
+		Env:   append(env, Env+"=memfd-child"),
 		Files: []uintptr{0, 1, 2, uintptr(fd)},
 	}
 	pid, err := syscall.ForkExec(self, []string{self, strconv.Itoa(size), strconv.Itoa(rounds)}, child)
@@ -370,7 +376,10 @@ func signalSend(pid, signo, count int, how string) error {
 		case "tgkill":
 			err = unix.Tgkill(pid, pid, syscall.Signal(signo))
 		case "sigqueue":
-			info := unix.Siginfo{Signo: int32(signo), Code: -1} // SI_QUEUE
+			// As sigqueue(3) fills it: SI_QUEUE, from this pid and uid.
+			info := unix.Siginfo{Signo: int32(signo), Code: -1}
+			fields := (*[2]uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(&info)) + 16))
+			fields[0], fields[1] = uint32(os.Getpid()), uint32(os.Getuid())
 			_, _, e := unix.Syscall(unix.SYS_RT_SIGQUEUEINFO, uintptr(pid), uintptr(signo), uintptr(unsafe.Pointer(&info)))
 			if e != 0 {
 				err = e

@@ -66,13 +66,14 @@ func run(mode string, args []string) error {
 		return read(a.int(0), a.int(1), a.str(2), a.optInt(3, -1))
 	case "ping", "pong":
 		// ping IN OUT COUNT SIZE: writes a message to OUT and reads the
-		// reply from IN, COUNT times. pong IN OUT SIZE: reads a message
-		// from IN and writes it back to OUT until end of file. For a
-		// socket IN and OUT are the same descriptor.
+		// reply from IN, COUNT times. pong IN OUT SIZE [DELAY]: reads a
+		// message from IN and writes it back to OUT, after DELAY, until
+		// end of file. For a socket IN and OUT are the same descriptor.
 		if mode == "ping" {
 			return ping(a.int(0), a.int(1), a.int(2), a.int(3))
 		}
-		return pong(a.int(0), a.int(1), a.int(2))
+		delay, _ := time.ParseDuration(a.opt(3))
+		return pong(a.int(0), a.int(1), a.int(2), delay)
 	case "splice":
 		// splice IN OUT SIZE: moves SIZE bytes at a time from IN to OUT
 		// with splice(2) until end of file.
@@ -233,7 +234,7 @@ func ping(in, out, count, size int) error {
 	return unix.Shutdown(out, unix.SHUT_WR)
 }
 
-func pong(in, out, size int) error {
+func pong(in, out, size int, delay time.Duration) error {
 	buf := make([]byte, size)
 	for {
 		n, err := unix.Read(in, buf)
@@ -243,6 +244,7 @@ func pong(in, out, size int) error {
 		if n == 0 {
 			return nil
 		}
+		time.Sleep(delay)
 		if _, err := unix.Write(out, buf[:n]); err != nil {
 			return fmt.Errorf("pong write: %w", err)
 		}

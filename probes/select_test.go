@@ -1,0 +1,188 @@
+package probes
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/internal/ipcload"
+)
+
+// tree is a writer and a reader on a pipe, started before tracing, that
+// wait a while before they move any bytes.
+type tree struct{ writer, reader *exec.Cmd }
+
+func startTree(t *testing.T, delay string, argv0 string) tree {
+	t.Helper()
+	r, w := pipe(t)
+	start := func(mode string, f *os.File, args ...string) *exec.Cmd {
+		cmd := newWorkload(mode, args...)
+		if argv0 != "" {
+			cmd.Path = argv0
+		}
+		cmd.Env = append(cmd.Env, ipcload.DelayEnv+"="+delay)
+		cmd.ExtraFiles = []*os.File{f}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	tr := tree{
+		writer: start("write", w, "3", strconv.Itoa(msgCount), strconv.Itoa(msgSize), "write"),
+		reader: start("read", r, "3", strconv.Itoa(msgSize), "read"),
+	}
+	closeAll(r, w)
+	return tr
+}
+
+func (tr tree) pids() []int { return []int{tr.writer.Process.Pid, tr.reader.Process.Pid} }
+
+func (tr tree) check(t *testing.T, ops []*flow.Operation) {
+	t.Helper()
+	checkTransfer(t, ops, transfer{mech: flow.Pipe, writer: tr.writer.Process.Pid, reader: tr.reader.Process.Pid,
+		count: msgCount, size: msgSize, sendSyscall: "write", recvSyscall: "read", eof: true})
+}
+
+func traced(ops []*flow.Operation, pids []int) bool {
+	for _, op := range ops {
+		for _, p := range pids {
+			if int(op.PID) == p {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Two unrelated process trees, both already running with their pipe open
+// when tracing starts: only the one selected by pid appears, and its
+// receives still find their writer.
+func TestPIDSelectorTracesOnlyItsTree(t *testing.T) {
+	a := startTree(t, "300ms", "")
+	b := startTree(t, "300ms", "")
+	cfg := DefaultConfig()
+	cfg.TraceAll = true
+	cfg.Select = &Selector{PIDs: a.pids()}
+	c := startCapture(t, cfg)
+	wait(t, a.writer, a.reader, b.writer, b.reader)
+	ops := c.stop(t)
+	a.check(t, ops)
+	if traced(ops, b.pids()) {
+		t.Errorf("the unselected tree %v was traced", b.pids())
+	}
+}
+
+func TestNameSelector(t *testing.T) {
+	dir := t.TempDir()
+	named := filepath.Join(dir, "icpt-selected")
+	if err := os.Symlink(os.Args[0], named); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.TraceAll = true
+	cfg.Select = &Selector{Comms: []string{"icpt-selected"}}
+	c := startCapture(t, cfg)
+	a := startTree(t, "0s", named)
+	b := startTree(t, "0s", "")
+	wait(t, a.writer, a.reader, b.writer, b.reader)
+	ops := c.stop(t)
+	a.check(t, ops)
+	if traced(ops, b.pids()) {
+		t.Errorf("processes not named icpt-selected were traced")
+	}
+}
+
+// A real cgroup, named the way Docker's systemd driver names a container's:
+// a process in it is selected by the cgroup, and its operations carry the
+// container id and the cgroup id.
+func TestCgroupSelectorAndContainerID(t *testing.T) {
+	root := Cgroup2Mount()
+	if root == "" {
+		t.Skip("no cgroup v2 hierarchy is mounted")
+	}
+	id := fmt.Sprintf("%016x%016x%016x%016x", rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64())
+	dir := filepath.Join(root, "docker-"+id+".scope")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("create a cgroup: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+
+	a := startTree(t, "400ms", "")
+	b := startTree(t, "400ms", "")
+	for _, pid := range a.pids() {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			t.Fatalf("move %d into the cgroup: %v", pid, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.TraceAll = true
+	cfg.Select = &Selector{Cgroup: dir}
+	c := startCapture(t, cfg)
+	wait(t, a.writer, a.reader, b.writer, b.reader)
+	ops := c.stop(t)
+	a.check(t, ops)
+	if traced(ops, b.pids()) {
+		t.Errorf("processes outside the cgroup were traced")
+	}
+	for _, op := range ops {
+		if op.ContainerID != id || op.CgroupID != st.Ino {
+			t.Fatalf("operation in container %q cgroup %d, want %s and %d", op.ContainerID, op.CgroupID, id, st.Ino)
+		}
+	}
+}
+
+func TestContainerIDFromCgroupPaths(t *testing.T) {
+	id := "3f2a9c1e5b7d4a6093f2a9c1e5b7d4a6093f2a9c1e5b7d4a6093f2a9c1e5b7d4"
+	for path, want := range map[string]string{
+		"/docker/" + id:                         id,
+		"/system.slice/docker-" + id + ".scope": id,
+		"/kubepods/burstable/pod0b8a1b1e-1f7e-4c5c-9a2e-1c2d3e4f5a6b/" + id:                                        id,
+		"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podx.slice/cri-containerd-" + id + ".scope": id,
+		"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pody.slice/crio-" + id + ".scope":             id,
+		"/machine.slice/libpod-" + id + ".scope":                                                                   id,
+		"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + id + ".scope/container":               id,
+		"/machine.slice/libpod-conmon-" + id + ".scope":                                                            "",
+		"/kubepods.slice/crio-conmon-" + id + ".scope":                                                             "",
+		"/user.slice/user-1000.slice/session-2.scope":                                                              "",
+		"/": "",
+		"":  "",
+	} {
+		if got := ContainerIDFromCgroup(path); got != want {
+			t.Errorf("ContainerIDFromCgroup(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// Every operation names its process's executable; with Cmdline, its
+// arguments too.
+func TestOperationsNameTheirProcess(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Cmdline = true
+	c := startCapture(t, cfg)
+	r, w := pipe(t)
+	wc := spawn(t, "write", []*os.File{w}, "3", "3", "8", "write")
+	rc := spawn(t, "read", []*os.File{r}, "3", "8", "read")
+	closeAll(r, w)
+	wait(t, wc, rc)
+	ops := c.stop(t)
+	exe, _ := os.Executable()
+	sends := withOp(byPID(ops, wc.Process.Pid), flow.Send)
+	if len(sends) == 0 {
+		t.Fatal("no sends")
+	}
+	for _, op := range sends {
+		if op.Exe != exe || op.Cmdline != exe+" 3 3 8 write" || op.PPID != uint32(os.Getpid()) {
+			t.Fatalf("operation of %q (%q), parent %d; want %q (%q), parent %d", op.Exe, op.Cmdline, op.PPID, exe, exe+" 3 3 8 write", os.Getpid())
+		}
+	}
+}
