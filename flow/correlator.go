@@ -71,6 +71,18 @@ type Correlator struct {
 	signals    map[signalKey][]sentSignal
 	signalHeld map[signalKey][]*heldReceive
 	comms      map[uint32]string
+	// Sends waiting in their thread's queue, and the receives of other
+	// threads that delivered them: a receive leaves after the sends it
+	// links, so every consumer sees a send before anything that names it.
+	queuedSends map[OpID]*queuedOp
+	dependents  map[OpID][]*queuedOp
+	// receives waiting on queued sends, checked on Tick so that no
+	// mismatch can hold them forever.
+	depWaiters []*queuedOp
+	// threads whose queue may drain now that a send left; drained once
+	// the current drain finishes.
+	unblocked  []uint32
+	draining   bool
 	shmNames   map[string]segmentKey
 	queueNames map[string]queueKey
 	lastSweep  time.Time
@@ -83,6 +95,9 @@ type Correlator struct {
 type queuedOp struct {
 	op    *Operation
 	ready bool
+	// deps are the linked sends still queued in other threads.
+	deps  int
+	since time.Time
 }
 
 // New returns a correlator that passes each finished operation to emit.
@@ -105,24 +120,26 @@ func New(emit func(*Operation), opts Options) *Correlator {
 		opts.Seed = rand.Uint64()
 	}
 	return &Correlator{
-		opts:       opts,
-		emit:       emit,
-		ids:        idSource{seed: opts.Seed},
-		streams:    make(map[streamKey]*stream),
-		boxes:      make(map[boxKey]*mailbox),
-		threads:    make(map[uint32][]*queuedOp),
-		owners:     make(map[endKey]owner),
-		udp:        newUDPPairing(),
-		queues:     make(map[queueKey]*queue),
-		segments:   make(map[segmentKey]*segment),
-		mappings:   make(map[uint32][]mapping),
-		wakes:      make(map[futexKey]futexWake),
-		futexHeld:  make(map[futexKey][]*heldReceive),
-		signals:    make(map[signalKey][]sentSignal),
-		signalHeld: make(map[signalKey][]*heldReceive),
-		comms:      make(map[uint32]string),
-		shmNames:   make(map[string]segmentKey),
-		queueNames: make(map[string]queueKey),
+		opts:        opts,
+		emit:        emit,
+		ids:         idSource{seed: opts.Seed},
+		streams:     make(map[streamKey]*stream),
+		boxes:       make(map[boxKey]*mailbox),
+		threads:     make(map[uint32][]*queuedOp),
+		owners:      make(map[endKey]owner),
+		udp:         newUDPPairing(),
+		queues:      make(map[queueKey]*queue),
+		segments:    make(map[segmentKey]*segment),
+		mappings:    make(map[uint32][]mapping),
+		wakes:       make(map[futexKey]futexWake),
+		futexHeld:   make(map[futexKey][]*heldReceive),
+		signals:     make(map[signalKey][]sentSignal),
+		signalHeld:  make(map[signalKey][]*heldReceive),
+		comms:       make(map[uint32]string),
+		queuedSends: make(map[OpID]*queuedOp),
+		dependents:  make(map[OpID][]*queuedOp),
+		shmNames:    make(map[string]segmentKey),
+		queueNames:  make(map[string]queueKey),
 	}
 }
 
@@ -178,6 +195,9 @@ func (c *Correlator) Tick() {
 			c.expire(h)
 		}
 	}
+	if len(c.depWaiters) > 0 {
+		c.releaseWaiters(now, false)
+	}
 	c.expireUDP(now, false)
 	if now.Sub(c.lastSweep) >= c.opts.Hold {
 		c.sweep(now)
@@ -195,6 +215,7 @@ func (c *Correlator) Flush() {
 		}
 	}
 	c.held = nil
+	c.releaseWaiters(c.opts.Now(), true)
 }
 
 func (c *Correlator) newOperation(ev *Event) *Operation {
@@ -219,6 +240,8 @@ func (c *Correlator) newOperation(ev *Event) *Operation {
 		Op:               ev.Op,
 		Syscall:          ev.Syscall,
 		Bytes:            ev.Bytes(),
+		Local:            ev.Local,
+		Remote:           ev.Remote,
 		Error:            ev.Error,
 		Blocked:          ev.Blocked,
 		Payload:          ev.Payload,
@@ -242,6 +265,9 @@ func (c *Correlator) newOperation(ev *Event) *Operation {
 func (c *Correlator) send(op *Operation) {
 	c.stats.Operations++
 	c.emit(op)
+	if op.Op == Send && len(c.dependents) > 0 {
+		c.releaseDependents(op.ID)
+	}
 	if len(c.free) < 4096 {
 		op.Payload = nil
 		op.Peers = op.Peers[:0]
@@ -250,30 +276,92 @@ func (c *Correlator) send(op *Operation) {
 }
 
 // output sends op on, or queues it behind an earlier operation of the same
-// thread that is still waiting for its sends.
+// thread that is still waiting for its sends. A ready receive also waits
+// for the sends it links that are still queued themselves.
 func (c *Correlator) output(op *Operation, ready bool) *queuedOp {
 	var q []*queuedOp
 	waiting := false
 	if len(c.threads) > 0 {
 		q, waiting = c.threads[op.TID]
 	}
-	if !waiting && ready {
+	if !waiting && ready && (op.Op != Receive || len(c.queuedSends) == 0 || !c.linksQueued(op)) {
 		c.send(op)
 		return nil
 	}
-	qo := &queuedOp{op: op, ready: ready}
+	qo := &queuedOp{op: op}
 	c.threads[op.TID] = append(q, qo)
+	if op.Op == Send {
+		c.queuedSends[op.ID] = qo
+	}
+	if ready {
+		c.markReady(qo)
+		c.drain(op.TID)
+	}
 	return qo
+}
+
+func (c *Correlator) linksQueued(op *Operation) bool {
+	for _, id := range op.Links {
+		if _, ok := c.queuedSends[id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// markReady records that qo has all its sends, and which of them it must
+// still wait for.
+func (c *Correlator) markReady(qo *queuedOp) {
+	qo.ready = true
+	if qo.op.Op != Receive || len(c.queuedSends) == 0 {
+		return
+	}
+	for _, id := range qo.op.Links {
+		if _, ok := c.queuedSends[id]; ok {
+			qo.deps++
+			c.dependents[id] = append(c.dependents[id], qo)
+		}
+	}
+	if qo.deps > 0 {
+		qo.since = c.opts.Now()
+		c.depWaiters = append(c.depWaiters, qo)
+	}
 }
 
 // ready marks a queued operation finished and lets its thread's queue
 // drain up to the next one still waiting.
 func (c *Correlator) ready(qo *queuedOp) {
-	qo.ready = true
-	tid := qo.op.TID
-	q := c.threads[tid]
+	c.markReady(qo)
+	c.drain(qo.op.TID)
+}
+
+// drain sends a thread's queued operations up to the first that still
+// waits, then the queues that the sends it made unblocked.
+func (c *Correlator) drain(tid uint32) {
+	if c.draining {
+		c.unblocked = append(c.unblocked, tid)
+		return
+	}
+	c.draining = true
+	c.drainOne(tid)
+	for len(c.unblocked) > 0 {
+		t := c.unblocked[len(c.unblocked)-1]
+		c.unblocked = c.unblocked[:len(c.unblocked)-1]
+		c.drainOne(t)
+	}
+	c.draining = false
+}
+
+func (c *Correlator) drainOne(tid uint32) {
+	q, ok := c.threads[tid]
+	if !ok {
+		return
+	}
 	i := 0
-	for ; i < len(q) && q[i].ready; i++ {
+	for ; i < len(q) && q[i].ready && q[i].deps == 0; i++ {
+		if q[i].op.Op == Send {
+			delete(c.queuedSends, q[i].op.ID)
+		}
 		c.send(q[i].op)
 	}
 	if i == len(q) {
@@ -281,6 +369,51 @@ func (c *Correlator) ready(qo *queuedOp) {
 		return
 	}
 	c.threads[tid] = q[i:]
+}
+
+// releaseDependents releases the receives that waited for send id.
+func (c *Correlator) releaseDependents(id OpID) {
+	ds, ok := c.dependents[id]
+	if !ok {
+		return
+	}
+	delete(c.dependents, id)
+	for _, qo := range ds {
+		if qo.deps > 0 {
+			qo.deps--
+			if qo.deps == 0 {
+				c.drain(qo.op.TID)
+			}
+		}
+	}
+}
+
+// releaseWaiters lets receives that waited on queued sends for longer
+// than the hold (or all of them, at the end) go regardless: matching is
+// inexact where several writers race, and a wrong link must not hold a
+// thread forever.
+func (c *Correlator) releaseWaiters(now time.Time, all bool) {
+	keep := c.depWaiters[:0]
+	var release []*queuedOp
+	for _, qo := range c.depWaiters {
+		switch {
+		case qo.deps == 0:
+		case all || now.Sub(qo.since) >= c.opts.Hold:
+			qo.deps = 0
+			release = append(release, qo)
+		default:
+			keep = append(keep, qo)
+		}
+	}
+	clear(c.depWaiters[len(keep):])
+	c.depWaiters = keep
+	for _, qo := range release {
+		c.drain(qo.op.TID)
+	}
+	if len(c.depWaiters) == 0 && len(c.threads) == 0 {
+		clear(c.dependents)
+		clear(c.queuedSends)
+	}
 }
 
 // heldReceive is a receive waiting for the records of its sends.
@@ -355,18 +488,21 @@ func (c *Correlator) drop(qo *queuedOp) {
 	for i, x := range q {
 		if x == qo {
 			copy(q[i:], q[i+1:])
+			q[len(q)-1] = nil
 			q = q[:len(q)-1]
 			break
 		}
+	}
+	if qo.op.Op == Send {
+		delete(c.queuedSends, qo.op.ID)
+		c.releaseDependents(qo.op.ID)
 	}
 	if len(q) == 0 {
 		delete(c.threads, qo.op.TID)
 		return
 	}
 	c.threads[qo.op.TID] = q
-	if q[0].ready {
-		c.ready(q[0])
-	}
+	c.drain(qo.op.TID)
 }
 
 // sweep forgets channels idle for longer than Idle and sends that have

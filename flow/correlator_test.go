@@ -158,6 +158,50 @@ func TestThreadOrderIsKeptBehindAHeldReceive(t *testing.T) {
 	}
 }
 
+// A send that waits behind its thread's held receive may already have been
+// read by another process: that receive must still leave after the send,
+// so that every consumer meets a send before the receive that names it.
+func TestReceiveLeavesAfterTheQueuedSendItLinks(t *testing.T) {
+	h := newHarness(t)
+	h.add(pipeRead(0, 64)) // held: its write's record is late
+	fwd := Event{PID: reader, TID: reader, Comm: "reader", Mechanism: Pipe, Op: Send, Syscall: "write", Ino: 8, Dev: 13, Result: 5}
+	h.add(fwd) // queued behind the held read
+	next := Event{PID: 300, TID: 300, Comm: "next", Mechanism: Pipe, Op: Receive, Syscall: "read", Ino: 8, Dev: 13, Result: 5}
+	if op := h.add(next); op != nil {
+		t.Fatalf("receive of a queued send emitted before it: %+v", op)
+	}
+	h.add(pipeWrite(0, 64))
+	if len(h.out) != 4 {
+		t.Fatalf("%d operations out, want 4", len(h.out))
+	}
+	pos := map[OpID]int{}
+	for i, op := range h.out {
+		pos[op.ID] = i
+		for _, l := range op.Links {
+			if p, ok := pos[l]; !ok || p > i {
+				t.Errorf("operation %d (%s %s) links %s, which had not left before it", i, op.Comm, op.Op, l)
+			}
+		}
+	}
+	last := h.out[3]
+	if last.PID != 300 || len(last.Links) != 1 || last.Links[0] != h.out[2].ID {
+		t.Errorf("last out %s/%s links %v, want pid 300's read linked to the forwarded write", last.Comm, last.Op, last.Links)
+	}
+}
+
+// A link the correlator got wrong must not hold a thread forever.
+func TestReceiveWaitingOnAQueuedSendIsReleasedAfterTheHold(t *testing.T) {
+	h := newHarness(t)
+	h.add(pipeRead(0, 64)) // its writer is never seen
+	fwd := Event{PID: reader, TID: reader, Comm: "reader", Mechanism: Pipe, Op: Send, Syscall: "write", Ino: 8, Dev: 13, Result: 5}
+	h.add(fwd)
+	h.add(Event{PID: 300, TID: 300, Comm: "next", Mechanism: Pipe, Op: Receive, Syscall: "read", Ino: 8, Dev: 13, Result: 5})
+	h.advance(110 * time.Millisecond)
+	if len(h.out) != 3 || h.out[2].PID != 300 {
+		t.Fatalf("after the hold, %d operations out, want all 3 with pid 300's last", len(h.out))
+	}
+}
+
 func TestManyReadersSplitTheStream(t *testing.T) {
 	h := newHarness(t)
 	w1 := h.add(pipeWrite(0, 10))

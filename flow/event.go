@@ -188,6 +188,9 @@ type Operation struct {
 	Channel   string
 	Endpoint  string
 	Bytes     int64
+	// Local and Remote are a TCP or UDP operation's addresses, this end's
+	// and the other's, when the kernel said.
+	Local, Remote netip.AddrPort
 
 	// Peer is the other end, when known: for a receive, the sender of its
 	// bytes.
