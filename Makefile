@@ -30,13 +30,13 @@ test:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./probes
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMountInfo$$' -fuzztime $(FUZZTIME) ./probes
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./cmd/icptrack
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./internal/config
 
 # Traces the bundled client/server/worker demo (examples/demo). Needs root.
 demo: build
 	$(GO) build -o bin/demo-client ./examples/demo
-	ln -sf demo-client bin/demo-server
-	ln -sf demo-client bin/demo-worker
+	ln -f bin/demo-client bin/demo-server
+	ln -f bin/demo-client bin/demo-worker
 	bin/icptrack run --events bin/demo-events.jsonl -- bin/demo-client
 	@echo
 	@echo "The event log is in bin/demo-events.jsonl; its first operations:"

@@ -553,3 +553,43 @@ func (s *idSource) next() OpID {
 		}
 	}
 }
+
+// Backlog adds up, per mechanism, what waits in channels both of whose
+// ends icptrack has seen: bytes in streams, messages in datagram sockets
+// and queues. (A channel whose reader is not traced would otherwise look
+// ever fuller.) It walks every channel: call it now and then, not per
+// operation.
+func (c *Correlator) Backlog() [MechanismCount]int64 {
+	var out [MechanismCount]int64
+	for k, st := range c.streams {
+		if st.reader.PID == 0 {
+			continue
+		}
+		for _, s := range st.sends[st.head:] {
+			out[k.mech] += s.left
+		}
+	}
+	for k, box := range c.boxes {
+		if box.reader.PID != 0 {
+			out[k.mech] += int64(len(box.sends))
+		}
+	}
+	for k, q := range c.queues {
+		if q.reader.PID != 0 || k.mech == POSIXMQ {
+			out[k.mech] += q.depth
+		}
+	}
+	return out
+}
+
+// Attachments counts, per mechanism, the shared-memory attachments traced
+// processes hold now.
+func (c *Correlator) Attachments() [MechanismCount]int64 {
+	var out [MechanismCount]int64
+	for _, ms := range c.mappings {
+		for _, m := range ms {
+			out[m.seg.mech]++
+		}
+	}
+	return out
+}

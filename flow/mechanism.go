@@ -33,6 +33,10 @@ const (
 	mechanismEnd
 )
 
+// MechanismCount bounds the mechanisms' values: arrays indexed by
+// Mechanism have this length.
+const MechanismCount = int(mechanismEnd)
+
 var mechanismNames = [...]string{
 	Pipe:          "pipe",
 	FIFO:          "fifo",

@@ -35,7 +35,7 @@ type queue struct {
 	key      int64 // SysV: the key it was got with, when seen
 	pending  map[int64][]queuedMessage
 	held     []*heldReceive
-	depth    int64 // SysV: messages sent minus taken, as far as seen
+	depth    int64 // POSIX: as the kernel last said; SysV: messages sent minus taken, as far as seen
 	sent     uint64
 	reader   Peer
 	active   time.Time
@@ -144,6 +144,9 @@ func (c *Correlator) addQueue(ev *Event, op *Operation, now time.Time) {
 func (c *Correlator) setDepth(q *queue, ev *Event, op *Operation) {
 	if ev.Mechanism == POSIXMQ {
 		op.QueueDepth = ev.IPC.Depth
+		if ev.IPC.Depth >= 0 {
+			q.depth = ev.IPC.Depth
+		}
 	} else {
 		op.QueueDepth = q.depth
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -36,8 +37,9 @@ type Tracer struct {
 	stats  *ebpf.Map
 	// captured counts operation records read; decodeErrors records that
 	// could not be read.
-	captured     uint64
-	decodeErrors uint64
+	// Atomic: Stats may be read from any goroutine.
+	captured     atomic.Uint64
+	decodeErrors atomic.Uint64
 }
 
 // Open checks that icptrack can run here, loads the BPF programs the
@@ -214,12 +216,12 @@ func (t *Tracer) drain(rec *ringbuf.Record, ev *flow.Event, h Handler) error {
 func (t *Tracer) handle(raw []byte, ev *flow.Event, h Handler) {
 	isOp, err := t.dec.decode(raw, ev)
 	if err != nil {
-		t.decodeErrors++
+		t.decodeErrors.Add(1)
 		return
 	}
 	if isOp {
 		if ev.Op != flow.Delivery && ev.Op != flow.Exited {
-			t.captured++
+			t.captured.Add(1)
 		}
 		h.Event(ev)
 	}
@@ -238,7 +240,7 @@ type Stats struct {
 	DecodeErrors uint64
 }
 
-// Stats reads the kernel's counters.
+// Stats reads the kernel's counters. It is safe to call from any goroutine.
 func (t *Tracer) Stats() (Stats, error) {
 	sum := func(i ipcStatIndex) (uint64, error) {
 		var perCPU []uint64
@@ -253,14 +255,14 @@ func (t *Tracer) Stats() (Stats, error) {
 	}
 	var s Stats
 	var err error
-	s.Captured = t.captured
+	s.Captured = t.captured.Load()
 	if s.Dropped, err = sum(ipcStatIndexSTAT_OPS_DROPPED); err != nil {
 		return s, err
 	}
 	if s.NamesDropped, err = sum(ipcStatIndexSTAT_NAMES_DROPPED); err != nil {
 		return s, err
 	}
-	s.DecodeErrors = t.decodeErrors
+	s.DecodeErrors = t.decodeErrors.Load()
 	return s, nil
 }
 

@@ -97,6 +97,9 @@ const AttrIPCQueueDepth = "ipc.queue.depth"
 // AttrIPCMessageType: A queued message's priority (POSIX) or mtype (System V).
 const AttrIPCMessageType = "ipc.message.type"
 
+// AttrIPCShmSize: Bytes of the shared-memory segment an operation created, opened, attached or detached.
+const AttrIPCShmSize = "ipc.shm.size"
+
 // AttrIPCDirection: Which way bytes went, for ipc.io.
 const AttrIPCDirection = "ipc.direction"
 

@@ -39,15 +39,15 @@ func TestGeneratedFilesMatchTheRegistry(t *testing.T) {
 // Prometheus users expect.
 func TestConstantsUsersSee(t *testing.T) {
 	for got, want := range map[string]string{
-		AttrIPCMechanism:                "ipc.mechanism",
-		AttrIPCPeerProcessPID:           "ipc.peer.process.pid",
-		IPCMechanismPOSIXMQ:             "posix_mq",
-		MetricIPCIO:                     "ipc.io",
-		MetricIPCIOUnit:                 "By",
-		MetricIPCOperationDurationUnit:  "s",
-		AttrMessagingDestinationName:    "messaging.destination.name",
-		EventIPCPayload:                 "ipc.payload",
-		MetricIcptrackEventsDropped:     "icptrack.events.dropped",
+		AttrIPCMechanism:               "ipc.mechanism",
+		AttrIPCPeerProcessPID:          "ipc.peer.process.pid",
+		IPCMechanismPOSIXMQ:            "posix_mq",
+		MetricIPCIO:                    "ipc.io",
+		MetricIPCIOUnit:                "By",
+		MetricIPCOperationDurationUnit: "s",
+		AttrMessagingDestinationName:   "messaging.destination.name",
+		EventIPCPayload:                "ipc.payload",
+		MetricIcptrackEventsDropped:    "icptrack.events.dropped",
 	} {
 		if got != want {
 			t.Errorf("%q, want %q", got, want)

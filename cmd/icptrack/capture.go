@@ -9,13 +9,19 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	"github.com/icptrack/icptrack/exporter"
 	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/internal/config"
 	"github.com/icptrack/icptrack/probes"
 )
 
 // captureFlags are the flags run and trace share.
 type captureFlags struct {
+	fs            *pflag.FlagSet
+	configPath    string
 	mechanisms    string
 	payload       int
 	events        string
@@ -24,16 +30,41 @@ type captureFlags struct {
 	attachOnly    bool
 	cpuProfile    string
 	cmdline       bool
+	otlpEndpoint  string
+	otlpProtocol  string
+	otlpSignals   string
+	prometheus    string
+	logLevel      string
+	serviceName   string
+	causal        bool
+
+	// file is the configuration file read, if any.
+	file *config.File
 }
 
 func (f *captureFlags) register(fs *pflag.FlagSet) {
+	f.fs = fs
 	d := probes.DefaultConfig()
+	fs.StringVar(&f.configPath, "config", "",
+		"read settings from this YAML file (default "+config.DefaultPath+" when it exists); flags override it")
 	fs.StringVar(&f.mechanisms, "mechanisms", "all",
 		"comma-separated mechanisms to trace: "+strings.Join(flow.MechanismNames(), ", "))
 	fs.IntVar(&f.payload, "payload", 0,
-		fmt.Sprintf("copy the first N bytes of each operation's data into the event log (0 to %d; off by default)", probes.MaxPayloadBytes))
+		fmt.Sprintf("copy the first N bytes of each operation's data into the event log and spans (0 to %d; off by default)", probes.MaxPayloadBytes))
 	fs.StringVar(&f.events, "events", "", "write the event log (JSON Lines) to this file; - for standard output")
 	fs.BoolVar(&f.cmdline, "cmdline", false, "add each process's command line to its operations")
+	fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "",
+		"send spans and metrics over OTLP to this URL, such as http://localhost:4318 (OTEL_EXPORTER_OTLP_* variables are honoured)")
+	fs.StringVar(&f.otlpProtocol, "otlp-protocol", "",
+		"OTLP protocol: grpc or http/protobuf (default: grpc for port 4317, else http/protobuf)")
+	fs.StringVar(&f.otlpSignals, "otlp-signals", "traces,metrics",
+		"what to send over OTLP: traces, metrics, or both (Jaeger takes only traces)")
+	fs.StringVar(&f.prometheus, "prometheus", "", "serve Prometheus metrics on this address, such as 127.0.0.1:9464 (path /metrics)")
+	fs.StringVar(&f.serviceName, "service-name", exporter.DefaultServiceName,
+		"service.name of each traced process's spans: text with {exe}, {comm} or {container}")
+	fs.BoolVar(&f.causal, "causal-stitching", true,
+		"make a thread's sends children of the receive it made before them, so a request across processes is one trace")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "log level on standard error: debug, info, warn or error")
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
 	fs.DurationVar(&f.drainInterval, "drain-interval", d.DrainInterval,
@@ -44,9 +75,48 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 	_ = fs.MarkHidden("cpuprofile")
 }
 
+// loadConfig reads the configuration file, if there is one, and takes
+// from it every setting whose flag was not given.
+func (f *captureFlags) loadConfig() error {
+	path := f.configPath
+	if !f.fs.Changed("config") {
+		if _, err := os.Stat(config.DefaultPath); err != nil {
+			return nil
+		}
+		path = config.DefaultPath
+	}
+	file, err := config.Load(path)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	f.file = file
+	take := func(key, flag string, apply func()) {
+		if file.Has(key) && !f.fs.Changed(flag) {
+			apply()
+		}
+	}
+	take("mechanisms", "mechanisms", func() { f.mechanisms = file.Mechanisms })
+	take("payload", "payload", func() { f.payload = file.Payload })
+	take("events", "events", func() { f.events = file.Events })
+	take("cmdline", "cmdline", func() { f.cmdline = file.Cmdline })
+	take("ring_buffer", "ring-buffer", func() { f.ringBuffer = file.RingBuffer })
+	take("drain_interval", "drain-interval", func() { f.drainInterval = file.DrainInterval })
+	take("log_level", "log-level", func() { f.logLevel = file.LogLevel })
+	take("service_name", "service-name", func() { f.serviceName = file.ServiceName })
+	take("causal_stitching", "causal-stitching", func() { f.causal = file.CausalStitching })
+	take("prometheus", "prometheus", func() { f.prometheus = file.Prometheus })
+	take("otlp.endpoint", "otlp-endpoint", func() { f.otlpEndpoint = file.OTLP.Endpoint })
+	take("otlp.protocol", "otlp-protocol", func() { f.otlpProtocol = file.OTLP.Protocol })
+	take("otlp.signals", "otlp-signals", func() { f.otlpSignals = strings.Join(file.OTLPSignals, ",") })
+	return nil
+}
+
 // config turns the flags into a tracer configuration, or a usage error.
 func (f *captureFlags) config() (probes.Config, error) {
 	cfg := probes.DefaultConfig()
+	if err := f.loadConfig(); err != nil {
+		return cfg, err
+	}
 	var err error
 	if cfg.Mechanisms, err = flow.ParseMechanisms(f.mechanisms); err != nil {
 		return cfg, usageError("--mechanisms: %v", err)
@@ -55,7 +125,7 @@ func (f *captureFlags) config() (probes.Config, error) {
 		return cfg, usageError("--payload %d is out of range: use 0 (off) to %d bytes", f.payload, probes.MaxPayloadBytes)
 	}
 	cfg.PayloadBytes = f.payload
-	if cfg.RingBufferBytes, err = parseSize(f.ringBuffer); err != nil {
+	if cfg.RingBufferBytes, err = config.ParseSize(f.ringBuffer); err != nil {
 		return cfg, usageError("--ring-buffer: %v", err)
 	}
 	if n := cfg.RingBufferBytes; n < os.Getpagesize() || n&(n-1) != 0 {
@@ -67,7 +137,160 @@ func (f *captureFlags) config() (probes.Config, error) {
 	cfg.DrainInterval = f.drainInterval
 	cfg.AttachOnly = f.attachOnly
 	cfg.Cmdline = f.cmdline
+	if err := exporter.ValidateServiceName(f.serviceName); err != nil {
+		return cfg, usageError("--service-name: %v", err)
+	}
+	if _, err := logLevel(f.logLevel); err != nil {
+		return cfg, usageError("--log-level: %v", err)
+	}
+	if f.prometheus != "" {
+		if err := config.CheckListenAddress(f.prometheus); err != nil {
+			return cfg, usageError("--prometheus: %v", err)
+		}
+	}
+	if _, err := f.otlp(); err != nil {
+		return cfg, usageError("%v", err)
+	}
+	if _, _, err := f.signals(); err != nil {
+		return cfg, usageError("--otlp-signals: %v", err)
+	}
 	return cfg, nil
+}
+
+// otlp is the OTLP configuration: flags, then the file, then the
+// OTEL_EXPORTER_OTLP_* variables.
+func (f *captureFlags) otlp() (exporter.OTLPConfig, error) {
+	var c exporter.OTLPConfig
+	if f.file != nil {
+		c = f.file.OTLP
+	}
+	c.Endpoint, c.Protocol = f.otlpEndpoint, f.otlpProtocol
+	if c.Endpoint != "" {
+		if _, err := exporter.ParseEndpoint(c.Endpoint); err != nil {
+			return c, fmt.Errorf("--otlp-endpoint: %w", err)
+		}
+	}
+	switch c.Protocol {
+	case "", exporter.ProtocolGRPC, exporter.ProtocolHTTP:
+	default:
+		return c, fmt.Errorf("--otlp-protocol %q is not supported: use %s or %s", c.Protocol, exporter.ProtocolGRPC, exporter.ProtocolHTTP)
+	}
+	c, err := c.WithEnv(os.Getenv)
+	if err != nil {
+		return c, fmt.Errorf("OTLP settings: %w", err)
+	}
+	return c, nil
+}
+
+// signals reads --otlp-signals.
+func (f *captureFlags) signals() (traces, metrics bool, err error) {
+	for _, s := range splitList(f.otlpSignals) {
+		switch s {
+		case "traces":
+			traces = true
+		case "metrics":
+			metrics = true
+		default:
+			return false, false, fmt.Errorf("%q is not a signal: use traces, metrics or traces,metrics", s)
+		}
+	}
+	if !traces && !metrics {
+		return false, false, fmt.Errorf("name traces, metrics or both")
+	}
+	return traces, metrics, nil
+}
+
+// resourceAttributes are OTEL_RESOURCE_ATTRIBUTES with the file's
+// resource_attributes over them.
+func (f *captureFlags) resourceAttributes() (map[string]string, error) {
+	attrs := map[string]string{}
+	if v := os.Getenv("OTEL_RESOURCE_ATTRIBUTES"); v != "" {
+		env, err := exporter.ParseHeaders(v)
+		if err != nil {
+			return nil, usageError("OTEL_RESOURCE_ATTRIBUTES: %v: use key=value pairs separated by commas", err)
+		}
+		attrs = env
+	}
+	if f.file != nil {
+		for k, v := range f.file.ResourceAttributes {
+			attrs[k] = v
+		}
+	}
+	return attrs, nil
+}
+
+// logger logs to standard error: warnings and errors only, unless
+// --log-level asks for more.
+func (f *captureFlags) logger() *zap.Logger {
+	level, _ := logLevel(f.logLevel)
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+	enc.NameKey = "logger"
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), level)
+	return zap.New(core).Named("icptrack")
+}
+
+func logLevel(s string) (zapcore.Level, error) {
+	var l zapcore.Level
+	switch s {
+	case "debug", "info", "warn", "error":
+		return l, l.UnmarshalText([]byte(s))
+	}
+	return l, fmt.Errorf("%q is not a log level: use debug, info, warn or error", s)
+}
+
+// outputs builds the OpenTelemetry outputs the settings ask for. log is
+// where they log.
+func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
+	o := &outputs{log: log}
+	otlp, err := f.otlp()
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	attrs, err := f.resourceAttributes()
+	if err != nil {
+		return nil, err
+	}
+	traces, metrics, err := f.signals()
+	if err != nil {
+		return nil, usageError("--otlp-signals: %v", err)
+	}
+	if otlp.Enabled() && traces {
+		if o.sender, err = exporter.NewTraceSender(otlp, log); err != nil {
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		opts := exporter.DefaultSpanOptions()
+		opts.CausalStitching = f.causal
+		opts.Resource = exporter.ResourceOptions{ServiceName: f.serviceName, Attributes: attrs}
+		if f.file != nil {
+			if f.file.Has("otlp.batch_size") {
+				opts.BatchSize = f.file.BatchSize
+			}
+			if f.file.Has("otlp.batch_timeout") {
+				opts.BatchTimeout = f.file.BatchTimeout
+			}
+		}
+		o.spans = exporter.NewSpans(opts, o.sender.Send)
+		log.Info("sending spans over OTLP", zap.String("endpoint", o.sender.Endpoint()), zap.Bool("causal_stitching", f.causal))
+	}
+	if !metrics {
+		otlp = exporter.OTLPConfig{}
+	}
+	if otlp.Enabled() || f.prometheus != "" {
+		mo := exporter.MetricOutputs{Prometheus: f.prometheus, OTLP: otlp, Attributes: attrs, Log: log}
+		if f.file != nil && f.file.Has("otlp.metrics_interval") {
+			mo.Interval = f.file.MetricsInterval
+		}
+		if o.meters, err = exporter.NewMeterProvider(mo); err != nil {
+			o.shutdown()
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		if o.metrics, err = exporter.NewMetrics(o.meters, o.selfStats); err != nil {
+			o.shutdown()
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+	}
+	return o, nil
 }
 
 // openEvents opens the event log's destination before anything else is
@@ -90,27 +313,6 @@ func (f *captureFlags) openEvents() (io.WriteCloser, error) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-// parseSize reads a byte size: 4096, 64K, 64KiB, 16M, 16MiB, 1G, 1GiB.
-func parseSize(s string) (int, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i")
-	mult := 1
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k', 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'm', 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'g', 'G':
-			mult, t = 1<<30, t[:n-1]
-		}
-	}
-	v, err := strconv.Atoi(t)
-	if err != nil || v <= 0 || v > (1<<31)/mult {
-		return 0, fmt.Errorf("%q is not a size: use bytes or a number with K, M or G (KiB, MiB, GiB)", s)
-	}
-	return v * mult, nil
-}
 
 func sizeString(n int) string {
 	switch {

@@ -267,18 +267,6 @@ func TestRunWithoutBTFSaysWhatToDo(t *testing.T) {
 	oneLineError(t, r, 1, "BTF", "CONFIG_DEBUG_INFO_BTF")
 }
 
-func FuzzParseSize(f *testing.F) {
-	for _, s := range []string{"4096", "16MiB", "64K", "1G", "x", "-1", "9999999999G"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseSize(s)
-		if err == nil && n <= 0 {
-			t.Fatalf("parseSize(%q) = %d without an error", s, n)
-		}
-	})
-}
-
 func TestTraceRejectsBadSelectors(t *testing.T) {
 	oneLineError(t, run(t, "trace", "--pid", "999999999"), 2, "--pid", "no such process")
 	oneLineError(t, run(t, "trace", "--pid", "12abc"), 2, "--pid", "not a process id")

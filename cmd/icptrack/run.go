@@ -56,13 +56,21 @@ func runCommand(f *captureFlags, argv []string) error {
 	if events != nil {
 		defer events.Close()
 	}
+	log := f.logger()
+	defer log.Sync()
 
 	cfg.FollowPID = os.Getpid()
+	out, err := f.outputs(log)
+	if err != nil {
+		return err
+	}
 	tracer, err := probes.Open(cfg)
 	if err != nil {
+		_ = out.shutdown()
 		return &exitError{code: exitFailure, err: err}
 	}
 	defer tracer.Close()
+	out.tracer = tracer
 
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
@@ -72,7 +80,7 @@ func runCommand(f *captureFlags, argv []string) error {
 		defer stop()
 	}
 
-	p := newPipeline(events)
+	p := newPipeline(events, out)
 	ctx, stopTracing := context.WithCancel(context.Background())
 	defer stopTracing()
 	traced := make(chan error, 1)
@@ -120,10 +128,21 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 	if err != nil {
 		return err
 	}
-	return p.summary.Print(os.Stderr, exporter.Losses{
+	if err := p.summary.Print(os.Stderr, exporter.Losses{
 		Dropped: stats.Dropped,
 		Other:   stats.NamesDropped + stats.DecodeErrors,
-	})
+	}); err != nil {
+		return err
+	}
+	if s := p.out.sender; s != nil {
+		st := s.Stats()
+		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d retries\n",
+			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.Retries)
+	}
+	if m := p.out.meters; m != nil && m.PrometheusAddr() != nil {
+		fmt.Fprintf(os.Stderr, "icptrack: Prometheus metrics were served on http://%s/metrics\n", m.PrometheusAddr())
+	}
+	return nil
 }
 
 // forwardSignals passes icptrack's signals to the command until it exits.

@@ -51,6 +51,28 @@ func newTraceCommand() *cobra.Command {
 	return cmd
 }
 
+// fromFile takes the trace section of the configuration file for the
+// selector flags that were not given.
+func (f *traceFlags) fromFile() {
+	file := f.file
+	take := func(key, flag string, apply func()) {
+		if file.Has(key) && !f.fs.Changed(flag) {
+			apply()
+		}
+	}
+	take("trace.pids", "pid", func() {
+		ps := make([]string, len(file.Trace.PIDs))
+		for i, p := range file.Trace.PIDs {
+			ps[i] = strconv.Itoa(p)
+		}
+		f.pids = strings.Join(ps, ",")
+	})
+	take("trace.comms", "comm", func() { f.comms = strings.Join(file.Trace.Comms, ",") })
+	take("trace.cgroup", "cgroup", func() { f.cgroup = file.Trace.Cgroup })
+	take("trace.container", "container", func() { f.container = file.Trace.Container })
+	take("trace.duration", "duration", func() { f.duration = file.Trace.Duration })
+}
+
 // selector turns the selector flags into what the kernel applies, or a
 // usage error that says what is wrong.
 func (f *traceFlags) selector() (*probes.Selector, error) {
@@ -154,6 +176,7 @@ func traceHost(f *traceFlags) error {
 	if err != nil {
 		return err
 	}
+	f.fromFile()
 	if f.duration < 0 {
 		return usageError("--duration %s must be positive, such as 30s", f.duration)
 	}
@@ -167,12 +190,20 @@ func traceHost(f *traceFlags) error {
 	if events != nil {
 		defer events.Close()
 	}
+	log := f.logger()
+	defer log.Sync()
 	cfg.TraceAll = true
+	out, err := f.outputs(log)
+	if err != nil {
+		return err
+	}
 	tracer, err := probes.Open(cfg)
 	if err != nil {
+		_ = out.shutdown()
 		return &exitError{code: exitFailure, err: err}
 	}
 	defer tracer.Close()
+	out.tracer = tracer
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {
@@ -188,7 +219,7 @@ func traceHost(f *traceFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	p := newPipeline(events)
+	p := newPipeline(events, out)
 	runErr := tracer.Run(ctx, p)
 	finishErr := p.finish()
 	if err := report(p, tracer); err != nil {

@@ -1,28 +1,42 @@
 // Command demo is a small client/server/worker system for icptrack to
-// trace: the client sends requests to the server over a unix socket, the
-// server hands each to a worker over a pipe and relays the worker's answer
-// back. None of them knows it is being traced.
+// trace. For each request:
 //
-// One binary plays all three parts, chosen by the name it runs under
-// (demo-client, demo-server, demo-worker): the kernel names a process after
-// the file it executes, so each part shows up under its own name.
+//	client ──unix socket──▶ server ──pipe──▶ worker
+//	client ◀──unix socket── server ◀──POSIX queue── worker
+//
+// None of them knows it is being traced. Under icptrack each request is
+// one trace across the three processes.
+//
+// One program plays all three parts, chosen by the name it runs under
+// (demo-client, demo-server, demo-worker). Install it under the three
+// names as hard links or copies, not symlinks: the kernel names a
+// process's executable after the file a symlink points to.
 package main
 
 import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
+	// Each part does its IPC on one thread, as a single-threaded C
+	// program would. (Go otherwise moves goroutines between threads,
+	// which hides which receive a send answers.)
+	runtime.LockOSThread()
 	role := strings.TrimPrefix(filepath.Base(os.Args[0]), "demo-")
 	var err error
 	switch role {
@@ -31,7 +45,7 @@ func main() {
 	case "server":
 		err = server(os.Args[1])
 	case "worker":
-		err = worker()
+		err = worker(os.Args[1])
 	default:
 		err = fmt.Errorf("run me as demo-client, demo-server or demo-worker, not %s", os.Args[0])
 	}
@@ -49,6 +63,7 @@ func part(name string) string {
 // client starts the server, sends it requests, and prints the answers.
 func client() error {
 	requests := flag.Int("requests", 5, "requests to send")
+	interval := flag.Duration("interval", 0, "pause between requests")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "icptrack-demo")
 	if err != nil {
@@ -77,6 +92,9 @@ func client() error {
 	defer conn.Close()
 	replies := bufio.NewReader(conn)
 	for i := 1; i <= *requests; i++ {
+		if i > 1 {
+			time.Sleep(*interval)
+		}
 		fmt.Fprintf(conn, "order-%d\n", i)
 		answer, err := replies.ReadString('\n')
 		if err != nil {
@@ -87,8 +105,8 @@ func client() error {
 	return nil
 }
 
-// server answers each request with the help of one worker it starts, to
-// which it talks through a pair of pipes.
+// server answers each request with the help of a worker it starts: it
+// hands the request over a pipe and takes the answer from a POSIX queue.
 func server(sock string) error {
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -96,22 +114,24 @@ func server(sock string) error {
 	}
 	defer ln.Close()
 
+	queue := fmt.Sprintf("/icptrack-demo-%d", os.Getpid())
+	answers, err := mqOpen(queue, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL)
+	if err != nil {
+		return err
+	}
+	defer mqUnlink(queue)
+	defer unix.Close(answers)
+
 	toWorker, workerIn, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	workerOut, fromWorker, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	w := exec.Command(part("worker"))
-	w.Stdin, w.Stdout, w.Stderr = toWorker, fromWorker, os.Stderr
+	w := exec.Command(part("worker"), queue)
+	w.Stdin, w.Stdout, w.Stderr = toWorker, os.Stderr, os.Stderr
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start the worker: %w", err)
 	}
 	toWorker.Close()
-	fromWorker.Close()
-	answers := bufio.NewReader(workerOut)
 
 	conn, err := ln.Accept()
 	if err != nil {
@@ -119,6 +139,7 @@ func server(sock string) error {
 	}
 	defer conn.Close()
 	requests := bufio.NewReader(conn)
+	buf := make([]byte, mqMessageSize)
 	for {
 		req, err := requests.ReadString('\n')
 		if err != nil {
@@ -127,11 +148,11 @@ func server(sock string) error {
 		if _, err := workerIn.WriteString(req); err != nil {
 			return fmt.Errorf("hand %q to the worker: %w", strings.TrimSpace(req), err)
 		}
-		answer, err := answers.ReadString('\n')
+		n, err := mqReceive(answers, buf)
 		if err != nil {
-			return fmt.Errorf("read the worker's answer: %w", err)
+			return fmt.Errorf("take the worker's answer: %w", err)
 		}
-		if _, err := conn.Write([]byte(answer)); err != nil {
+		if _, err := conn.Write(buf[:n]); err != nil {
 			return err
 		}
 	}
@@ -139,12 +160,73 @@ func server(sock string) error {
 	return w.Wait()
 }
 
-// worker reads requests on stdin and writes a short digest of each.
-func worker() error {
+// worker reads requests on stdin and queues a short digest of each.
+func worker(queue string) error {
+	out, err := mqOpen(queue, unix.O_WRONLY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(out)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		sum := sha256.Sum256(in.Bytes())
-		fmt.Println(hex.EncodeToString(sum[:6]))
+		if err := mqSend(out, []byte(hex.EncodeToString(sum[:6])+"\n")); err != nil {
+			return err
+		}
 	}
 	return in.Err()
+}
+
+// POSIX message queues, which Go's standard library does not wrap.
+
+const mqMessageSize = 128
+
+func mqOpen(name string, flags int) (int, error) {
+	attr := struct {
+		flags, maxmsg, msgsize, curmsgs int64
+		_                               [4]int64
+	}{maxmsg: 10, msgsize: mqMessageSize}
+	p, err := unix.BytePtrFromString(strings.TrimPrefix(name, "/"))
+	if err != nil {
+		return -1, err
+	}
+	fd, _, e := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(p)), uintptr(flags|unix.O_CLOEXEC), 0o600,
+		uintptr(unsafe.Pointer(&attr)), 0, 0)
+	if e != 0 {
+		return -1, fmt.Errorf("mq_open %s: %w", name, e)
+	}
+	return int(fd), nil
+}
+
+func mqSend(fd int, msg []byte) error {
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd), uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)), 0, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return fmt.Errorf("mq_timedsend: %w", e)
+		}
+		return nil
+	}
+}
+
+func mqReceive(fd int, buf []byte) (int, error) {
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, fmt.Errorf("mq_timedreceive: %w", e)
+		}
+		return int(n), nil
+	}
+}
+
+func mqUnlink(name string) {
+	p, _ := unix.BytePtrFromString(strings.TrimPrefix(name, "/"))
+	if _, _, e := unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(p)), 0, 0); e != 0 && !errors.Is(e, unix.ENOENT) {
+		fmt.Fprintf(os.Stderr, "server: mq_unlink %s: %v\n", name, e)
+	}
 }

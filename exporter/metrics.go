@@ -1,0 +1,240 @@
+package exporter
+
+import (
+	"context"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/semconv"
+)
+
+// DurationBuckets are ipc.operation.duration's bucket bounds in seconds:
+// 1µs to 5s, about three to a decade.
+var DurationBuckets = []float64{
+	1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4,
+	1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5,
+}
+
+// MaxExecutables bounds the distinct process.executable.name values on
+// metrics; operations of executables beyond it are counted under
+// OtherExecutable, so cardinality stays bounded whatever runs.
+const MaxExecutables = 256
+
+// OtherExecutable is the executable name metrics use past MaxExecutables.
+const OtherExecutable = "_other"
+
+// SelfStats are icptrack's own counters, read when metrics are collected.
+type SelfStats struct {
+	Processed         uint64 // operations read from the kernel
+	RingBufferDropped uint64 // operations the kernel could not hand over
+	ExportDropped     uint64 // spans the export queue or backend lost
+}
+
+// Metrics records operations as the ipc.* metrics of the semantic
+// conventions. Record is not safe for concurrent use: call it from the
+// goroutine that emits operations. Collection (Observe's results, the
+// self-metrics) may run on any goroutine.
+type Metrics struct {
+	duration       metric.Float64Histogram
+	sent, received metric.Int64Counter
+	io             metric.Int64Counter
+
+	sets map[metricKey]*opSets
+	exes map[string]string
+
+	backlog, attachments [flow.MechanismCount]atomic.Int64
+	reg                  metric.Registration
+}
+
+type metricKey struct {
+	mech    flow.Mechanism
+	op      flow.OpType
+	exe     string
+	errType string
+}
+
+// opSets are the prepared attribute options for one metricKey.
+type opSets struct {
+	record []metric.RecordOption
+	count  []metric.AddOption // sent/received messages
+	io     []metric.AddOption
+}
+
+// NewMetrics creates the instruments on mp. self, when not nil, is called
+// at each collection for the self-metrics; it must be safe to call from
+// any goroutine.
+func NewMetrics(mp metric.MeterProvider, self func() SelfStats) (*Metrics, error) {
+	meter := mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
+	m := &Metrics{sets: make(map[metricKey]*opSets), exes: make(map[string]string)}
+	var err error
+	if m.duration, err = meter.Float64Histogram(semconv.MetricIPCOperationDuration,
+		metric.WithUnit(semconv.MetricIPCOperationDurationUnit),
+		metric.WithDescription(semconv.MetricIPCOperationDurationDescription),
+		metric.WithExplicitBucketBoundaries(DurationBuckets...)); err != nil {
+		return nil, err
+	}
+	if m.sent, err = meter.Int64Counter(semconv.MetricIPCSentMessages,
+		metric.WithUnit(semconv.MetricIPCSentMessagesUnit),
+		metric.WithDescription(semconv.MetricIPCSentMessagesDescription)); err != nil {
+		return nil, err
+	}
+	if m.received, err = meter.Int64Counter(semconv.MetricIPCReceivedMessages,
+		metric.WithUnit(semconv.MetricIPCReceivedMessagesUnit),
+		metric.WithDescription(semconv.MetricIPCReceivedMessagesDescription)); err != nil {
+		return nil, err
+	}
+	if m.io, err = meter.Int64Counter(semconv.MetricIPCIO,
+		metric.WithUnit(semconv.MetricIPCIOUnit),
+		metric.WithDescription(semconv.MetricIPCIODescription)); err != nil {
+		return nil, err
+	}
+	backlog, err := meter.Int64ObservableGauge(semconv.MetricIPCChannelBacklog,
+		metric.WithUnit(semconv.MetricIPCChannelBacklogUnit),
+		metric.WithDescription(semconv.MetricIPCChannelBacklogDescription))
+	if err != nil {
+		return nil, err
+	}
+	attachments, err := meter.Int64ObservableUpDownCounter(semconv.MetricIPCShmAttachmentCount,
+		metric.WithUnit(semconv.MetricIPCShmAttachmentCountUnit),
+		metric.WithDescription(semconv.MetricIPCShmAttachmentCountDescription))
+	if err != nil {
+		return nil, err
+	}
+	processed, err := meter.Int64ObservableCounter(semconv.MetricIcptrackEventsProcessed,
+		metric.WithUnit(semconv.MetricIcptrackEventsProcessedUnit),
+		metric.WithDescription(semconv.MetricIcptrackEventsProcessedDescription))
+	if err != nil {
+		return nil, err
+	}
+	dropped, err := meter.Int64ObservableCounter(semconv.MetricIcptrackEventsDropped,
+		metric.WithUnit(semconv.MetricIcptrackEventsDroppedUnit),
+		metric.WithDescription(semconv.MetricIcptrackEventsDroppedDescription))
+	if err != nil {
+		return nil, err
+	}
+
+	var mechSets [flow.MechanismCount]metric.ObserveOption
+	for mech := flow.Mechanism(1); int(mech) < flow.MechanismCount; mech++ {
+		mechSets[mech] = metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCMechanism, mech.String())))
+	}
+	ringBuffer := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCDropReason, semconv.IPCDropReasonRingBuffer)))
+	exportQueue := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCDropReason, semconv.IPCDropReasonExportQueue)))
+	m.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for mech := flow.Mechanism(1); int(mech) < flow.MechanismCount; mech++ {
+			if shm(mech) {
+				o.ObserveInt64(attachments, m.attachments[mech].Load(), mechSets[mech])
+			} else if mech != flow.Signal {
+				o.ObserveInt64(backlog, m.backlog[mech].Load(), mechSets[mech])
+			}
+		}
+		if self != nil {
+			s := self()
+			o.ObserveInt64(processed, int64(s.Processed))
+			o.ObserveInt64(dropped, int64(s.RingBufferDropped), ringBuffer)
+			o.ObserveInt64(dropped, int64(s.ExportDropped), exportQueue)
+		}
+		return nil
+	}, backlog, attachments, processed, dropped)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func shm(m flow.Mechanism) bool {
+	return m == flow.SysVShm || m == flow.POSIXShm || m == flow.Memfd
+}
+
+// Record counts one operation.
+func (m *Metrics) Record(op *flow.Operation) {
+	sets := m.setsFor(op)
+	ctx := context.Background()
+	m.duration.Record(ctx, op.Duration.Seconds(), sets.record...)
+	if op.Error != "" {
+		return
+	}
+	switch op.Op {
+	case flow.Send:
+		m.sent.Add(ctx, 1, sets.count...)
+		if op.Bytes > 0 {
+			m.io.Add(ctx, op.Bytes, sets.io...)
+		}
+	case flow.Receive:
+		if op.Bytes == 0 && !message(op.Mechanism) {
+			return // end of file
+		}
+		m.received.Add(ctx, 1, sets.count...)
+		if op.Bytes > 0 {
+			m.io.Add(ctx, op.Bytes, sets.io...)
+		}
+	}
+}
+
+// message reports whether the mechanism moves messages, which may be
+// empty, rather than bytes.
+func message(mech flow.Mechanism) bool {
+	switch mech {
+	case flow.Pipe, flow.FIFO, flow.UnixStream, flow.TCP:
+		return false
+	}
+	return true
+}
+
+// Observe takes the correlator's backlog and attachments for the next
+// collection. Call it from the goroutine that owns the correlator, now
+// and then: it walks every channel.
+func (m *Metrics) Observe(c *flow.Correlator) {
+	backlog, attachments := c.Backlog(), c.Attachments()
+	for i := range backlog {
+		m.backlog[i].Store(backlog[i])
+		m.attachments[i].Store(attachments[i])
+	}
+}
+
+func (m *Metrics) setsFor(op *flow.Operation) *opSets {
+	errType := ""
+	if IsError(op.Error) {
+		errType = op.Error
+	}
+	k := metricKey{mech: op.Mechanism, op: op.Op, exe: m.executable(op), errType: errType}
+	if s, ok := m.sets[k]; ok {
+		return s
+	}
+	mech := attribute.String(semconv.AttrIPCMechanism, op.Mechanism.String())
+	exe := attribute.String(semconv.AttrProcessExecutableName, k.exe)
+	dur := []attribute.KeyValue{mech, attribute.String(semconv.AttrIPCOperationType, op.Op.String()), exe}
+	if errType != "" {
+		dur = append(dur, attribute.String(semconv.AttrErrorType, errType))
+	}
+	s := &opSets{record: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(dur...))}}
+	if op.Op == flow.Send || op.Op == flow.Receive {
+		dir := semconv.IPCDirectionSend
+		if op.Op == flow.Receive {
+			dir = semconv.IPCDirectionReceive
+		}
+		s.count = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(mech, exe))}
+		s.io = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(mech, attribute.String(semconv.AttrIPCDirection, dir), exe))}
+	}
+	m.sets[k] = s
+	return s
+}
+
+// executable is the process.executable.name for op, capped at
+// MaxExecutables distinct names.
+func (m *Metrics) executable(op *flow.Operation) string {
+	name := ExecutableName(op)
+	if e, ok := m.exes[name]; ok {
+		return e
+	}
+	if len(m.exes) >= MaxExecutables {
+		return OtherExecutable
+	}
+	m.exes[name] = name
+	return name
+}
+
+// Close stops the observations.
+func (m *Metrics) Close() error { return m.reg.Unregister() }

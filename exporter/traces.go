@@ -1,0 +1,533 @@
+package exporter
+
+import (
+	"encoding/base64"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/semconv"
+)
+
+// SpanOptions tune how operations become spans.
+type SpanOptions struct {
+	Resource ResourceOptions
+	// CausalStitching makes a send the child of the receive its thread
+	// made before it, so that a request that crosses several processes is
+	// one trace. It assumes a thread handles one request at a time; see
+	// the README for when that is wrong.
+	CausalStitching bool
+	// BatchSize is how many spans go out together; BatchTimeout how long
+	// a batch that is not full waits.
+	BatchSize    int
+	BatchTimeout time.Duration
+	// Seed makes trace ids; random when 0.
+	Seed uint64
+}
+
+// DefaultSpanOptions are the options icptrack runs with.
+func DefaultSpanOptions() SpanOptions {
+	return SpanOptions{CausalStitching: true, BatchSize: 1024, BatchTimeout: 200 * time.Millisecond}
+}
+
+// SpanStats count what the span mapper did.
+type SpanStats struct {
+	Spans   uint64
+	Batches uint64
+	// UnknownLinks are links to sends whose trace the mapper no longer
+	// remembered (or never saw); they are left out of the span.
+	UnknownLinks uint64
+}
+
+// Spans turns operations into OTLP spans (pdata), one span per operation,
+// and hands them on in batches with one Resource per process. It is not
+// safe for concurrent use: call it from the goroutine that emits
+// operations, in their order.
+//
+// Span ids are operation ids. A receive is the child of the one send it
+// delivered (CONSUMER under PRODUCER); one that delivered sends of several
+// traces starts a trace of its own and links to them all.
+type Spans struct {
+	opts  SpanOptions
+	sink  func(ptrace.Traces)
+	res   *resources
+	rng   *rand.Rand
+	sends sendTable
+	// threads is each thread's causal context.
+	threads   map[uint32]*threadContext
+	lastSweep time.Time
+	batch     spanBatch
+	stats     SpanStats
+	b64       []byte
+}
+
+// NewSpans hands each batch to sink, which owns it from then on.
+func NewSpans(opts SpanOptions, sink func(ptrace.Traces)) *Spans {
+	d := DefaultSpanOptions()
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = d.BatchSize
+	}
+	if opts.BatchTimeout <= 0 {
+		opts.BatchTimeout = d.BatchTimeout
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	s := &Spans{
+		opts:    opts,
+		sink:    sink,
+		res:     newResources(opts.Resource),
+		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		sends:   newSendTable(1 << 16),
+		threads: make(map[uint32]*threadContext),
+	}
+	s.batch.reset()
+	return s
+}
+
+// Stats returns the counters so far.
+func (s *Spans) Stats() SpanStats { return s.stats }
+
+// Add maps one operation.
+func (s *Spans) Add(op *flow.Operation) {
+	if s.batch.n == 0 {
+		s.batch.started = time.Now()
+	}
+	span := s.batch.spans(s.res, op).AppendEmpty()
+	s.place(span, op)
+	s.fill(span, op)
+	s.stats.Spans++
+	if s.batch.n++; s.batch.n >= s.opts.BatchSize {
+		s.Flush()
+	}
+}
+
+// Tick sends a batch that has waited long enough and forgets idle
+// threads. Call it on a timer.
+func (s *Spans) Tick(now time.Time) {
+	if s.batch.n > 0 && now.Sub(s.batch.started) >= s.opts.BatchTimeout {
+		s.Flush()
+	}
+	if now.Sub(s.lastSweep) >= time.Minute {
+		s.lastSweep = now
+		for tid, tc := range s.threads {
+			if now.Sub(tc.at) > 5*time.Minute {
+				delete(s.threads, tid)
+			}
+		}
+	}
+}
+
+// Flush sends the batch being built, if it has spans.
+func (s *Spans) Flush() {
+	if s.batch.n == 0 {
+		return
+	}
+	s.stats.Batches++
+	td := s.batch.td
+	s.batch.reset()
+	s.sink(td)
+}
+
+// spanBatch is the Traces being filled, with each process's span slice.
+type spanBatch struct {
+	td      ptrace.Traces
+	byPID   map[uint32]ptrace.SpanSlice
+	n       int
+	started time.Time
+}
+
+func (b *spanBatch) reset() {
+	b.td = ptrace.NewTraces()
+	if b.byPID == nil {
+		b.byPID = make(map[uint32]ptrace.SpanSlice)
+	}
+	clear(b.byPID)
+	b.n = 0
+}
+
+func (b *spanBatch) spans(res *resources, op *flow.Operation) ptrace.SpanSlice {
+	attrs := res.of(op)
+	if ss, ok := b.byPID[op.PID]; ok {
+		return ss
+	}
+	rs := b.td.ResourceSpans().AppendEmpty()
+	attrs.CopyTo(rs.Resource().Attributes())
+	scope := rs.ScopeSpans().AppendEmpty()
+	scope.Scope().SetName(ScopeName)
+	scope.Scope().SetVersion(Version())
+	ss := scope.Spans()
+	b.byPID[op.PID] = ss
+	return ss
+}
+
+// threadContext is what a thread is doing, for causal stitching.
+type threadContext struct {
+	// parent is the receive that the thread's next sends are children of.
+	parent    spanRef
+	hasParent bool
+	// originated are the traces this thread started with a send: a
+	// receive in one of them is the answer to its own request, which ends
+	// that request rather than starting work on behalf of another.
+	originated [4]pcommon.TraceID
+	next       int
+	at         time.Time
+}
+
+func (tc *threadContext) started(t pcommon.TraceID) {
+	tc.originated[tc.next] = t
+	tc.next = (tc.next + 1) % len(tc.originated)
+}
+
+// answered reports whether t is a trace this thread started, and forgets
+// it.
+func (tc *threadContext) answered(t pcommon.TraceID) bool {
+	for i, o := range tc.originated {
+		if o == t {
+			tc.originated[i] = pcommon.TraceID{}
+			return true
+		}
+	}
+	return false
+}
+
+type spanRef struct {
+	trace pcommon.TraceID
+	span  pcommon.SpanID
+}
+
+// sendTable remembers the trace of recent sends, so that the receives
+// that deliver them join it. It is direct-mapped: operation ids look
+// random, and a send is nearly always received soon after it was made.
+type sendTable struct {
+	ids    []flow.OpID
+	traces []pcommon.TraceID
+	mask   uint64
+}
+
+func newSendTable(n int) sendTable {
+	return sendTable{ids: make([]flow.OpID, n), traces: make([]pcommon.TraceID, n), mask: uint64(n - 1)}
+}
+
+func (t *sendTable) put(id flow.OpID, trace pcommon.TraceID) {
+	i := uint64(id) & t.mask
+	t.ids[i], t.traces[i] = id, trace
+}
+
+func (t *sendTable) get(id flow.OpID) (pcommon.TraceID, bool) {
+	i := uint64(id) & t.mask
+	if t.ids[i] != id {
+		return pcommon.TraceID{}, false
+	}
+	return t.traces[i], true
+}
+
+func (s *Spans) newTrace() pcommon.TraceID {
+	var t pcommon.TraceID
+	for t.IsEmpty() {
+		a, b := s.rng.Uint64(), s.rng.Uint64()
+		for i := range 8 {
+			t[i], t[8+i] = byte(a>>(56-8*i)), byte(b>>(56-8*i))
+		}
+	}
+	return t
+}
+
+func spanID(id flow.OpID) pcommon.SpanID {
+	var b pcommon.SpanID
+	for i := range b {
+		b[i] = byte(id >> (56 - 8*i))
+	}
+	return b
+}
+
+// sendLike operations are what other operations are caused by; receiveLike
+// operations are caused by them.
+func sendLike(o flow.OpType) bool    { return o == flow.Send || o == flow.Wake }
+func receiveLike(o flow.OpType) bool { return o == flow.Receive || o == flow.Wait }
+
+// place sets the span's trace, parent and links.
+func (s *Spans) place(span ptrace.Span, op *flow.Operation) {
+	span.SetSpanID(spanID(op.ID))
+	var tc *threadContext
+	if s.opts.CausalStitching && op.PID != flow.Kernel.PID {
+		tc = s.threads[op.TID]
+		if tc == nil {
+			tc = &threadContext{}
+			s.threads[op.TID] = tc
+		}
+		tc.at = op.Time
+	}
+	// Only data a thread received moves its causal context: signals and
+	// futex wake-ups interrupt what it is doing rather than start new work.
+	moves := tc != nil && op.Op == flow.Receive && op.Mechanism != flow.Signal && op.Error == ""
+	var trace pcommon.TraceID
+	switch {
+	case receiveLike(op.Op) && len(op.Links) > 0:
+		trace = s.placeReceive(span, op)
+		// What the thread received is what it now works on, unless it is
+		// the answer to the thread's own request.
+		if moves {
+			if tc.answered(trace) {
+				tc.hasParent = false
+			} else {
+				tc.parent, tc.hasParent = spanRef{trace: trace, span: spanID(op.ID)}, true
+			}
+		}
+	case moves && op.Bytes > 0:
+		// Bytes from a sender icptrack did not see: the work they start
+		// is still one trace.
+		trace = s.newTrace()
+		tc.parent, tc.hasParent = spanRef{trace: trace, span: spanID(op.ID)}, true
+	case tc != nil && tc.hasParent:
+		trace = tc.parent.trace
+		span.SetParentSpanID(tc.parent.span)
+	default:
+		trace = s.newTrace()
+		if tc != nil && sendLike(op.Op) && op.Error == "" {
+			tc.started(trace)
+		}
+	}
+	span.SetTraceID(trace)
+	if sendLike(op.Op) {
+		s.sends.put(op.ID, trace)
+	}
+}
+
+// placeReceive makes a receive the child of the send it delivered, or of
+// the last of several sends in one trace (linking the others), or the
+// root of a new trace linked to sends of several traces.
+func (s *Spans) placeReceive(span ptrace.Span, op *flow.Operation) pcommon.TraceID {
+	var refs [8]spanRef
+	known := refs[:0]
+	for _, id := range op.Links {
+		t, ok := s.sends.get(id)
+		if !ok {
+			s.stats.UnknownLinks++
+			continue
+		}
+		known = append(known, spanRef{trace: t, span: spanID(id)})
+	}
+	if len(known) == 0 {
+		return s.newTrace()
+	}
+	trace := known[0].trace
+	for _, r := range known[1:] {
+		if r.trace != trace {
+			trace = pcommon.TraceID{}
+			break
+		}
+	}
+	if trace.IsEmpty() {
+		trace = s.newTrace()
+		s.addLinks(span, known)
+		return trace
+	}
+	last := len(known) - 1
+	span.SetParentSpanID(known[last].span)
+	s.addLinks(span, known[:last])
+	return trace
+}
+
+func (s *Spans) addLinks(span ptrace.Span, refs []spanRef) {
+	if len(refs) == 0 {
+		return
+	}
+	links := span.Links()
+	links.EnsureCapacity(len(refs))
+	for _, r := range refs {
+		l := links.AppendEmpty()
+		l.SetTraceID(r.trace)
+		l.SetSpanID(r.span)
+	}
+}
+
+// fill sets everything but the span's place in its trace.
+func (s *Spans) fill(span ptrace.Span, op *flow.Operation) {
+	span.SetName(SpanName(op))
+	span.SetKind(spanKind(op.Op))
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(op.Time))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(op.Time.Add(op.Duration)))
+	if IsError(op.Error) {
+		span.Status().SetCode(ptrace.StatusCodeError)
+		span.Status().SetMessage(op.Error)
+	}
+
+	a := span.Attributes()
+	a.EnsureCapacity(16)
+	a.PutStr(semconv.AttrIPCMechanism, op.Mechanism.String())
+	a.PutStr(semconv.AttrIPCOperationType, op.Op.String())
+	a.PutStr(semconv.AttrIPCOperationName, operationName(op))
+	if op.Channel != "" {
+		a.PutStr(semconv.AttrIPCChannelID, op.Channel)
+	}
+	if op.Endpoint != "" {
+		a.PutStr(semconv.AttrIPCChannelName, op.Endpoint)
+	}
+	if anon, ok := anonymous(op); ok {
+		a.PutBool(semconv.AttrIPCChannelAnonymous, anon)
+	}
+	a.PutInt(semconv.AttrIPCThreadTID, int64(op.TID))
+	if op.Peer.PID != 0 || op.Peer.Comm != "" {
+		a.PutInt(semconv.AttrIPCPeerProcessPID, int64(op.Peer.PID))
+		if op.Peer.Comm != "" {
+			a.PutStr(semconv.AttrIPCPeerProcessExecutableName, op.Peer.Comm)
+		}
+	}
+	if t := transport(op.Mechanism); t != "" {
+		a.PutStr(semconv.AttrNetworkTransport, t)
+	}
+	if op.Remote.IsValid() {
+		a.PutStr(semconv.AttrNetworkPeerAddress, op.Remote.Addr().String())
+		a.PutInt(semconv.AttrNetworkPeerPort, int64(op.Remote.Port()))
+	}
+	if op.Op == flow.Send || op.Op == flow.Receive {
+		a.PutInt(semconv.AttrIPCPayloadSize, op.Bytes)
+	}
+	if op.Error != "" && IsError(op.Error) {
+		a.PutStr(semconv.AttrErrorType, op.Error)
+	}
+	switch op.Mechanism {
+	case flow.POSIXMQ, flow.SysVMQ:
+		a.PutStr(semconv.AttrMessagingSystem, op.Mechanism.String())
+		if t := messagingOperation(op.Op); t != "" {
+			a.PutStr(semconv.AttrMessagingOperationType, t)
+		}
+		if op.Endpoint != "" {
+			a.PutStr(semconv.AttrMessagingDestinationName, op.Endpoint)
+		}
+		if op.Op == flow.Send || op.Op == flow.Receive {
+			a.PutInt(semconv.AttrMessagingMessageBodySize, op.Bytes)
+		}
+		if op.QueueDepth >= 0 {
+			a.PutInt(semconv.AttrIPCQueueDepth, op.QueueDepth)
+		}
+		if op.HasMessageType {
+			a.PutInt(semconv.AttrIPCMessageType, op.MessageType)
+		}
+	case flow.Signal:
+		if op.Signal != "" {
+			a.PutStr(semconv.AttrIPCSignalName, op.Signal)
+		}
+	case flow.SysVShm, flow.POSIXShm, flow.Memfd:
+		if op.Bytes > 0 {
+			a.PutInt(semconv.AttrIPCShmSize, op.Bytes)
+		}
+	}
+	if op.PayloadCaptured {
+		a.PutInt(semconv.AttrIPCPayloadCapturedSize, int64(len(op.Payload)))
+		a.PutBool(semconv.AttrIPCPayloadTruncated, op.PayloadTruncated)
+		if len(op.Payload) > 0 {
+			ev := span.Events().AppendEmpty()
+			ev.SetName(semconv.EventIPCPayload)
+			ev.SetTimestamp(pcommon.NewTimestampFromTime(op.Time))
+			s.b64 = base64.StdEncoding.AppendEncode(s.b64[:0], op.Payload)
+			ev.Attributes().PutStr(semconv.AttrIPCPayloadContent, string(s.b64))
+		}
+	}
+}
+
+// IsError reports whether an operation that failed with errno is an error
+// worth flagging: a would-block on a non-blocking descriptor is how event
+// loops work, not a failure.
+func IsError(errno string) bool {
+	return errno != "" && errno != "EAGAIN"
+}
+
+func spanKind(o flow.OpType) ptrace.SpanKind {
+	switch o {
+	case flow.Send:
+		return ptrace.SpanKindProducer
+	case flow.Receive:
+		return ptrace.SpanKindConsumer
+	}
+	return ptrace.SpanKindInternal
+}
+
+// SpanName is "{syscall} {target}": the target is the channel's name when
+// it has a stable, low-cardinality one (a FIFO or socket path, a queue or
+// shared-memory name, a signal), else the mechanism.
+// A signal the kernel generated or delivered has no syscall: its
+// operation type stands in ("send SIGCHLD").
+func SpanName(op *flow.Operation) string {
+	return operationName(op) + " " + spanTarget(op)
+}
+
+func operationName(op *flow.Operation) string {
+	if op.Syscall != "" {
+		return op.Syscall
+	}
+	return op.Op.String()
+}
+
+func spanTarget(op *flow.Operation) string {
+	e := op.Endpoint
+	switch op.Mechanism {
+	case flow.FIFO, flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket:
+		if strings.HasPrefix(e, "/") || strings.HasPrefix(e, "@") {
+			return e
+		}
+	case flow.POSIXMQ, flow.POSIXShm:
+		if strings.HasPrefix(e, "/") && op.Op != flow.Wait && op.Op != flow.Wake {
+			return e
+		}
+	case flow.Memfd:
+		if strings.HasPrefix(e, "memfd:") && op.Op != flow.Wait && op.Op != flow.Wake {
+			return e
+		}
+	case flow.Signal:
+		if op.Signal != "" {
+			return op.Signal
+		}
+	}
+	return op.Mechanism.String()
+}
+
+// anonymous reports whether the channel has no name another process could
+// open it by, where that is known.
+func anonymous(op *flow.Operation) (bool, bool) {
+	switch op.Mechanism {
+	case flow.Pipe, flow.Memfd:
+		return true, true
+	case flow.FIFO, flow.POSIXMQ, flow.POSIXShm, flow.TCP, flow.UDP:
+		return false, true
+	case flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket:
+		return !strings.HasPrefix(op.Endpoint, "/") && !strings.HasPrefix(op.Endpoint, "@"), true
+	case flow.SysVMQ, flow.SysVShm:
+		return !strings.HasPrefix(op.Endpoint, "key "), true
+	}
+	return false, false
+}
+
+// transport is network.transport for mechanisms that have one.
+func transport(m flow.Mechanism) string {
+	switch m {
+	case flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket:
+		return "unix"
+	case flow.Pipe, flow.FIFO:
+		return "pipe"
+	case flow.TCP:
+		return "tcp"
+	case flow.UDP:
+		return "udp"
+	}
+	return ""
+}
+
+// messagingOperation is messaging.operation.type for a queue operation.
+func messagingOperation(o flow.OpType) string {
+	switch o {
+	case flow.Send:
+		return "send"
+	case flow.Receive:
+		return "receive"
+	case flow.Create:
+		return "create"
+	}
+	return ""
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const full = `# every setting
+mechanisms: [pipe, unix, posix_mq]
+payload: 64
+events: /var/log/icptrack/events.jsonl
+cmdline: true
+ring_buffer: 32MiB
+drain_interval: 20ms
+log_level: info
+service_name: "{exe}-{container}"
+causal_stitching: false
+resource_attributes:
+  deployment.environment.name: staging
+prometheus: 127.0.0.1:9464
+otlp:
+  endpoint: http://collector:4318
+  protocol: http/protobuf
+  signals: [traces]
+  headers:
+    authorization: Bearer abc
+  insecure: true
+  compression: none
+  timeout: 3s
+  queue_size: 16
+  retry_max_elapsed: 2m
+  metrics_interval: 15s
+  batch_size: 256
+  batch_timeout: 100ms
+trace:
+  pids: [1, 2]
+  comms: [nginx]
+  cgroup: system.slice/app.service
+  duration: 1h
+`
+
+func TestLoadEverySetting(t *testing.T) {
+	f, err := Parse("icptrack.yaml", []byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Keys) != len(Keys())-2 { // all but otlp.certificate and trace.container
+		t.Errorf("%d keys set, want %d", len(f.Keys), len(Keys())-2)
+	}
+	switch {
+	case f.Mechanisms != "pipe,unix,posix_mq", f.Payload != 64, !f.Cmdline, f.RingBuffer != "32MiB",
+		f.DrainInterval != 20*time.Millisecond, f.LogLevel != "info", f.ServiceName != "{exe}-{container}", f.CausalStitching,
+		f.ResourceAttributes["deployment.environment.name"] != "staging", f.Prometheus != "127.0.0.1:9464":
+		t.Errorf("top-level settings: %+v", f)
+	}
+	o := f.OTLP
+	switch {
+	case o.Endpoint != "http://collector:4318", o.Protocol != "http/protobuf", o.Headers["authorization"] != "Bearer abc",
+		!o.Insecure, o.Compression != "none", o.Timeout != 3*time.Second, o.QueueSize != 16, o.RetryMaxElapsed != 2*time.Minute,
+		f.MetricsInterval != 15*time.Second, f.BatchSize != 256, f.BatchTimeout != 100*time.Millisecond,
+		len(f.OTLPSignals) != 1 || f.OTLPSignals[0] != "traces":
+		t.Errorf("otlp settings: %+v", o)
+	}
+	tr := f.Trace
+	if len(tr.PIDs) != 2 || tr.Comms[0] != "nginx" || tr.Cgroup != "system.slice/app.service" || tr.Duration != time.Hour {
+		t.Errorf("trace settings: %+v", tr)
+	}
+	if !f.Has("otlp.endpoint") || f.Has("trace.container") {
+		t.Error("Has is wrong")
+	}
+}
+
+// Every mistake names the file, the line and the key, and says what would
+// be right.
+func TestMistakesNameFileLineAndKey(t *testing.T) {
+	cases := []struct {
+		yaml string
+		line int
+		key  string
+		says []string
+	}{
+		{"payload: 8\notlp:\n  endpont: http://x:4318\n", 3, "otlp.endpont", []string{"did you mean otlp.endpoint", "valid keys here are"}},
+		{"pyload: 8\n", 1, "pyload", []string{"did you mean payload"}},
+		{"drain_interval: 10 sec\n", 1, "drain_interval", []string{`"10 sec" is not a duration`, "10s"}},
+		{"otlp:\n  timeout: -1s\n", 2, "otlp.timeout", []string{"positive"}},
+		{"otlp:\n  endpoint: localhost\n", 2, "otlp.endpoint", []string{"not an OTLP endpoint", "http://localhost:4318"}},
+		{"otlp:\n  endpoint: ftp://x:21\n", 2, "otlp.endpoint", []string{"http or https"}},
+		{"otlp:\n  protocol: http/json\n", 2, "otlp.protocol", []string{"grpc, http/protobuf"}},
+		{"mechanisms: [pipe, telepathy]\n", 1, "mechanisms", []string{"telepathy", "posix_mq"}},
+		{"payload: lots\n", 1, "payload", []string{"whole number"}},
+		{"payload: 99999\n", 1, "payload", []string{"0 to 4096"}},
+		{"ring_buffer: huge\n", 1, "ring_buffer", []string{"not a size"}},
+		{"cmdline: maybe\n", 1, "cmdline", []string{"true or false"}},
+		{"otlp: http://x:4318\n", 1, "otlp", []string{"is a section", "endpoint"}},
+		{"log_level: loud\n", 1, "log_level", []string{"debug, info, warn, error"}},
+		{"service_name: \"{pid}\"\n", 1, "service_name", []string{"placeholder"}},
+		{"prometheus: 9464\n", 1, "prometheus", []string{"host:port"}},
+		{"trace:\n  pids: [0]\n", 2, "trace.pids", []string{"not a process id"}},
+		{"payload: 1\npayload: 2\n", 2, "payload", []string{"twice"}},
+		{"otlp:\n  signals: [logs]\n", 2, "otlp.signals", []string{"traces or metrics"}},
+	}
+	for _, tc := range cases {
+		_, err := Parse("/etc/icptrack/config.yaml", []byte(tc.yaml))
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: error %v, want a config.Error", tc.yaml, err)
+			continue
+		}
+		if ce.Line != tc.line || ce.Key != tc.key || ce.Path != "/etc/icptrack/config.yaml" {
+			t.Errorf("%q: %s:%d key %s, want line %d key %s", tc.yaml, ce.Path, ce.Line, ce.Key, tc.line, tc.key)
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "/etc/icptrack/config.yaml:") {
+			t.Errorf("%q: %q does not start with the file", tc.yaml, msg)
+		}
+		for _, s := range tc.says {
+			if !strings.Contains(msg, s) {
+				t.Errorf("%q: %q does not say %q", tc.yaml, msg, s)
+			}
+		}
+	}
+}
+
+func TestNotAMappingOrNotYAML(t *testing.T) {
+	if _, err := Parse("c.yaml", []byte("- a\n- b\n")); err == nil || !strings.Contains(err.Error(), "c.yaml:1") {
+		t.Errorf("a list at the top: %v", err)
+	}
+	if _, err := Parse("c.yaml", []byte("a: [\n")); err == nil || !strings.Contains(err.Error(), "c.yaml") {
+		t.Errorf("broken YAML: %v", err)
+	}
+	if f, err := Parse("c.yaml", nil); err != nil || len(f.Keys) != 0 {
+		t.Errorf("an empty file: %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "none.yaml"))
+	if err == nil || !errors.Is(err, os.ErrNotExist) && !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(full))
+	f.Add([]byte("otlp:\n  endpoint: [a]\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = Parse("fuzz.yaml", b)
+	})
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"4096", "64K", "16MiB", "1G", "0", "-1", "9999999999G", "MiB", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseSize(s)
+		if err == nil && n <= 0 {
+			t.Fatalf("ParseSize(%q) = %d without an error", s, n)
+		}
+	})
+}
