@@ -8,7 +8,7 @@ FUZZTIME   ?= 10s
 
 export BPF_CLANG BPF_STRIP BPF_CFLAGS
 
-.PHONY: all build generate test fuzz demo bench lint clean
+.PHONY: all build generate tools test fuzz demo bench lint clean
 
 all: build
 
@@ -20,9 +20,18 @@ build:
 generate:
 	cd probes && $(GO) generate ./...
 
+# Real servers for the end-to-end tests. Jaeger v2 is built from the Go
+# module proxy in its own module (tools/jaeger), so that its dependencies
+# stay out of icptrack's go.mod; the first build takes a few minutes.
+# Prometheus comes from the Debian package (apt-get install prometheus).
+tools: bin/jaeger
+
+bin/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
+	cd tools/jaeger && $(GO) build -o ../../bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+
 # The whole suite. Kernel tests load BPF and need root; with CI=true they
-# fail rather than skip when BPF is unavailable.
-test:
+# fail rather than skip when BPF, Jaeger or Prometheus is unavailable.
+test: tools
 	$(GO) test ./...
 	$(MAKE) fuzz
 
@@ -31,6 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./probes
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMountInfo$$' -fuzztime $(FUZZTIME) ./probes
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
 
 # Traces the bundled client/server/worker demo (examples/demo). Needs root.
 demo: build
@@ -41,6 +51,11 @@ demo: build
 	@echo
 	@echo "The event log is in bin/demo-events.jsonl; its first operations:"
 	@head -n 4 bin/demo-events.jsonl
+	@echo
+	@echo "To see each request as one trace in Jaeger and the metrics in Prometheus"
+	@echo "(examples/jaeger-prometheus/README.md):"
+	@echo "  sudo bin/icptrack run --otlp-endpoint http://localhost:4317 --otlp-signals traces \\"
+	@echo "       --prometheus 127.0.0.1:9464 -- bin/demo-client --requests 100 --interval 100ms"
 
 # What icptrack costs the programs it watches (needs root; a few minutes).
 # See README.md, "Benchmarks".

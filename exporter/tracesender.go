@@ -130,6 +130,12 @@ func (s *TraceSender) Send(td ptrace.Traces) {
 	}
 }
 
+// sendWait queues a batch, waiting for room: benchmarks use it to
+// measure how fast batches can go out.
+func (s *TraceSender) sendWait(td ptrace.Traces) {
+	s.queue <- td
+}
+
 // Stats returns the counters so far; safe from any goroutine.
 func (s *TraceSender) Stats() SenderStats {
 	return SenderStats{SentSpans: s.sent.Load(), DroppedSpans: s.dropped.Load(), Retries: s.retries.Load(), FailedExports: s.failed.Load()}

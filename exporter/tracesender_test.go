@@ -49,7 +49,7 @@ func (s *otlpServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 	return ptraceotlp.NewExportResponse(), nil
 }
 
-func startGRPC(t *testing.T, s *otlpServer) string {
+func startGRPC(t testing.TB, s *otlpServer) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

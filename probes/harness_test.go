@@ -159,7 +159,9 @@ func closeAll(files ...*os.File) {
 func byPID(ops []*flow.Operation, pid int) []*flow.Operation {
 	var out []*flow.Operation
 	for _, op := range ops {
-		if int(op.PID) == pid && !(op.Mechanism == flow.Signal && op.Signal == "SIGURG") {
+		// Go's runtime preempts the workloads with SIGURG, which can
+		// also cut a blocked call short (EINTR; the workload retries).
+		if int(op.PID) == pid && !(op.Mechanism == flow.Signal && op.Signal == "SIGURG") && op.Error != "EINTR" {
 			out = append(out, op)
 		}
 	}

@@ -80,6 +80,13 @@ func (t *processTable) apply(r *ipcProcRecord) {
 	case ipcProcChangePROC_EXEC:
 		p := &processInfo{}
 		p.Exe = cString(r.Filename[:min(int(r.FilenameLen), len(r.Filename))])
+		if !strings.HasPrefix(p.Exe, "/") {
+			// execve was given a relative path: the kernel knows the
+			// file, and the process has nearly always not exited yet.
+			if abs, err := os.Readlink("/proc/" + itoa(r.Pid) + "/exe"); err == nil {
+				p.Exe = abs
+			}
+		}
 		if t.cmdline {
 			n := min(int(r.ArgsLen), len(r.Args))
 			p.Cmdline = cmdline(int8Bytes(r.Args[:n]))

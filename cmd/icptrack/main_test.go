@@ -318,3 +318,68 @@ func TestTraceByNameForADuration(t *testing.T) {
 		t.Errorf("no summary:\n%s", stderr.String())
 	}
 }
+
+func TestConfigFileMistakesAreOneClearLine(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		yaml string
+		want []string
+	}{
+		"unknown.yaml":  {"payload: 16\notlp:\n  endpont: http://localhost:4318\n", []string{"unknown.yaml:3: otlp.endpont", "did you mean otlp.endpoint"}},
+		"duration.yaml": {"drain_interval: soon\n", []string{"duration.yaml:1: drain_interval", "not a duration"}},
+		"endpoint.yaml": {"otlp:\n  endpoint: collector\n", []string{"endpoint.yaml:2: otlp.endpoint", "http://localhost:4318"}},
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(c.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		oneLineError(t, run(t, "run", "--config", path, "--", "true"), 2, c.want...)
+	}
+	oneLineError(t, run(t, "trace", "--config", filepath.Join(dir, "missing.yaml")), 2, "missing.yaml", "no such file")
+}
+
+func TestExportFlagMistakes(t *testing.T) {
+	oneLineError(t, run(t, "run", "--otlp-endpoint", "collector", "--", "true"), 2, "--otlp-endpoint", "http://localhost:4318")
+	oneLineError(t, run(t, "run", "--otlp-protocol", "http/json", "--", "true"), 2, "--otlp-protocol", "grpc")
+	oneLineError(t, run(t, "run", "--otlp-signals", "logs", "--", "true"), 2, "--otlp-signals", "traces")
+	oneLineError(t, run(t, "run", "--prometheus", "9464", "--", "true"), 2, "--prometheus", "host:port")
+	oneLineError(t, run(t, "run", "--service-name", "{pid}", "--", "true"), 2, "--service-name", "placeholder")
+	oneLineError(t, run(t, "run", "--log-level", "loud", "--", "true"), 2, "--log-level", "debug")
+	cmd := exec.Command(binary, "run", "--", "true")
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=nohost")
+	oneLineError(t, runCmd(t, cmd), 2, "OTLP", "not an OTLP endpoint")
+}
+
+// Settings in the file apply unless a flag overrides them.
+func TestConfigFileSettingsApply(t *testing.T) {
+	needsBPF(t)
+	dir := t.TempDir()
+	events := filepath.Join(dir, "from-file.jsonl")
+	path := filepath.Join(dir, "icptrack.yaml")
+	if err := os.WriteFile(path, []byte("events: "+events+"\nmechanisms: [pipe]\npayload: 4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "run", "--config", path, "--payload", "2", "--", "sh", "-c", "echo hello | cat > /dev/null")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	evs := readEvents(t, events)
+	if len(evs) == 0 {
+		t.Fatal("the events file the config named is empty")
+	}
+	payloads := 0
+	for _, ev := range evs {
+		if ev["mechanism"] != "pipe" {
+			t.Errorf("mechanism %v traced, the file said only pipe", ev["mechanism"])
+		}
+		if p, ok := ev["payload"].(string); ok {
+			payloads++
+			if len(p) > 4 { // base64 of at most 2 bytes
+				t.Errorf("payload %q: --payload 2 did not override the file's 4", p)
+			}
+		}
+	}
+	if payloads == 0 {
+		t.Error("no payload captured: the file's payload setting did not apply")
+	}
+}

@@ -136,8 +136,8 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 	}
 	if s := p.out.sender; s != nil {
 		st := s.Stats()
-		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d retries\n",
-			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.Retries)
+		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d failed exports, %d retries\n",
+			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries)
 	}
 	if m := p.out.meters; m != nil && m.PrometheusAddr() != nil {
 		fmt.Fprintf(os.Stderr, "icptrack: Prometheus metrics were served on http://%s/metrics\n", m.PrometheusAddr())

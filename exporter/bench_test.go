@@ -1,0 +1,107 @@
+package exporter
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/icptrack/icptrack/flow"
+)
+
+// workload is a request/response pattern over three processes, as the
+// demo makes it: a unix socket, a pipe and a POSIX queue per request.
+type workload struct {
+	ops  []flow.Operation
+	next flow.OpID
+	now  time.Time
+}
+
+func newWorkload() *workload {
+	w := &workload{now: time.Now()}
+	cl, sv, wk := process(10, "client"), process(20, "server"), process(30, "worker")
+	step := func(p flow.Operation, mech flow.Mechanism, o flow.OpType, syscall, ch, ep string) {
+		x := op(p, mech, o, syscall, ch, ep, 64)
+		x.Duration = 4 * time.Microsecond
+		x.QueueDepth = -1
+		w.ops = append(w.ops, x)
+	}
+	step(cl, flow.UnixStream, flow.Send, "write", "unix:1-2", "/run/demo.sock")
+	step(sv, flow.UnixStream, flow.Receive, "read", "unix:1-2", "/run/demo.sock")
+	step(sv, flow.Pipe, flow.Send, "write", "pipe:7", "pipe:[7]")
+	step(wk, flow.Pipe, flow.Receive, "read", "pipe:7", "pipe:[7]")
+	step(wk, flow.POSIXMQ, flow.Send, "mq_timedsend", "posix_mq:1:9", "/demo")
+	step(sv, flow.POSIXMQ, flow.Receive, "mq_timedreceive", "posix_mq:1:9", "/demo")
+	step(sv, flow.UnixStream, flow.Send, "write", "unix:1-2", "/run/demo.sock")
+	step(cl, flow.UnixStream, flow.Receive, "read", "unix:1-2", "/run/demo.sock")
+	return w
+}
+
+// op returns the i-th operation of the endless workload, ids and links
+// filled in as the correlator would.
+func (w *workload) op(i int, o *flow.Operation, links *[1]flow.OpID) {
+	*o = w.ops[i%len(w.ops)]
+	w.next++
+	o.ID = w.next
+	w.now = w.now.Add(time.Microsecond)
+	o.Time = w.now
+	if o.Op == flow.Receive {
+		links[0] = w.next - 1
+		o.Links = links[:]
+	}
+}
+
+// BenchmarkSpansOverOTLP maps operations to spans and exports them over
+// OTLP/gRPC to a real OTLP receiver in this process. The producer waits
+// for room in the export queue instead of dropping, so ops/s is the rate
+// the whole path sustains; every span must arrive. Run with -cpu 1 for the
+// per-core figure: the receiver then shares the one core too.
+func BenchmarkSpansOverOTLP(b *testing.B) {
+	srv := &otlpServer{}
+	endpoint := startGRPC(b, srv)
+	s, err := NewTraceSender(OTLPConfig{Endpoint: endpoint, Protocol: ProtocolGRPC, Compression: "none"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spans := NewSpans(DefaultSpanOptions(), s.sendWait)
+	w := newWorkload()
+	var o flow.Operation
+	var links [1]flow.OpID
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.op(i, &o, &links)
+		spans.Add(&o)
+	}
+	spans.Flush()
+	if err := s.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	st := s.Stats()
+	if st.DroppedSpans != 0 || st.SentSpans != uint64(b.N) || srv.spans.Load() != int64(b.N) {
+		b.Fatalf("%d operations: %+v, receiver got %d", b.N, st, srv.spans.Load())
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkMetricsRecord is the metrics' cost per operation.
+func BenchmarkMetricsRecord(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	defer mp.Shutdown(context.Background())
+	m, err := NewMetrics(mp, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := newWorkload()
+	var o flow.Operation
+	var links [1]flow.OpID
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.op(i, &o, &links)
+		m.Record(&o)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
