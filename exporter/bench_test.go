@@ -60,7 +60,7 @@ func (w *workload) op(i int, o *flow.Operation, links *[1]flow.OpID) {
 func BenchmarkSpansOverOTLP(b *testing.B) {
 	srv := &otlpServer{}
 	endpoint := startGRPC(b, srv)
-	s, err := NewTraceSender(OTLPConfig{Endpoint: endpoint, Protocol: ProtocolGRPC, Compression: "none"}, nil)
+	s, err := NewTraceSender(OTLPConfig{Endpoint: endpoint, Protocol: ProtocolGRPC, Compression: "none"}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -37,6 +37,8 @@ type MetricOutputs struct {
 	// (OTEL_RESOURCE_ATTRIBUTES).
 	Attributes map[string]string
 	Log        *zap.Logger
+	// Own, when not nil, learns the addresses the outputs use.
+	Own *OwnAddrs
 }
 
 // MaxMetricStreams bounds the attribute sets each instrument keeps; past
@@ -92,13 +94,14 @@ func NewMeterProvider(o MetricOutputs) (*MeterProvider, error) {
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mp.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		mp.addr = ln.Addr()
+		o.Own.AddListener(ln.Addr())
 		mp.served = make(chan error, 1)
 		go func() { mp.served <- mp.server.Serve(ln) }()
 		opts = append(opts, sdkmetric.WithReader(exp))
 		o.Log.Info("serving Prometheus metrics", zap.String("url", "http://"+ln.Addr().String()+"/metrics"))
 	}
 	if o.OTLP.Enabled() {
-		exp, err := newMetricExporter(o.OTLP)
+		exp, err := newMetricExporter(o.OTLP, o.Own)
 		if err != nil {
 			mp.closeServer()
 			return nil, err
@@ -152,14 +155,15 @@ func (m *MeterProvider) closeServer() error {
 	return err
 }
 
-func newMetricExporter(c OTLPConfig) (sdkmetric.Exporter, error) {
+func newMetricExporter(c OTLPConfig, own *OwnAddrs) (sdkmetric.Exporter, error) {
 	t, err := c.target("metrics")
 	if err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
 	if t.protocol == ProtocolGRPC {
-		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(t.url.Host), otlpmetricgrpc.WithTimeout(t.config.Timeout)}
+		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(t.url.Host), otlpmetricgrpc.WithTimeout(t.config.Timeout),
+			otlpmetricgrpc.WithDialOption(grpcDialOptions(t, own)...)}
 		if t.tls == nil {
 			opts = append(opts, otlpmetricgrpc.WithInsecure())
 		} else {
@@ -175,12 +179,10 @@ func newMetricExporter(c OTLPConfig) (sdkmetric.Exporter, error) {
 	}
 	opts := []otlpmetrichttp.Option{
 		otlpmetrichttp.WithEndpoint(t.url.Host), otlpmetrichttp.WithURLPath(t.url.Path),
-		otlpmetrichttp.WithTimeout(t.config.Timeout),
+		otlpmetrichttp.WithTimeout(t.config.Timeout), otlpmetrichttp.WithHTTPClient(httpClient(t, own)),
 	}
 	if t.tls == nil {
 		opts = append(opts, otlpmetrichttp.WithInsecure())
-	} else {
-		opts = append(opts, otlpmetrichttp.WithTLSClientConfig(t.tls))
 	}
 	if len(t.config.Headers) > 0 {
 		opts = append(opts, otlpmetrichttp.WithHeaders(t.config.Headers))

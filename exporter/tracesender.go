@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -78,8 +79,9 @@ type retryable struct {
 func (r *retryable) Error() string { return r.err.Error() }
 func (r *retryable) Unwrap() error { return r.err }
 
-// NewTraceSender starts a sender to cfg's traces endpoint. log may be nil.
-func NewTraceSender(cfg OTLPConfig, log *zap.Logger) (*TraceSender, error) {
+// NewTraceSender starts a sender to cfg's traces endpoint. log may be nil;
+// own, when not nil, learns the sender's connections.
+func NewTraceSender(cfg OTLPConfig, log *zap.Logger, own *OwnAddrs) (*TraceSender, error) {
 	cfg = cfg.orDefaults()
 	t, err := cfg.target("traces")
 	if err != nil {
@@ -90,9 +92,9 @@ func NewTraceSender(cfg OTLPConfig, log *zap.Logger) (*TraceSender, error) {
 	}
 	var c traceClient
 	if t.protocol == ProtocolGRPC {
-		c, err = newGRPCTraceClient(t)
+		c, err = newGRPCTraceClient(t, own)
 	} else {
-		c = newHTTPTraceClient(t)
+		c = newHTTPTraceClient(t, own)
 	}
 	if err != nil {
 		return nil, err
@@ -255,12 +257,8 @@ type grpcTraceClient struct {
 	opts   []grpc.CallOption
 }
 
-func newGRPCTraceClient(t *otlpTarget) (*grpcTraceClient, error) {
-	creds := insecure.NewCredentials()
-	if t.tls != nil {
-		creds = credentials.NewTLS(t.tls)
-	}
-	conn, err := grpc.NewClient(t.url.Host, grpc.WithTransportCredentials(creds))
+func newGRPCTraceClient(t *otlpTarget, own *OwnAddrs) (*grpcTraceClient, error) {
+	conn, err := grpc.NewClient(t.url.Host, grpcDialOptions(t, own)...)
 	if err != nil {
 		return nil, fmt.Errorf("OTLP/gRPC client for %s: %w", t.url.Host, err)
 	}
@@ -269,6 +267,28 @@ func newGRPCTraceClient(t *otlpTarget) (*grpcTraceClient, error) {
 		c.opts = append(c.opts, grpc.UseCompressor(grpcgzip.Name))
 	}
 	return c, nil
+}
+
+// grpcDialOptions are the transport options for target t.
+func grpcDialOptions(t *otlpTarget, own *OwnAddrs) []grpc.DialOption {
+	creds := insecure.NewCredentials()
+	if t.tls != nil {
+		creds = credentials.NewTLS(t.tls)
+	}
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return own.DialContext(ctx, "tcp", addr)
+		}),
+	}
+}
+
+// httpClient is the HTTP client for target t.
+func httpClient(t *otlpTarget, own *OwnAddrs) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = t.tls
+	tr.DialContext = own.DialContext
+	return &http.Client{Transport: tr, Timeout: t.config.Timeout}
 }
 
 func (c *grpcTraceClient) export(ctx context.Context, td ptrace.Traces) (int64, error) {
@@ -317,12 +337,10 @@ type httpTraceClient struct {
 	buf     bytes.Buffer
 }
 
-func newHTTPTraceClient(t *otlpTarget) *httpTraceClient {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = t.tls
+func newHTTPTraceClient(t *otlpTarget, own *OwnAddrs) *httpTraceClient {
 	return &httpTraceClient{
 		url:     t.url.String(),
-		client:  &http.Client{Transport: tr},
+		client:  httpClient(t, own),
 		headers: t.config.Headers,
 		gzip:    t.config.Compression == "gzip",
 	}

@@ -76,7 +76,7 @@ func testTraces(n int) ptrace.Traces {
 
 func newSender(t *testing.T, cfg OTLPConfig) *TraceSender {
 	t.Helper()
-	s, err := NewTraceSender(cfg, nil)
+	s, err := NewTraceSender(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -242,7 +242,7 @@ func logLevel(s string) (zapcore.Level, error) {
 // outputs builds the OpenTelemetry outputs the settings ask for. log is
 // where they log.
 func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
-	o := &outputs{log: log}
+	o := &outputs{log: log, own: &exporter.OwnAddrs{}}
 	otlp, err := f.otlp()
 	if err != nil {
 		return nil, usageError("%v", err)
@@ -256,7 +256,7 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 		return nil, usageError("--otlp-signals: %v", err)
 	}
 	if otlp.Enabled() && traces {
-		if o.sender, err = exporter.NewTraceSender(otlp, log); err != nil {
+		if o.sender, err = exporter.NewTraceSender(otlp, log, o.own); err != nil {
 			return nil, &exitError{code: exitFailure, err: err}
 		}
 		opts := exporter.DefaultSpanOptions()
@@ -277,7 +277,7 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 		otlp = exporter.OTLPConfig{}
 	}
 	if otlp.Enabled() || f.prometheus != "" {
-		mo := exporter.MetricOutputs{Prometheus: f.prometheus, OTLP: otlp, Attributes: attrs, Log: log}
+		mo := exporter.MetricOutputs{Prometheus: f.prometheus, OTLP: otlp, Attributes: attrs, Log: log, Own: o.own}
 		if f.file != nil && f.file.Has("otlp.metrics_interval") {
 			mo.Interval = f.file.MetricsInterval
 		}

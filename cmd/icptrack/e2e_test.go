@@ -115,6 +115,7 @@ func startServer(t *testing.T, cmd *exec.Cmd, ready string) {
 
 type jaegerServer struct {
 	otlpGRPC, otlpHTTP, query string
+	pid                       int
 }
 
 func startJaeger(t *testing.T) jaegerServer {
@@ -139,6 +140,7 @@ func startJaeger(t *testing.T) jaegerServer {
 		query:    fmt.Sprintf("http://127.0.0.1:%d", ports["JAEGER_QUERY_PORT"]),
 	}
 	startServer(t, cmd, j.query+"/api/services")
+	j.pid = cmd.Process.Pid
 	return j
 }
 
@@ -432,5 +434,45 @@ func TestDeadBackendDoesNotStallCapture(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "WARN") || !strings.Contains(r.stderr, dead[len("http://"):]) {
 		t.Errorf("no warning naming the endpoint:\n%s", r.stderr)
+	}
+}
+
+// Tracing the backend icptrack exports to must not feed the exports back
+// into what it captures.
+func TestOwnExportsAreNotTraced(t *testing.T) {
+	j := startJaeger(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	trace := exec.Command(binary, "trace", "--pid", strconv.Itoa(j.pid), "--comm", "demo-client,demo-server,demo-worker",
+		"--duration", "4s", "--otlp-endpoint", j.otlpGRPC, "--otlp-protocol", "grpc", "--otlp-signals", "traces", "--events", events)
+	var stderr strings.Builder
+	trace.Stderr = &stderr
+	if err := trace.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // attached
+	if out, err := exec.Command(demoClient(t), "--requests", "20", "--interval", "50ms").CombinedOutput(); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	if err := trace.Wait(); err != nil {
+		t.Fatalf("trace: %v\n%s", err, stderr.String())
+	}
+	u, _ := url.Parse(j.otlpGRPC)
+	otlpPort := ":" + u.Port() + "->"
+	jaegerOps := 0
+	for _, ev := range readEvents(t, events) {
+		if int(ev["pid"].(float64)) != j.pid {
+			continue
+		}
+		jaegerOps++
+		if ep, _ := ev["endpoint"].(string); strings.Contains(ep, otlpPort) {
+			t.Errorf("Jaeger's side of icptrack's own export was traced: %v", ev)
+		}
+	}
+	m := regexp.MustCompile(`(\d+) operations of traced processes with icptrack's own exports left out`).FindStringSubmatch(stderr.String())
+	if m == nil || m[1] == "0" {
+		t.Errorf("no own operations left out (%d Jaeger operations seen):\n%s", jaegerOps, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "0 dropped") {
+		t.Errorf("spans dropped:\n%s", stderr.String())
 	}
 }

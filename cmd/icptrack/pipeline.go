@@ -24,6 +24,9 @@ type outputs struct {
 	metrics *exporter.Metrics
 	meters  *exporter.MeterProvider
 	tracer  *probes.Tracer // for the self-metrics, once open
+	// own are the addresses of icptrack's exports and endpoint, whose
+	// traffic is left out when the other end is traced.
+	own *exporter.OwnAddrs
 }
 
 func (o *outputs) selfStats() exporter.SelfStats {
@@ -75,6 +78,8 @@ type pipeline struct {
 	summary     *exporter.Summary
 	out         *outputs
 	lastObserve time.Time
+	// ownTraffic counts the operations left out as icptrack's own.
+	ownTraffic uint64
 }
 
 func newPipeline(events io.Writer, out *outputs) *pipeline {
@@ -86,7 +91,13 @@ func newPipeline(events io.Writer, out *outputs) *pipeline {
 	return p
 }
 
-func (p *pipeline) Event(ev *flow.Event) { p.corr.Add(ev) }
+func (p *pipeline) Event(ev *flow.Event) {
+	if (ev.Mechanism == flow.TCP || ev.Mechanism == flow.UDP) && p.out.own.Has(ev.Remote) {
+		p.ownTraffic++
+		return
+	}
+	p.corr.Add(ev)
+}
 
 func (p *pipeline) Drained() {
 	p.corr.Tick()
