@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -104,4 +105,21 @@ func BenchmarkMetricsRecord(b *testing.B) {
 		m.Record(&o)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkEventLog is the event log's cost per operation.
+func BenchmarkEventLog(b *testing.B) {
+	l := NewEventLog(io.Discard)
+	w := newWorkload()
+	var o flow.Operation
+	var links [1]flow.OpID
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.op(i, &o, &links)
+		l.Write(&o)
+	}
+	if err := l.Flush(); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -59,6 +59,7 @@ func AppendJSON(b []byte, op *flow.Operation) []byte {
 type encoder struct {
 	sec    int64
 	prefix []byte // "2006-01-02T15:04:05" of sec
+	fields jsonFields
 }
 
 // appendTime writes t as RFC 3339 in UTC with the nanoseconds, trailing
@@ -94,104 +95,169 @@ func appendID(b []byte, id flow.OpID) []byte {
 }
 
 func (e *encoder) appendJSON(b []byte, op *flow.Operation) []byte {
-	b = append(b, `{"id":"`...)
-	b = appendID(b, op.ID)
-	b = append(b, `","time":"`...)
-	b = e.appendTime(b, op.Time)
-	b = append(b, `","duration_ns":`...)
-	b = strconv.AppendInt(b, int64(op.Duration), 10)
-	b = appendUint(b, "pid", uint64(op.PID))
-	b = appendUint(b, "tid", uint64(op.TID))
-	b = appendUint(b, "ppid", uint64(op.PPID))
-	b = appendString(b, "comm", op.Comm)
+	// The writer lives in the encoder: handing a local to the interface
+	// would allocate it on every operation.
+	e.fields.e, e.fields.b, e.fields.more = e, append(b, '{'), false
+	eventFields(op, &e.fields)
+	b = append(e.fields.b, '}')
+	e.fields.b = nil
+	return b
+}
+
+// fieldWriter receives an operation's event-log fields, in order. The
+// event log (JSON) and the Collector receiver's log records (OTel
+// attributes) both write them, so the two cannot drift apart.
+type fieldWriter interface {
+	id(key string, id flow.OpID)
+	time(key string, t time.Time)
+	int(key string, v int64)
+	str(key, v string)
+	bool(key string, v bool)
+	ids(key string, ids []flow.OpID)
+	pids(key string, pids []uint32)
+	bytes(key string, v []byte)
+}
+
+// eventFields writes op's fields: the event-log contract (DESIGN.md, "The
+// event log"). Optional fields are left out when they do not apply.
+func eventFields(op *flow.Operation, w fieldWriter) {
+	w.id("id", op.ID)
+	w.time("time", op.Time)
+	w.int("duration_ns", int64(op.Duration))
+	w.int("pid", int64(op.PID))
+	w.int("tid", int64(op.TID))
+	w.int("ppid", int64(op.PPID))
+	w.str("comm", op.Comm)
 	if op.Exe != "" {
-		b = appendString(b, "exe", op.Exe)
+		w.str("exe", op.Exe)
 	}
 	if op.Cmdline != "" {
-		b = appendString(b, "cmdline", op.Cmdline)
+		w.str("cmdline", op.Cmdline)
 	}
-	b = appendString(b, "mechanism", op.Mechanism.String())
-	b = appendString(b, "op", op.Op.String())
+	w.str("mechanism", op.Mechanism.String())
+	w.str("op", op.Op.String())
 	if op.Syscall != "" {
-		b = appendString(b, "syscall", op.Syscall)
+		w.str("syscall", op.Syscall)
 	}
 	if op.Channel != "" {
-		b = appendString(b, "channel", op.Channel)
+		w.str("channel", op.Channel)
 	}
 	if op.Endpoint != "" {
-		b = appendString(b, "endpoint", op.Endpoint)
+		w.str("endpoint", op.Endpoint)
 	}
-	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, op.Bytes, 10)
+	w.int("bytes", op.Bytes)
 	if op.Peer.PID != 0 || op.Peer == flow.Kernel {
-		b = appendUint(b, "peer_pid", uint64(op.Peer.PID))
-		b = appendString(b, "peer_comm", op.Peer.Comm)
+		w.int("peer_pid", int64(op.Peer.PID))
+		w.str("peer_comm", op.Peer.Comm)
 	}
 	if len(op.Peers) > 0 {
-		b = append(b, `,"peers":[`...)
-		for i, p := range op.Peers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendUint(b, uint64(p), 10)
-		}
-		b = append(b, ']')
+		w.pids("peers", op.Peers)
 	}
 	if op.Signal != "" {
-		b = appendString(b, "signal", op.Signal)
+		w.str("signal", op.Signal)
 	}
 	if op.QueueDepth >= 0 {
-		b = append(b, `,"queue_depth":`...)
-		b = strconv.AppendInt(b, op.QueueDepth, 10)
+		w.int("queue_depth", op.QueueDepth)
 	}
 	if op.HasMessageType {
-		b = append(b, `,"message_type":`...)
-		b = strconv.AppendInt(b, op.MessageType, 10)
+		w.int("message_type", op.MessageType)
 	}
 	if len(op.Links) > 0 {
-		b = append(b, `,"links":[`...)
-		for i, id := range op.Links {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '"')
-			b = appendID(b, id)
-			b = append(b, '"')
-		}
-		b = append(b, ']')
+		w.ids("links", op.Links)
 	}
 	if op.Error != "" {
-		b = appendString(b, "error", op.Error)
+		w.str("error", op.Error)
 	}
-	b = append(b, `,"blocked":`...)
-	b = strconv.AppendBool(b, op.Blocked)
+	w.bool("blocked", op.Blocked)
 	if op.PayloadCaptured {
-		b = append(b, `,"payload":"`...)
-		b = base64.StdEncoding.AppendEncode(b, op.Payload)
-		b = append(b, `","payload_truncated":`...)
-		b = strconv.AppendBool(b, op.PayloadTruncated)
+		w.bytes("payload", op.Payload)
+		w.bool("payload_truncated", op.PayloadTruncated)
 	}
 	if op.ContainerID != "" {
-		b = appendString(b, "container_id", op.ContainerID)
+		w.str("container_id", op.ContainerID)
 	}
 	if op.CgroupID != 0 {
-		b = appendUint(b, "cgroup_id", op.CgroupID)
+		w.int("cgroup_id", int64(op.CgroupID))
 	}
-	return append(b, '}')
 }
 
-func appendUint(b []byte, key string, v uint64) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return strconv.AppendUint(b, v, 10)
+// jsonFields writes fields as the members of a JSON object.
+type jsonFields struct {
+	e    *encoder
+	b    []byte
+	more bool // a member was written: the next needs a comma
 }
 
-func appendString(b []byte, key, v string) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return appendQuoted(b, v)
+func (j *jsonFields) key(k string) {
+	if j.more {
+		j.b = append(j.b, ',')
+	}
+	j.more = true
+	j.b = append(j.b, '"')
+	j.b = append(j.b, k...)
+	j.b = append(j.b, '"', ':')
+}
+
+func (j *jsonFields) id(k string, id flow.OpID) {
+	j.key(k)
+	j.b = append(j.b, '"')
+	j.b = appendID(j.b, id)
+	j.b = append(j.b, '"')
+}
+
+func (j *jsonFields) time(k string, t time.Time) {
+	j.key(k)
+	j.b = append(j.b, '"')
+	j.b = j.e.appendTime(j.b, t)
+	j.b = append(j.b, '"')
+}
+
+func (j *jsonFields) int(k string, v int64) {
+	j.key(k)
+	j.b = strconv.AppendInt(j.b, v, 10)
+}
+
+func (j *jsonFields) str(k, v string) {
+	j.key(k)
+	j.b = appendQuoted(j.b, v)
+}
+
+func (j *jsonFields) bool(k string, v bool) {
+	j.key(k)
+	j.b = strconv.AppendBool(j.b, v)
+}
+
+func (j *jsonFields) ids(k string, ids []flow.OpID) {
+	j.key(k)
+	j.b = append(j.b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			j.b = append(j.b, ',')
+		}
+		j.b = append(j.b, '"')
+		j.b = appendID(j.b, id)
+		j.b = append(j.b, '"')
+	}
+	j.b = append(j.b, ']')
+}
+
+func (j *jsonFields) pids(k string, pids []uint32) {
+	j.key(k)
+	j.b = append(j.b, '[')
+	for i, p := range pids {
+		if i > 0 {
+			j.b = append(j.b, ',')
+		}
+		j.b = strconv.AppendUint(j.b, uint64(p), 10)
+	}
+	j.b = append(j.b, ']')
+}
+
+func (j *jsonFields) bytes(k string, v []byte) {
+	j.key(k)
+	j.b = append(j.b, '"')
+	j.b = base64.StdEncoding.AppendEncode(j.b, v)
+	j.b = append(j.b, '"')
 }
 
 const hexDigits = "0123456789abcdef"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -187,5 +188,56 @@ func TestObservedMetrics(t *testing.T) {
 	d := sums(t, got[semconv.MetricIcptrackEventsDropped])
 	if d["[ipc.drop.reason=ring_buffer]"] != 2 || d["[ipc.drop.reason=export_queue]"] != 5 {
 		t.Errorf("dropped %v", d)
+	}
+}
+
+// What the receiver hands a Collector pipeline: the same metrics, as pdata.
+func TestMetricsToPdata(t *testing.T) {
+	m, reader := newTestMetrics(t, func() SelfStats { return SelfStats{Processed: 7} })
+	send := op(process(10, "alpha"), flow.Pipe, flow.Send, "write", "pipe:7", "pipe:[7]", 100)
+	send.Duration = 3 * time.Microsecond
+	m.Record(&send)
+	m.Record(&send)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	md := MetricsToPdata(&rm)
+	found := map[string]pmetric.Metric{}
+	sms := md.ResourceMetrics().At(0).ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		if sms.At(i).Scope().Name() != ScopeName {
+			t.Errorf("scope %q", sms.At(i).Scope().Name())
+		}
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			found[ms.At(j).Name()] = ms.At(j)
+		}
+	}
+	sent := found[semconv.MetricIPCSentMessages]
+	if sent.Type() != pmetric.MetricTypeSum || !sent.Sum().IsMonotonic() || sent.Sum().DataPoints().At(0).IntValue() != 2 ||
+		sent.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+		t.Errorf("ipc.sent.messages: %v", sent.Type())
+	}
+	if v, _ := sent.Sum().DataPoints().At(0).Attributes().Get(semconv.AttrProcessExecutableName); v.Str() != "alpha" {
+		t.Errorf("attribute %v", v)
+	}
+	dur := found[semconv.MetricIPCOperationDuration]
+	if dur.Type() != pmetric.MetricTypeHistogram || dur.Unit() != "s" {
+		t.Fatalf("ipc.operation.duration: %v %q", dur.Type(), dur.Unit())
+	}
+	p := dur.Histogram().DataPoints().At(0)
+	if p.Count() != 2 || p.ExplicitBounds().Len() != len(DurationBuckets) || p.BucketCounts().Len() != len(DurationBuckets)+1 ||
+		p.BucketCounts().At(2) != 2 || p.Min() != 3e-6 {
+		t.Errorf("histogram point: count %d bounds %d buckets %v min %v", p.Count(), p.ExplicitBounds().Len(), p.BucketCounts().AsRaw(), p.Min())
+	}
+	if backlog := found[semconv.MetricIPCChannelBacklog]; backlog.Type() != pmetric.MetricTypeGauge {
+		t.Errorf("ipc.channel.backlog is %v", backlog.Type())
+	}
+	if shm := found[semconv.MetricIPCShmAttachmentCount]; shm.Type() != pmetric.MetricTypeSum || shm.Sum().IsMonotonic() {
+		t.Errorf("ipc.shm.attachment.count is not an updowncounter")
+	}
+	if p := found[semconv.MetricIcptrackEventsProcessed]; p.Sum().DataPoints().At(0).IntValue() != 7 {
+		t.Errorf("icptrack.events.processed %v", p.Sum().DataPoints().At(0).IntValue())
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/icptrack/icptrack/exporter"
-	"github.com/icptrack/icptrack/flow"
 	"github.com/icptrack/icptrack/probes"
 )
 
@@ -70,77 +69,29 @@ func (o *outputs) shutdown() error {
 	return errors.Join(errs...)
 }
 
-// pipeline takes the tracer's events through correlation to the outputs.
-// Everything runs on the tracer's goroutine.
+// pipeline is the shared pipeline plus the agent's summary and outputs.
 type pipeline struct {
-	corr        *flow.Correlator
-	log         *exporter.EventLog
-	summary     *exporter.Summary
-	out         *outputs
-	lastObserve time.Time
-	// ownTraffic counts the operations left out as icptrack's own.
-	ownTraffic uint64
+	*exporter.Pipeline
+	summary *exporter.Summary
+	out     *outputs
 }
 
 func newPipeline(events io.Writer, out *outputs) *pipeline {
 	p := &pipeline{summary: exporter.NewSummary(), out: out}
-	if events != nil {
-		p.log = exporter.NewEventLog(events)
-	}
-	p.corr = flow.New(p.operation, flow.DefaultOptions())
+	p.Pipeline = exporter.NewPipeline(exporter.Outputs{
+		EventLog: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own,
+	})
 	return p
-}
-
-func (p *pipeline) Event(ev *flow.Event) {
-	if (ev.Mechanism == flow.TCP || ev.Mechanism == flow.UDP) && p.out.own.Has(ev.Remote) {
-		p.ownTraffic++
-		return
-	}
-	p.corr.Add(ev)
-}
-
-func (p *pipeline) Drained() {
-	p.corr.Tick()
-	if p.out.spans == nil && p.out.metrics == nil {
-		return
-	}
-	now := time.Now()
-	if p.out.spans != nil {
-		p.out.spans.Tick(now)
-	}
-	if p.out.metrics != nil && now.Sub(p.lastObserve) >= time.Second {
-		p.lastObserve = now
-		p.out.metrics.Observe(p.corr)
-	}
-}
-
-func (p *pipeline) operation(op *flow.Operation) {
-	if p.log != nil {
-		p.log.Write(op)
-	}
-	p.summary.Add(op)
-	if p.out.spans != nil {
-		p.out.spans.Add(op)
-	}
-	if p.out.metrics != nil {
-		p.out.metrics.Record(op)
-	}
 }
 
 // finish releases what the correlator still holds, flushes the log and
 // ships what the outputs hold. Call it after the tracer has stopped.
 func (p *pipeline) finish() error {
-	p.corr.Flush()
-	if p.out.metrics != nil {
-		p.out.metrics.Observe(p.corr)
-	}
+	err := p.Finish()
 	// A backend that is down is reported, and counted in the summary,
 	// but is not icptrack failing: the trace is still complete locally.
 	if err := p.out.shutdown(); err != nil {
 		p.out.log.Warn("exporting at exit", zap.Error(err))
 	}
-	if p.log != nil {
-		return p.log.Flush()
-	}
-	return nil
+	return err
 }

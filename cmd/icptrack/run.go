@@ -139,8 +139,8 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d failed exports, %d retries\n",
 			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries)
 	}
-	if p.ownTraffic > 0 {
-		fmt.Fprintf(os.Stderr, "icptrack: %d operations of traced processes with icptrack's own exports left out\n", p.ownTraffic)
+	if n := p.OwnTraffic(); n > 0 {
+		fmt.Fprintf(os.Stderr, "icptrack: %d operations of traced processes with icptrack's own exports left out\n", n)
 	}
 	if m := p.out.meters; m != nil && m.PrometheusAddr() != nil {
 		fmt.Fprintf(os.Stderr, "icptrack: Prometheus metrics were served on http://%s/metrics\n", m.PrometheusAddr())

@@ -1,0 +1,116 @@
+package exporter
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/icptrack/icptrack/flow"
+)
+
+// Outputs are what a Pipeline feeds; any may be nil.
+type Outputs struct {
+	EventLog io.Writer
+	Summary  *Summary
+	Spans    *Spans
+	Metrics  *Metrics
+	Logs     *Logs
+	// Own are icptrack's own addresses, whose traffic is left out.
+	Own *OwnAddrs
+}
+
+// Pipeline takes the tracer's events through correlation to the outputs:
+// the standalone agent and the Collector receiver both run one. It is the
+// tracer's handler; everything runs on the tracer's goroutine.
+type Pipeline struct {
+	corr        *flow.Correlator
+	log         *EventLog
+	out         Outputs
+	lastObserve time.Time
+	ownTraffic  uint64
+}
+
+// NewPipeline feeds out from a new correlator.
+func NewPipeline(out Outputs) *Pipeline {
+	p := &Pipeline{out: out}
+	if out.EventLog != nil {
+		p.log = NewEventLog(out.EventLog)
+	}
+	p.corr = flow.New(p.operation, flow.DefaultOptions())
+	return p
+}
+
+// Event takes one event from the tracer.
+func (p *Pipeline) Event(ev *flow.Event) {
+	if (ev.Mechanism == flow.TCP || ev.Mechanism == flow.UDP) && p.out.Own.Has(ev.Remote) {
+		p.ownTraffic++
+		return
+	}
+	p.corr.Add(ev)
+}
+
+// Drained is called after each read of the ring buffer: it releases held
+// receives, sends batches that waited long enough, and now and then
+// takes the channels' backlog for the metrics.
+func (p *Pipeline) Drained() {
+	p.corr.Tick()
+	if p.out.Spans == nil && p.out.Metrics == nil && p.out.Logs == nil {
+		return
+	}
+	now := time.Now()
+	if p.out.Spans != nil {
+		p.out.Spans.Tick(now)
+	}
+	if p.out.Logs != nil {
+		p.out.Logs.Tick(now)
+	}
+	if p.out.Metrics != nil && now.Sub(p.lastObserve) >= time.Second {
+		p.lastObserve = now
+		p.out.Metrics.Observe(p.corr)
+	}
+}
+
+func (p *Pipeline) operation(op *flow.Operation) {
+	if p.log != nil {
+		p.log.Write(op)
+	}
+	if p.out.Summary != nil {
+		p.out.Summary.Add(op)
+	}
+	if p.out.Spans != nil {
+		p.out.Spans.Add(op)
+	}
+	if p.out.Metrics != nil {
+		p.out.Metrics.Record(op)
+	}
+	if p.out.Logs != nil {
+		p.out.Logs.Add(op)
+	}
+}
+
+// Finish releases what the correlator still holds and flushes the
+// outputs' batches and the event log. Call it after the tracer has
+// stopped; shutting down the senders is the caller's.
+func (p *Pipeline) Finish() error {
+	p.corr.Flush()
+	var errs []error
+	if p.out.Metrics != nil {
+		p.out.Metrics.Observe(p.corr)
+	}
+	if p.out.Spans != nil {
+		p.out.Spans.Flush()
+	}
+	if p.out.Logs != nil {
+		p.out.Logs.Flush()
+	}
+	if p.log != nil {
+		errs = append(errs, p.log.Flush())
+	}
+	return errors.Join(errs...)
+}
+
+// OwnTraffic is the operations left out as icptrack's own traffic.
+func (p *Pipeline) OwnTraffic() uint64 { return p.ownTraffic }
+
+// Correlator is the pipeline's correlator, for its statistics.
+func (p *Pipeline) Correlator() *flow.Correlator { return p.corr }
