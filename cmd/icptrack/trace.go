@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/icptrack/icptrack/internal/selector"
 	"github.com/icptrack/icptrack/probes"
 )
 
@@ -76,44 +74,28 @@ func (f *traceFlags) fromFile() {
 // selector turns the selector flags into what the kernel applies, or a
 // usage error that says what is wrong.
 func (f *traceFlags) selector() (*probes.Selector, error) {
-	var s probes.Selector
+	var spec selector.Spec
 	for _, p := range splitList(f.pids) {
 		pid, err := strconv.Atoi(p)
 		if err != nil || pid <= 0 {
 			return nil, usageError("--pid %q is not a process id: give positive numbers, separated by commas", p)
 		}
-		if _, err := os.Stat("/proc/" + p); err != nil {
-			return nil, usageError("--pid %d: no such process", pid)
-		}
-		s.PIDs = append(s.PIDs, pid)
+		spec.PIDs = append(spec.PIDs, pid)
 	}
-	for _, c := range splitList(f.comms) {
-		if len(c) > 15 {
-			return nil, usageError("--comm %q is longer than the 15 characters the kernel keeps of a name: use %q", c, c[:15])
-		}
-		s.Comms = append(s.Comms, c)
+	spec.Comms = splitList(f.comms)
+	spec.Cgroup, spec.Container = f.cgroup, f.container
+	s, err := probes.ResolveSelector(spec, flagName)
+	if err != nil {
+		return nil, usageError("%v", err)
 	}
-	if f.cgroup != "" && f.container != "" {
-		return nil, usageError("--cgroup and --container both name a cgroup: give one of them")
-	}
-	if f.cgroup != "" {
-		dir, err := cgroupDir(f.cgroup)
-		if err != nil {
-			return nil, usageError("--cgroup %s: %v", f.cgroup, err)
-		}
-		s.Cgroup = dir
-	}
-	if f.container != "" {
-		dir, err := containerCgroup(f.container)
-		if err != nil {
-			return nil, usageError("--container %s: %v", f.container, err)
-		}
-		s.Cgroup = dir
-	}
-	if len(s.PIDs) == 0 && len(s.Comms) == 0 && s.Cgroup == "" {
-		return nil, nil // the whole host
-	}
-	return &s, nil
+	return s, nil
+}
+
+// flagName is the trace flag of a selector field.
+func flagName(field string) string {
+	return map[string]string{
+		selector.FieldPIDs: "--pid", selector.FieldComms: "--comm", selector.FieldCgroup: "--cgroup", selector.FieldContainer: "--container",
+	}[field]
 }
 
 func splitList(s string) []string {
@@ -124,51 +106,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// cgroupDir finds a cgroup v2 directory: an absolute path, or a path
-// relative to the cgroup2 mount.
-func cgroupDir(p string) (string, error) {
-	root := probes.Cgroup2Mount()
-	if root == "" {
-		return "", errors.New("no cgroup v2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup)")
-	}
-	dir := p
-	if !strings.HasPrefix(p, root) {
-		dir = filepath.Join(root, p)
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return "", fmt.Errorf("no such cgroup (looked for %s)", dir)
-	}
-	return dir, nil
-}
-
-// containerCgroup finds the one cgroup whose name carries the container id.
-func containerCgroup(id string) (string, error) {
-	if len(id) < 4 {
-		return "", errors.New("give at least 4 characters of the container id")
-	}
-	root := probes.Cgroup2Mount()
-	if root == "" {
-		return "", errors.New("no cgroup v2 hierarchy is mounted")
-	}
-	var found []string
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			if c := probes.ContainerIDFromCgroup(p); c != "" && strings.HasPrefix(c, id) {
-				found = append(found, p)
-				return filepath.SkipDir
-			}
-		}
-		return nil
-	})
-	switch len(found) {
-	case 0:
-		return "", errors.New("no running container has this id")
-	case 1:
-		return found[0], nil
-	}
-	return "", fmt.Errorf("%d containers' ids start with it: give more of the id", len(found))
 }
 
 func traceHost(f *traceFlags) error {
