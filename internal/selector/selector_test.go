@@ -11,7 +11,7 @@ func TestCheck(t *testing.T) {
 	}
 	name := func(f string) string { return "include." + f }
 	for spec, want := range map[*Spec]string{
-		{PIDs: []int{0}}:                         "include.pids 0 is not a process id",
+		{PIDs: []int{0}}: "include.pids 0 is not a process id",
 		{Comms: []string{"a-name-much-too-long"}}: `include.comms "a-name-much-too-long" is longer than the 15 characters`,
 		{Comms: []string{""}}:                     "empty name",
 		{Cgroup: "/a", Container: "abcd"}:         "include.cgroup and include.container both name a cgroup",

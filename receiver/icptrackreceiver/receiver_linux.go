@@ -1,0 +1,321 @@
+package icptrackreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+	"go.uber.org/zap"
+
+	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/internal/config"
+	"github.com/icptrack/icptrack/probes"
+	"github.com/icptrack/icptrack/receiver/icptrackreceiver/internal/metadata"
+	"github.com/icptrack/icptrack/semconv"
+)
+
+func supported() error { return nil }
+
+// running is a started instance: the tracer, the shared pipeline, and a
+// queue per Collector pipeline so that a slow one never stalls capture.
+type running struct {
+	log       *zap.Logger
+	tracer    *probes.Tracer
+	pipeline  *exporter.Pipeline
+	cancel    context.CancelFunc
+	traced    chan error
+	traces    *queue[ptrace.Traces]
+	logs      *queue[plog.Logs]
+	metrics   *queue[pmetric.Metrics]
+	collector *metricsCollector
+	telemetry *metadata.TelemetryBuilder
+	// dropped counts what the queues or the next consumers lost.
+	dropped atomic.Uint64
+}
+
+func (i *instance) start(_ context.Context, _ component.Host) (*running, error) {
+	cfg := i.cfg
+	pcfg := probes.DefaultConfig()
+	var err error
+	if pcfg.Mechanisms, err = cfg.mechanisms(); err != nil {
+		return nil, fmt.Errorf("mechanisms: %w", err)
+	}
+	pcfg.PayloadBytes = cfg.PayloadBytes
+	if pcfg.RingBufferBytes, err = config.ParseSize(cfg.RingBufferSize); err != nil {
+		return nil, fmt.Errorf("ring_buffer_size: %w", err)
+	}
+	pcfg.DrainInterval = cfg.DrainInterval
+	pcfg.Cmdline = cfg.Cmdline
+	pcfg.TraceAll = true
+	if pcfg.Select, err = probes.ResolveSelector(cfg.Include.spec(), includeKey); err != nil {
+		return nil, err
+	}
+
+	r := &running{log: i.set.Logger, traced: make(chan error, 1)}
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: i.set.ID, Transport: "ebpf", ReceiverCreateSettings: i.set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := exporter.ResourceOptions{ServiceName: cfg.ServiceName}
+	out := exporter.Outputs{}
+	if i.traces != nil {
+		r.traces = newQueue(cfg.QueueSize, &r.dropped, ptrace.Traces.SpanCount, func(ctx context.Context, td ptrace.Traces) error {
+			ctx = obs.StartTracesOp(ctx)
+			err := i.traces.ConsumeTraces(ctx, td)
+			obs.EndTracesOp(ctx, "icptrack", td.SpanCount(), err)
+			return err
+		})
+		opts := exporter.DefaultSpanOptions()
+		opts.Resource, opts.CausalStitching = res, cfg.CausalStitching
+		out.Spans = exporter.NewSpans(opts, r.traces.put)
+	}
+	if i.logs != nil {
+		r.logs = newQueue(cfg.QueueSize, &r.dropped, plog.Logs.LogRecordCount, func(ctx context.Context, ld plog.Logs) error {
+			ctx = obs.StartLogsOp(ctx)
+			err := i.logs.ConsumeLogs(ctx, ld)
+			obs.EndLogsOp(ctx, "icptrack", ld.LogRecordCount(), err)
+			return err
+		})
+		out.Logs = exporter.NewLogs(exporter.LogOptions{Resource: res}, r.logs.put)
+	}
+	if i.metrics != nil {
+		r.metrics = newQueue(cfg.QueueSize, &r.dropped, pmetric.Metrics.DataPointCount, func(ctx context.Context, md pmetric.Metrics) error {
+			ctx = obs.StartMetricsOp(ctx)
+			err := i.metrics.ConsumeMetrics(ctx, md)
+			obs.EndMetricsOp(ctx, "icptrack", md.DataPointCount(), err)
+			return err
+		})
+		if r.collector, err = newMetricsCollector(cfg.MetricsInterval, r.metrics.put, r.selfStats); err != nil {
+			r.closeQueues(context.Background())
+			return nil, err
+		}
+		out.Metrics = r.collector.metrics
+	}
+
+	if r.tracer, err = probes.Open(pcfg); err != nil {
+		r.closeQueues(context.Background())
+		if r.collector != nil {
+			_ = r.collector.provider.Shutdown(context.Background())
+		}
+		return nil, err
+	}
+	if r.telemetry, err = r.selfTelemetry(i.set.TelemetrySettings); err != nil {
+		_ = r.tracer.Close()
+		r.closeQueues(context.Background())
+		return nil, err
+	}
+	r.pipeline = exporter.NewPipeline(out)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.traced <- r.tracer.Run(ctx, r.pipeline) }()
+	if r.collector != nil {
+		r.collector.start()
+	}
+	r.log.Info("icptrack is tracing", zap.Strings("mechanisms", cfg.Mechanisms),
+		zap.Bool("traces", i.traces != nil), zap.Bool("metrics", i.metrics != nil), zap.Bool("logs", i.logs != nil))
+	return r, nil
+}
+
+func (r *running) selfStats() exporter.SelfStats {
+	s := exporter.SelfStats{ExportDropped: r.dropped.Load()}
+	if ts, err := r.tracer.Stats(); err == nil {
+		s.Processed, s.RingBufferDropped = ts.Captured, ts.Dropped
+	}
+	return s
+}
+
+// selfTelemetry reports what the receiver processed and lost through the
+// Collector's own telemetry.
+func (r *running) selfTelemetry(set component.TelemetrySettings) (*metadata.TelemetryBuilder, error) {
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	ringBuffer := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCDropReason, semconv.IPCDropReasonRingBuffer)))
+	exportQueue := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCDropReason, semconv.IPCDropReasonExportQueue)))
+	err = errors.Join(
+		tb.RegisterIcptrackEventsProcessedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(r.selfStats().Processed))
+			return nil
+		}),
+		tb.RegisterIcptrackEventsDroppedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			s := r.selfStats()
+			o.Observe(int64(s.RingBufferDropped), ringBuffer)
+			o.Observe(int64(s.ExportDropped), exportQueue)
+			return nil
+		}),
+	)
+	if err != nil {
+		tb.Shutdown()
+		return nil, err
+	}
+	return tb, nil
+}
+
+// stop detaches the programs, flushes what the pipeline holds and lets the
+// queues drain until ctx is done.
+func (r *running) stop(ctx context.Context) error {
+	r.cancel()
+	runErr := <-r.traced
+	errs := []error{runErr, r.pipeline.Finish()}
+	if r.collector != nil {
+		errs = append(errs, r.collector.stop(ctx))
+	}
+	r.closeQueues(ctx)
+	r.telemetry.Shutdown()
+	errs = append(errs, r.tracer.Close())
+	if st, err := r.tracer.Stats(); err == nil && (st.Dropped > 0 || r.dropped.Load() > 0) {
+		r.log.Warn("icptrack lost operations", zap.Uint64("ring_buffer", st.Dropped), zap.Uint64("export_queue", r.dropped.Load()))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *running) closeQueues(ctx context.Context) {
+	if r.traces != nil {
+		r.traces.close(ctx)
+	}
+	if r.logs != nil {
+		r.logs.close(ctx)
+	}
+	if r.metrics != nil {
+		r.metrics.close(ctx)
+	}
+}
+
+// queue hands batches to a Collector pipeline from a goroutine of its
+// own. put never blocks: a batch that finds it full is dropped, and
+// counted, as is one the pipeline refuses.
+type queue[T any] struct {
+	ch      chan T
+	count   func(T) int
+	consume func(context.Context, T) error
+	dropped *atomic.Uint64
+	done    chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	closed  bool
+}
+
+func newQueue[T any](size int, dropped *atomic.Uint64, count func(T) int, consume func(context.Context, T) error) *queue[T] {
+	q := &queue[T]{ch: make(chan T, size), count: count, consume: consume, dropped: dropped, done: make(chan struct{})}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
+	go q.run()
+	return q
+}
+
+func (q *queue[T]) put(v T) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		q.dropped.Add(uint64(q.count(v)))
+		return
+	}
+	select {
+	case q.ch <- v:
+	default:
+		q.dropped.Add(uint64(q.count(v)))
+	}
+}
+
+func (q *queue[T]) run() {
+	defer close(q.done)
+	for v := range q.ch {
+		if q.ctx.Err() != nil || q.consume(q.ctx, v) != nil {
+			q.dropped.Add(uint64(q.count(v)))
+		}
+	}
+}
+
+// close lets the queue drain until ctx is done, then drops what is left.
+func (q *queue[T]) close(ctx context.Context) {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
+	q.mu.Unlock()
+	select {
+	case <-q.done:
+	case <-ctx.Done():
+		q.cancel()
+		<-q.done
+	}
+	q.cancel()
+}
+
+// metricsCollector records operations with the same instruments as the
+// standalone agent, into a reader of its own, and hands what it collects
+// to the pipeline every interval.
+type metricsCollector struct {
+	interval time.Duration
+	provider *sdkmetric.MeterProvider
+	reader   *sdkmetric.ManualReader
+	metrics  *exporter.Metrics
+	put      func(pmetric.Metrics)
+	quit     chan struct{}
+	done     chan struct{}
+}
+
+func newMetricsCollector(interval time.Duration, put func(pmetric.Metrics), self func() exporter.SelfStats) (*metricsCollector, error) {
+	c := &metricsCollector{interval: interval, put: put, reader: sdkmetric.NewManualReader(), quit: make(chan struct{}), done: make(chan struct{})}
+	host, _ := os.Hostname()
+	c.provider = sdkmetric.NewMeterProvider(
+		sdkmetric.WithReader(c.reader),
+		sdkmetric.WithResource(resource.NewSchemaless(attribute.String(semconv.AttrHostName, host))),
+		sdkmetric.WithCardinalityLimit(exporter.MaxMetricStreams),
+	)
+	var err error
+	if c.metrics, err = exporter.NewMetrics(c.provider, self); err != nil {
+		_ = c.provider.Shutdown(context.Background())
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *metricsCollector) start() {
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(c.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				c.collect()
+			case <-c.quit:
+				return
+			}
+		}
+	}()
+}
+
+func (c *metricsCollector) collect() {
+	var rm metricdata.ResourceMetrics
+	if err := c.reader.Collect(context.Background(), &rm); err == nil {
+		c.put(exporter.MetricsToPdata(&rm))
+	}
+}
+
+// stop collects one last time, after the pipeline has finished.
+func (c *metricsCollector) stop(ctx context.Context) error {
+	close(c.quit)
+	<-c.done
+	c.collect()
+	return errors.Join(c.metrics.Close(), c.provider.Shutdown(ctx))
+}
