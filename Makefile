@@ -10,17 +10,33 @@ FUZZTIME   ?= 200000x
 
 export BPF_CLANG BPF_STRIP BPF_CFLAGS
 
-.PHONY: all build generate tools test fuzz demo bench lint clean
+.PHONY: all build generate tools otelcol test test-receiver crossbuild fuzz demo bench lint clean
 
 all: build
 
 build:
 	$(GO) build -o bin/icptrack ./cmd/icptrack
 
-# Rebuilds the committed BPF objects from bpf/. Needs clang and llvm-strip
-# (apt-get install clang-19 llvm-19); nothing else does.
+RECEIVER := receiver/icptrackreceiver
+
+# Rebuilds the committed generated files: the BPF objects from bpf/ (needs
+# clang and llvm-strip: apt-get install clang-19 llvm-19; nothing else
+# does), the semantic-convention constants, and the receiver's mdatagen
+# output (mdatagen from tools/mdatagen).
 generate:
 	cd probes && $(GO) generate ./...
+	$(GO) generate ./semconv
+	cd $(RECEIVER) && $(GO) generate ./...
+
+# The otelcol-icptrack Collector distribution, built with ocb from
+# builder-config.yaml into otelcol-icptrack/ and copied to bin/.
+OCB_VERSION := v0.165.0
+OCB ?= $(shell $(GO) env GOPATH)/bin/builder
+otelcol:
+	@$(OCB) version 2>/dev/null | grep -q '$(OCB_VERSION)' || $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+	$(OCB) --config builder-config.yaml
+	@mkdir -p bin
+	cp otelcol-icptrack/otelcol-icptrack bin/otelcol-icptrack
 
 # Real servers for the end-to-end tests. Jaeger v2 is built from the Go
 # module proxy in its own module (tools/jaeger), so that its dependencies
@@ -32,10 +48,20 @@ bin/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 	cd tools/jaeger && $(GO) build -o ../../bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
 
 # The whole suite. Kernel tests load BPF and need root; with CI=true they
-# fail rather than skip when BPF, Jaeger or Prometheus is unavailable.
-test: tools
+# fail rather than skip when BPF, Jaeger, Prometheus or the Collector
+# distribution is unavailable.
+test: tools otelcol
 	$(GO) test ./...
-	$(MAKE) fuzz
+	$(MAKE) test-receiver crossbuild fuzz
+
+# The receiver is a module of its own.
+test-receiver:
+	cd $(RECEIVER) && $(GO) vet ./... && $(GO) test ./...
+
+# The receiver (and so a distribution with it) must build where it cannot
+# run: there its factory says so.
+crossbuild:
+	cd $(RECEIVER) && GOOS=darwin $(GO) build ./... && GOOS=windows $(GO) build ./...
 
 # Each fuzz target briefly; FUZZTIME=10m (or 5000000x) for a longer run.
 fuzz:
@@ -71,4 +97,4 @@ lint:
 	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed: skipped"; fi
 
 clean:
-	rm -rf bin
+	rm -rf bin otelcol-icptrack
