@@ -126,7 +126,8 @@ enum stat_index {
 	STAT_NAMES_DROPPED = 1, /* name records lost: ring buffer full */
 	STAT_NO_STORAGE = 2,    /* task or socket storage could not be had */
 	STAT_SUBMITS = 3,       /* records submitted on this CPU, to pace checks of the fill level */
-	STAT_MAX = 4,
+	STAT_AGG_DROPPED = 4,   /* metrics mode: operations not counted, the aggregate map was full */
+	STAT_MAX = 5,
 };
 
 /* One completed operation. Shared with Go through bpf2go -type; keep the
@@ -171,6 +172,24 @@ struct ipc_extra {
 	__u32 ns; /* SysV: IPC namespace inode; signal: generate() result */
 	__u8 approx; /* mq receive: the priority is a guess (see mq.h) */
 	__u8 _pad[3];
+};
+
+/* Metrics mode: operations are counted in the kernel per process,
+ * mechanism, operation and errno, with their bytes and a log2 histogram of
+ * their durations, instead of being sent one by one. */
+#define AGG_BUCKETS 32 /* bucket i: durations in [2^i, 2^(i+1)) ns; the last takes the rest */
+
+struct agg_key {
+	__u32 pid; /* tgid */
+	__u8 mechanism;
+	__u8 op;
+	__u16 err; /* errno, 0 on success */
+};
+
+struct agg_value {
+	__u64 count;
+	__u64 bytes; /* sends and receives: bytes moved */
+	__u64 hist[AGG_BUCKETS];
 };
 
 /* A process as the process table needs it, sent at fork, exec, exit and
@@ -294,6 +313,7 @@ const volatile __u8 trace_all = 0;     /* trace every task but self_tgid */
 const volatile __u8 syscall_hooks = 0; /* sys_enter/sys_exit are attached */
 const volatile __u8 attach_only = 0;   /* benchmarks: every program returns at once */
 const volatile __u8 capture_args = 0;  /* exec records carry the arguments */
+const volatile __u8 metrics_only = 0;  /* count operations in agg_ops instead of sending records */
 const volatile __u8 select_mode = 0;   /* trace what the selector maps name */
 const volatile __u8 select_cgroup = 0; /* the cgroup selector is set */
 const volatile __u64 wakeup_bytes = 0; /* wake the reader when this much is waiting */
@@ -399,6 +419,16 @@ struct {
 	__type(value, struct name_record);
 } name_space SEC(".maps");
 
+/* Metrics mode's counts. Userspace reads it on an interval and deletes the
+ * entries of processes that exited; a full map drops what it cannot count
+ * (STAT_AGG_DROPPED). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct agg_key);
+	__type(value, struct agg_value);
+} agg_ops SEC(".maps");
+
 /* Make the enums and records visible to bpf2go -type. */
 const enum mechanism *_mechanism __attribute__((unused));
 const enum op_type *_op_type __attribute__((unused));
@@ -411,6 +441,8 @@ const struct name_record *_name_record __attribute__((unused));
 const struct delivery_record *_delivery_record __attribute__((unused));
 const struct proc_record *_proc_record __attribute__((unused));
 const struct ipc_extra *_ipc_extra __attribute__((unused));
+const struct agg_key *_agg_key __attribute__((unused));
+const struct agg_value *_agg_value __attribute__((unused));
 const enum proc_change *_proc_change __attribute__((unused));
 
 static __always_inline bool mech_on(__u8 mech)
@@ -622,11 +654,64 @@ static __always_inline __u32 copy_payload(__u8 *dst, __u64 buf, __u32 cnt, bool 
 	return got;
 }
 
+/* floor(log2(v)) for v > 0, without a loop. */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
+static const struct agg_value agg_zero = {};
+
+/* Metrics mode: counts a finished operation in agg_ops. The map is per
+ * CPU, so the counters need no atomics. */
+static __always_inline void count_op(struct op_record *r)
+{
+	struct agg_key k = {
+		.pid = r->pid,
+		.mechanism = r->mechanism,
+		.op = r->op,
+		.err = r->ret < 0 ? (__u16)-r->ret : 0,
+	};
+	struct agg_value *v = bpf_map_lookup_elem(&agg_ops, &k);
+
+	if (!v) {
+		/* Fails when another CPU was first (fine) or the map is full. */
+		bpf_map_update_elem(&agg_ops, &k, &agg_zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&agg_ops, &k);
+		if (!v) {
+			stat_inc(STAT_AGG_DROPPED);
+			return;
+		}
+	}
+	__u64 d = r->end_ns > r->start_ns ? r->end_ns - r->start_ns : 0;
+	__u32 b = d ? log2_u64(d) : 0;
+
+	if (b >= AGG_BUCKETS)
+		b = AGG_BUCKETS - 1;
+	v->count++;
+	if (r->ret > 0 && (r->op == OPER_SEND || r->op == OPER_RECEIVE) && r->mechanism != MECH_SIGNAL)
+		v->bytes += r->ret;
+	v->hist[b & (AGG_BUCKETS - 1)]++;
+}
+
 /* Sends a finished record. With payload capture on, the record was built
  * in scratch space and is copied out with its payload; otherwise it was
- * reserved in the ring buffer and is committed in place. */
+ * reserved in the ring buffer and is committed in place. In metrics mode
+ * it was built in scratch space and is only counted. */
 static __always_inline void submit_op(struct op_record *r, bool reserved)
 {
+	if (metrics_only) {
+		count_op(r);
+		return;
+	}
 	if (reserved) {
 		bpf_ringbuf_submit(r, submit_flags());
 		return;
@@ -643,7 +728,7 @@ static __always_inline struct op_record *new_op_with(bool *reserved, bool variab
 {
 	struct op_record *r;
 
-	if (!payload_max && !variable) {
+	if (!payload_max && !variable && !metrics_only) {
 		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 		if (!r) {
 			stat_inc(STAT_OPS_DROPPED);
@@ -693,6 +778,8 @@ static __always_inline struct name_record *new_name(void)
 
 static __always_inline void submit_name(struct name_record *n)
 {
+	if (metrics_only)
+		return; /* names serve only events */
 	if (bpf_ringbuf_output(&events, n, sizeof(*n), submit_flags()))
 		stat_inc(STAT_NAMES_DROPPED);
 }

@@ -232,7 +232,7 @@ static __always_inline void udp_deferred(const struct sock *sk)
 	if (!ss)
 		return;
 	seq = __sync_fetch_and_add(&ss->in, 1);
-	if (!ours)
+	if (!ours || metrics_only)
 		return;
 	d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
 	if (!d) {

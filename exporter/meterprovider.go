@@ -39,6 +39,9 @@ type MetricOutputs struct {
 	Log        *zap.Logger
 	// Own, when not nil, learns the addresses the outputs use.
 	Own *OwnAddrs
+	// Producer, when not nil, adds metrics from outside the SDK's
+	// instruments: metrics mode's KernelMetrics.
+	Producer sdkmetric.Producer
 }
 
 // MaxMetricStreams bounds the attribute sets each instrument keeps; past
@@ -82,7 +85,11 @@ func NewMeterProvider(o MetricOutputs) (*MeterProvider, error) {
 	mp := &MeterProvider{}
 	if o.Prometheus != "" {
 		reg := promclient.NewRegistry()
-		exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+		popts := []otelprom.Option{otelprom.WithRegisterer(reg)}
+		if o.Producer != nil {
+			popts = append(popts, otelprom.WithProducer(o.Producer))
+		}
+		exp, err := otelprom.New(popts...)
 		if err != nil {
 			return nil, fmt.Errorf("Prometheus exporter: %w", err)
 		}
@@ -106,7 +113,11 @@ func NewMeterProvider(o MetricOutputs) (*MeterProvider, error) {
 			mp.closeServer()
 			return nil, err
 		}
-		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(o.Interval))))
+		ropts := []sdkmetric.PeriodicReaderOption{sdkmetric.WithInterval(o.Interval)}
+		if o.Producer != nil {
+			ropts = append(ropts, sdkmetric.WithProducer(o.Producer))
+		}
+		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, ropts...)))
 		o.Log.Info("sending metrics over OTLP", zap.String("endpoint", o.OTLP.Describe("metrics")), zap.Duration("interval", o.Interval))
 	}
 	mp.MeterProvider = sdkmetric.NewMeterProvider(opts...)

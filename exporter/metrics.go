@@ -46,7 +46,11 @@ type Metrics struct {
 	exes map[string]string
 
 	backlog, attachments [flow.MechanismCount]atomic.Int64
-	reg                  metric.Registration
+	// observed is set once Observe has run: until then (and in metrics
+	// mode, where nothing correlates channels) backlog and attachments
+	// are unknown, and not reported as zero.
+	observed atomic.Bool
+	reg      metric.Registration
 }
 
 type metricKey struct {
@@ -123,7 +127,7 @@ func NewMetrics(mp metric.MeterProvider, self func() SelfStats) (*Metrics, error
 	ringBuffer := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCDropReason, semconv.IPCDropReasonRingBuffer)))
 	exportQueue := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCDropReason, semconv.IPCDropReasonExportQueue)))
 	m.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for mech := flow.Mechanism(1); int(mech) < flow.MechanismCount; mech++ {
+		for mech := flow.Mechanism(1); int(mech) < flow.MechanismCount && m.observed.Load(); mech++ {
 			if shm(mech) {
 				o.ObserveInt64(attachments, m.attachments[mech].Load(), mechSets[mech])
 			} else if mech != flow.Signal {
@@ -192,6 +196,7 @@ func (m *Metrics) Observe(c *flow.Correlator) {
 		m.backlog[i].Store(backlog[i])
 		m.attachments[i].Store(attachments[i])
 	}
+	m.observed.Store(true)
 }
 
 func (m *Metrics) setsFor(op *flow.Operation) *opSets {

@@ -92,6 +92,9 @@ func TestMetricsOfOperations(t *testing.T) {
 	m.Record(&emptyMsg)
 
 	got := collect(t, reader)
+	if _, ok := got[semconv.MetricIPCChannelBacklog]; ok {
+		t.Error("backlog reported before any channel was observed")
+	}
 	if s := sums(t, got[semconv.MetricIPCSentMessages]); s["[ipc.mechanism=pipe process.executable.name=alpha]"] != 3 || len(s) != 1 {
 		t.Errorf("sent messages %v: want 3 for alpha's pipe, failed sends not counted", s)
 	}
@@ -198,6 +201,7 @@ func TestMetricsToPdata(t *testing.T) {
 	send.Duration = 3 * time.Microsecond
 	m.Record(&send)
 	m.Record(&send)
+	m.Observe(flow.New(func(*flow.Operation) {}, flow.DefaultOptions()))
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,10 @@ type Outputs struct {
 	Logs     *Logs
 	// Own are icptrack's own addresses, whose traffic is left out.
 	Own *OwnAddrs
+	// Kernel, in metrics mode, takes the kernel's counts, which
+	// Aggregates (the tracer's) reads every second.
+	Kernel     *KernelMetrics
+	Aggregates func(func(*flow.Aggregate)) error
 }
 
 // Pipeline takes the tracer's events through correlation to the outputs:
@@ -27,7 +31,9 @@ type Pipeline struct {
 	log         *EventLog
 	out         Outputs
 	lastObserve time.Time
+	lastCount   time.Time
 	ownTraffic  uint64
+	countErr    error
 }
 
 // NewPipeline feeds out from a new correlator.
@@ -54,10 +60,14 @@ func (p *Pipeline) Event(ev *flow.Event) {
 // takes the channels' backlog for the metrics.
 func (p *Pipeline) Drained() {
 	p.corr.Tick()
-	if p.out.Spans == nil && p.out.Metrics == nil && p.out.Logs == nil {
+	if p.out.Spans == nil && p.out.Metrics == nil && p.out.Logs == nil && p.out.Kernel == nil {
 		return
 	}
 	now := time.Now()
+	if p.out.Kernel != nil && now.Sub(p.lastCount) >= time.Second {
+		p.lastCount = now
+		p.count()
+	}
 	if p.out.Spans != nil {
 		p.out.Spans.Tick(now)
 	}
@@ -94,6 +104,10 @@ func (p *Pipeline) operation(op *flow.Operation) {
 func (p *Pipeline) Finish() error {
 	p.corr.Flush()
 	var errs []error
+	if p.out.Kernel != nil {
+		p.count()
+		errs = append(errs, p.countErr)
+	}
 	if p.out.Metrics != nil {
 		p.out.Metrics.Observe(p.corr)
 	}
@@ -107,6 +121,13 @@ func (p *Pipeline) Finish() error {
 		errs = append(errs, p.log.Flush())
 	}
 	return errors.Join(errs...)
+}
+
+// count takes the kernel's counts; the first failure is kept for Finish.
+func (p *Pipeline) count() {
+	if err := p.out.Aggregates(p.out.Kernel.Add); err != nil && p.countErr == nil {
+		p.countErr = err
+	}
 }
 
 // OwnTraffic is the operations left out as icptrack's own traffic.

@@ -37,6 +37,10 @@ type Config struct {
 	AttachOnly bool
 	// Cmdline adds each process's command line to its operations.
 	Cmdline bool
+	// MetricsOnly counts operations in the kernel (Tracer.Aggregates)
+	// instead of sending each one: no events, no correlation, a fraction
+	// of the cost.
+	MetricsOnly bool
 	// Select, with TraceAll, traces only the processes it names (and
 	// what they fork from then on).
 	Select *Selector

@@ -13,6 +13,21 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ipcAggKey struct {
+	_         structs.HostLayout
+	Pid       uint32
+	Mechanism uint8
+	Op        uint8
+	Err       uint16
+}
+
+type ipcAggValue struct {
+	_     structs.HostLayout
+	Count uint64
+	Bytes uint64
+	Hist  [32]uint64
+}
+
 type ipcAttachKey struct {
 	_    structs.HostLayout
 	Tgid uint32
@@ -209,7 +224,8 @@ const (
 	ipcStatIndexSTAT_NAMES_DROPPED ipcStatIndex = 1
 	ipcStatIndexSTAT_NO_STORAGE    ipcStatIndex = 2
 	ipcStatIndexSTAT_SUBMITS       ipcStatIndex = 3
-	ipcStatIndexSTAT_MAX           ipcStatIndex = 4
+	ipcStatIndexSTAT_AGG_DROPPED   ipcStatIndex = 4
+	ipcStatIndexSTAT_MAX           ipcStatIndex = 5
 )
 
 type ipcStreamState struct {
@@ -304,6 +320,7 @@ type ipcUdpSender struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	ipcMapAggOps            = "agg_ops"
 	ipcMapAttachments       = "attachments"
 	ipcMapEvents            = "events"
 	ipcMapNameSpace         = "name_space"
@@ -329,6 +346,8 @@ const (
 	ipcProgSysEnter         = "sys_enter"
 	ipcProgSysExit          = "sys_exit"
 	ipcProgTaskRename       = "task_rename"
+	ipcVarAggKey            = "_agg_key"
+	ipcVarAggValue          = "_agg_value"
 	ipcVarDeliveryRecord    = "_delivery_record"
 	ipcVarIpcExtra          = "_ipc_extra"
 	ipcVarMechanism         = "_mechanism"
@@ -345,6 +364,7 @@ const (
 	ipcVarCaptureArgs       = "capture_args"
 	ipcVarFollowTgid        = "follow_tgid"
 	ipcVarMechanisms        = "mechanisms"
+	ipcVarMetricsOnly       = "metrics_only"
 	ipcVarPayloadMax        = "payload_max"
 	ipcVarSelectCgroup      = "select_cgroup"
 	ipcVarSelectMode        = "select_mode"
@@ -415,6 +435,7 @@ type ipcProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcMapSpecs struct {
+	AggOps       *ebpf.MapSpec `ebpf:"agg_ops"`
 	Attachments  *ebpf.MapSpec `ebpf:"attachments"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	NameSpace    *ebpf.MapSpec `ebpf:"name_space"`
@@ -434,6 +455,8 @@ type ipcMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcVariableSpecs struct {
+	AggKey         *ebpf.VariableSpec `ebpf:"_agg_key"`
+	AggValue       *ebpf.VariableSpec `ebpf:"_agg_value"`
 	DeliveryRecord *ebpf.VariableSpec `ebpf:"_delivery_record"`
 	IpcExtra       *ebpf.VariableSpec `ebpf:"_ipc_extra"`
 	Mechanism      *ebpf.VariableSpec `ebpf:"_mechanism"`
@@ -450,6 +473,7 @@ type ipcVariableSpecs struct {
 	CaptureArgs    *ebpf.VariableSpec `ebpf:"capture_args"`
 	FollowTgid     *ebpf.VariableSpec `ebpf:"follow_tgid"`
 	Mechanisms     *ebpf.VariableSpec `ebpf:"mechanisms"`
+	MetricsOnly    *ebpf.VariableSpec `ebpf:"metrics_only"`
 	PayloadMax     *ebpf.VariableSpec `ebpf:"payload_max"`
 	SelectCgroup   *ebpf.VariableSpec `ebpf:"select_cgroup"`
 	SelectMode     *ebpf.VariableSpec `ebpf:"select_mode"`
@@ -480,6 +504,7 @@ func (o *ipcObjects) Close() error {
 //
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcMaps struct {
+	AggOps       *ebpf.Map `ebpf:"agg_ops"`
 	Attachments  *ebpf.Map `ebpf:"attachments"`
 	Events       *ebpf.Map `ebpf:"events"`
 	NameSpace    *ebpf.Map `ebpf:"name_space"`
@@ -497,6 +522,7 @@ type ipcMaps struct {
 
 func (m *ipcMaps) Close() error {
 	return _IpcClose(
+		m.AggOps,
 		m.Attachments,
 		m.Events,
 		m.NameSpace,
@@ -517,6 +543,8 @@ func (m *ipcMaps) Close() error {
 //
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcVariables struct {
+	AggKey         *ebpf.Variable `ebpf:"_agg_key"`
+	AggValue       *ebpf.Variable `ebpf:"_agg_value"`
 	DeliveryRecord *ebpf.Variable `ebpf:"_delivery_record"`
 	IpcExtra       *ebpf.Variable `ebpf:"_ipc_extra"`
 	Mechanism      *ebpf.Variable `ebpf:"_mechanism"`
@@ -533,6 +561,7 @@ type ipcVariables struct {
 	CaptureArgs    *ebpf.Variable `ebpf:"capture_args"`
 	FollowTgid     *ebpf.Variable `ebpf:"follow_tgid"`
 	Mechanisms     *ebpf.Variable `ebpf:"mechanisms"`
+	MetricsOnly    *ebpf.Variable `ebpf:"metrics_only"`
 	PayloadMax     *ebpf.Variable `ebpf:"payload_max"`
 	SelectCgroup   *ebpf.Variable `ebpf:"select_cgroup"`
 	SelectMode     *ebpf.Variable `ebpf:"select_mode"`

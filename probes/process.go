@@ -24,6 +24,7 @@ type processTable struct {
 
 type processInfo struct {
 	flow.Process
+	comm     string
 	fromProc bool // read from /proc, not yet confirmed by an exec
 }
 
@@ -51,10 +52,23 @@ func (t *processTable) process(pid uint32, cgroup uint64) flow.Process {
 	return p.Process
 }
 
+// named returns what is known of pid with its name.
+func (t *processTable) named(pid uint32) (flow.Process, string) {
+	p, ok := t.procs.Get(pid)
+	if !ok {
+		p = t.fromProc(pid)
+		t.procs.Add(pid, p)
+	}
+	return p.Process, p.comm
+}
+
 func (t *processTable) fromProc(pid uint32) *processInfo {
 	p := &processInfo{fromProc: true}
 	dir := "/proc/" + itoa(pid)
 	p.Exe, _ = os.Readlink(dir + "/exe")
+	if b, err := os.ReadFile(dir + "/comm"); err == nil {
+		p.comm = strings.TrimSuffix(string(b), "\n")
+	}
 	if t.cmdline {
 		if b, err := os.ReadFile(dir + "/cmdline"); err == nil {
 			p.Cmdline = cmdline(b)
@@ -71,14 +85,14 @@ func (t *processTable) apply(r *ipcProcRecord) {
 		// The child runs its parent's program until it execs.
 		child := &processInfo{}
 		if parent, ok := t.procs.Get(r.Ppid); ok {
-			child.Process = parent.Process
+			child.Process, child.comm = parent.Process, parent.comm
 		} else {
 			child = t.fromProc(r.Pid)
 		}
 		child.CgroupID = 0 // learnt from the child's own records
 		t.procs.Add(r.Pid, child)
 	case ipcProcChangePROC_EXEC:
-		p := &processInfo{}
+		p := &processInfo{comm: cString(r.Comm[:])}
 		p.Exe = cString(r.Filename[:min(int(r.FilenameLen), len(r.Filename))])
 		if !strings.HasPrefix(p.Exe, "/") {
 			// execve was given a relative path: the kernel knows the
@@ -99,7 +113,11 @@ func (t *processTable) apply(r *ipcProcRecord) {
 		}
 		p.CgroupID = r.Cgroup
 		t.procs.Add(r.Pid, p)
-	case ipcProcChangePROC_EXIT, ipcProcChangePROC_RENAME:
+	case ipcProcChangePROC_RENAME:
+		if p, ok := t.procs.Get(r.Pid); ok {
+			p.comm = cString(r.Comm[:])
+		}
+	case ipcProcChangePROC_EXIT:
 		// Records of the process may still be on their way: keep it
 		// until the table needs the room.
 	}

@@ -40,6 +40,10 @@ type Tracer struct {
 	// Atomic: Stats may be read from any goroutine.
 	captured     atomic.Uint64
 	decodeErrors atomic.Uint64
+	// Metrics mode: processes that exited since the last Aggregates, and
+	// what was counted for those already forgotten.
+	exited    []uint32
+	forgotten uint64
 }
 
 // Open checks that icptrack can run here, loads the BPF programs the
@@ -112,6 +116,7 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		"trace_all":       boolByte(cfg.TraceAll && cfg.Select == nil),
 		"syscall_hooks":   boolByte(cfg.syscallHooks()),
 		"attach_only":     boolByte(cfg.AttachOnly),
+		"metrics_only":    boolByte(cfg.MetricsOnly),
 		"wakeup_bytes":    uint64(cfg.RingBufferBytes / 4),
 		"syscall_classes": syscallClasses(cfg.Mechanisms),
 		"capture_args":    boolByte(cfg.Cmdline),
@@ -220,7 +225,10 @@ func (t *Tracer) handle(raw []byte, ev *flow.Event, h Handler) {
 		return
 	}
 	if isOp {
-		if ev.Op != flow.Delivery && ev.Op != flow.Exited {
+		switch {
+		case ev.Op == flow.Exited && t.cfg.MetricsOnly:
+			t.exited = append(t.exited, ev.PID)
+		case ev.Op != flow.Delivery && ev.Op != flow.Exited:
 			t.captured.Add(1)
 		}
 		h.Event(ev)
@@ -232,7 +240,8 @@ type Stats struct {
 	// Captured is the operation records read from the kernel.
 	Captured uint64
 	// Dropped is the operation records lost because the ring buffer was
-	// full (or, rarely, kernel storage could not be had).
+	// full (or, rarely, kernel storage could not be had); in metrics mode,
+	// the operations not counted because the counts' map was full.
 	Dropped uint64
 	// NamesDropped is the socket and FIFO name records lost.
 	NamesDropped uint64
@@ -259,6 +268,11 @@ func (t *Tracer) Stats() (Stats, error) {
 	if s.Dropped, err = sum(ipcStatIndexSTAT_OPS_DROPPED); err != nil {
 		return s, err
 	}
+	agg, err := sum(ipcStatIndexSTAT_AGG_DROPPED)
+	if err != nil {
+		return s, err
+	}
+	s.Dropped += agg
 	if s.NamesDropped, err = sum(ipcStatIndexSTAT_NAMES_DROPPED); err != nil {
 		return s, err
 	}

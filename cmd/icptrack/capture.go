@@ -18,10 +18,17 @@ import (
 	"github.com/icptrack/icptrack/probes"
 )
 
+// The modes of --mode.
+const (
+	modeEvents  = "events"
+	modeMetrics = "metrics"
+)
+
 // captureFlags are the flags run and trace share.
 type captureFlags struct {
 	fs            *pflag.FlagSet
 	configPath    string
+	mode          string
 	mechanisms    string
 	payload       int
 	events        string
@@ -47,6 +54,8 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 	d := probes.DefaultConfig()
 	fs.StringVar(&f.configPath, "config", "",
 		"read settings from this YAML file (default "+config.DefaultPath+" when it exists); flags override it")
+	fs.StringVar(&f.mode, "mode", modeEvents,
+		"events: every operation, matched to its peer, as spans, log and metrics; metrics: only metrics, counted in the kernel (a fraction of the cost)")
 	fs.StringVar(&f.mechanisms, "mechanisms", "all",
 		"comma-separated mechanisms to trace: "+strings.Join(flow.MechanismNames(), ", "))
 	fs.IntVar(&f.payload, "payload", 0,
@@ -95,6 +104,7 @@ func (f *captureFlags) loadConfig() error {
 			apply()
 		}
 	}
+	take("mode", "mode", func() { f.mode = file.Mode })
 	take("mechanisms", "mechanisms", func() { f.mechanisms = file.Mechanisms })
 	take("payload", "payload", func() { f.payload = file.Payload })
 	take("events", "events", func() { f.events = file.Events })
@@ -118,6 +128,19 @@ func (f *captureFlags) config() (probes.Config, error) {
 		return cfg, err
 	}
 	var err error
+	switch f.mode {
+	case modeEvents:
+	case modeMetrics:
+		cfg.MetricsOnly = true
+		if f.events != "" {
+			return cfg, usageError("--events needs --mode events: metrics mode counts operations in the kernel and sends none")
+		}
+		if f.payload != 0 {
+			return cfg, usageError("--payload needs --mode events: metrics mode sends no data")
+		}
+	default:
+		return cfg, usageError("--mode %q is not a mode: use events or metrics", f.mode)
+	}
 	if cfg.Mechanisms, err = flow.ParseMechanisms(f.mechanisms); err != nil {
 		return cfg, usageError("--mechanisms: %v", err)
 	}
@@ -255,6 +278,10 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 	if err != nil {
 		return nil, usageError("--otlp-signals: %v", err)
 	}
+	if f.mode == modeMetrics {
+		traces = false // metrics mode makes no spans
+		o.kernel = exporter.NewKernelMetrics()
+	}
 	if otlp.Enabled() && traces {
 		if o.sender, err = exporter.NewTraceSender(otlp, log, o.own); err != nil {
 			return nil, &exitError{code: exitFailure, err: err}
@@ -278,6 +305,9 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 	}
 	if otlp.Enabled() || f.prometheus != "" {
 		mo := exporter.MetricOutputs{Prometheus: f.prometheus, OTLP: otlp, Attributes: attrs, Log: log, Own: o.own}
+		if o.kernel != nil {
+			mo.Producer = o.kernel
+		}
 		if f.file != nil && f.file.Has("otlp.metrics_interval") {
 			mo.Interval = f.file.MetricsInterval
 		}

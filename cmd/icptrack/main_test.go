@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -381,5 +382,25 @@ func TestConfigFileSettingsApply(t *testing.T) {
 	}
 	if payloads == 0 {
 		t.Error("no payload captured: the file's payload setting did not apply")
+	}
+}
+
+func TestMetricsMode(t *testing.T) {
+	oneLineError(t, run(t, "run", "--mode", "metrics", "--events", "x.jsonl", "--", "true"), 2, "--events", "--mode events")
+	oneLineError(t, run(t, "run", "--mode", "metrics", "--payload", "8", "--", "true"), 2, "--payload", "--mode events")
+	oneLineError(t, run(t, "run", "--mode", "fast", "--", "true"), 2, "--mode", "events or metrics")
+	needsBPF(t)
+	r := run(t, "run", "--mode", "metrics", "--mechanisms", "pipe", "--", "sh", "-c", "for i in 1 2 3 4 5; do echo hello; done | cat > /dev/null")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"icptrack (metrics mode):", "pipe", "cat", "0 events dropped"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("summary does not say %q:\n%s", want, r.stderr)
+		}
+	}
+	// cat read the 30 bytes the shell wrote.
+	if !regexp.MustCompile(`pipe\s+cat\s+\d+\s+0B\s+30B`).MatchString(r.stderr) {
+		t.Errorf("no row for cat receiving 30 bytes:\n%s", r.stderr)
 	}
 }

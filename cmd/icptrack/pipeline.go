@@ -26,6 +26,8 @@ type outputs struct {
 	// own are the addresses of icptrack's exports and endpoint, whose
 	// traffic is left out when the other end is traced.
 	own *exporter.OwnAddrs
+	// kernel takes metrics mode's counts.
+	kernel *exporter.KernelMetrics
 }
 
 func (o *outputs) selfStats() exporter.SelfStats {
@@ -78,9 +80,12 @@ type pipeline struct {
 
 func newPipeline(events io.Writer, out *outputs) *pipeline {
 	p := &pipeline{summary: exporter.NewSummary(), out: out}
-	p.Pipeline = exporter.NewPipeline(exporter.Outputs{
-		EventLog: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own,
-	})
+	o := exporter.Outputs{EventLog: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own}
+	if out.kernel != nil {
+		// The kernel counts; out.metrics keeps only the self-metrics.
+		o.Kernel, o.Aggregates, o.Metrics = out.kernel, out.tracer.Aggregates, nil
+	}
+	p.Pipeline = exporter.NewPipeline(o)
 	return p
 }
 

@@ -128,10 +128,13 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 	if err != nil {
 		return err
 	}
-	if err := p.summary.Print(os.Stderr, exporter.Losses{
-		Dropped: stats.Dropped,
-		Other:   stats.NamesDropped + stats.DecodeErrors,
-	}); err != nil {
+	losses := exporter.Losses{Dropped: stats.Dropped, Other: stats.NamesDropped + stats.DecodeErrors}
+	if p.out.kernel != nil {
+		err = p.out.kernel.PrintSummary(os.Stderr, losses)
+	} else {
+		err = p.summary.Print(os.Stderr, losses)
+	}
+	if err != nil {
 		return err
 	}
 	if s := p.out.sender; s != nil {

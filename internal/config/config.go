@@ -29,6 +29,7 @@ type File struct {
 	Path string
 	Keys map[string]bool
 
+	Mode               string
 	Mechanisms         string
 	Payload            int
 	Events             string
@@ -102,6 +103,7 @@ var keys = map[string]setter{
 		f.Mechanisms = joined
 		return nil
 	},
+	"mode":           oneOf(func(f *File) *string { return &f.Mode }, "events", "metrics"),
 	"payload":        intIn(func(f *File) *int { return &f.Payload }, 0, 4096),
 	"events":         str(func(f *File) *string { return &f.Events }),
 	"cmdline":        boolean(func(f *File) *bool { return &f.Cmdline }),

@@ -10,6 +10,7 @@ import (
 )
 
 const full = `# every setting
+mode: events
 mechanisms: [pipe, unix, posix_mq]
 payload: 64
 events: /var/log/icptrack/events.jsonl
@@ -85,6 +86,7 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 	}{
 		{"payload: 8\notlp:\n  endpont: http://x:4318\n", 3, "otlp.endpont", []string{"did you mean otlp.endpoint", "valid keys here are"}},
 		{"pyload: 8\n", 1, "pyload", []string{"did you mean payload"}},
+		{"mode: fast\n", 1, "mode", []string{"events, metrics"}},
 		{"drain_interval: 10 sec\n", 1, "drain_interval", []string{`"10 sec" is not a duration`, "10s"}},
 		{"otlp:\n  timeout: -1s\n", 2, "otlp.timeout", []string{"positive"}},
 		{"otlp:\n  endpoint: localhost\n", 2, "otlp.endpoint", []string{"not an OTLP endpoint", "http://localhost:4318"}},

@@ -13,12 +13,22 @@ import (
 	"github.com/icptrack/icptrack/internal/selector"
 )
 
+// The receiver's modes.
+const (
+	modeEvents  = "events"
+	modeMetrics = "metrics"
+)
+
 // maxPayloadBytes is the most payload an operation can carry; the same
 // bound as the standalone agent's --payload.
 const maxPayloadBytes = 4096
 
 // Config is the receiver's configuration.
 type Config struct {
+	// Mode is events (every operation: spans, log records and metrics)
+	// or metrics (only metrics, counted in the kernel, at a fraction of
+	// the cost; traces and logs pipelines then get nothing).
+	Mode string `mapstructure:"mode"`
 	// Mechanisms to trace: names (pipe, unix_stream, posix_mq, …) or the
 	// groups unix, inet, mq, shm and all.
 	Mechanisms []string `mapstructure:"mechanisms"`
@@ -69,6 +79,7 @@ func includeKey(field string) string { return "include::" + field }
 
 func createDefaultConfig() *Config {
 	return &Config{
+		Mode:            modeEvents,
 		Mechanisms:      []string{"all"},
 		CausalStitching: true,
 		ServiceName:     exporter.DefaultServiceName,
@@ -84,6 +95,15 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key string, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch c.Mode {
+	case modeEvents:
+	case modeMetrics:
+		if c.PayloadBytes != 0 {
+			bad("payload_bytes", "needs mode events: metrics mode sends no data")
+		}
+	default:
+		bad("mode", "%q is not a mode: use events or metrics", c.Mode)
 	}
 	if _, err := c.mechanisms(); err != nil {
 		bad("mechanisms", "%v", err)

@@ -19,8 +19,8 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, err)
 
 	custom := createDefaultConfig()
+	custom.Mode = "metrics"
 	custom.Mechanisms = []string{"unix", "pipe", "posix_mq"}
-	custom.PayloadBytes = 64
 	custom.Include = IncludeConfig{Comms: []string{"nginx", "php-fpm"}, PIDs: []int{1}}
 	custom.CausalStitching = false
 	custom.ServiceName = "{comm}@{container}"
@@ -44,6 +44,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad_service_name", wantErr: []string{"service_name:", "placeholder"}},
 		{name: "bad_include", wantErr: []string{"include::comms", "15 characters"}},
 		{name: "bad_include_both", wantErr: []string{"include::cgroup and include::container"}},
+		{name: "bad_mode", wantErr: []string{"mode:", "events or metrics"}},
+		{name: "bad_payload_in_metrics_mode", wantErr: []string{"payload_bytes:", "mode events"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

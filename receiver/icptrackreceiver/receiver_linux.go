@@ -61,6 +61,7 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 	pcfg.DrainInterval = cfg.DrainInterval
 	pcfg.Cmdline = cfg.Cmdline
 	pcfg.TraceAll = true
+	pcfg.MetricsOnly = cfg.Mode == modeMetrics
 	if pcfg.Select, err = probes.ResolveSelector(cfg.Include.spec(), includeKey); err != nil {
 		return nil, err
 	}
@@ -74,7 +75,14 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 	}
 	res := exporter.ResourceOptions{ServiceName: cfg.ServiceName}
 	out := exporter.Outputs{}
-	if i.traces != nil {
+	var kernel *exporter.KernelMetrics
+	if pcfg.MetricsOnly {
+		kernel = exporter.NewKernelMetrics()
+		if i.traces != nil || i.logs != nil {
+			r.log.Warn("mode is metrics: the traces and logs pipelines of this receiver get nothing")
+		}
+	}
+	if i.traces != nil && kernel == nil {
 		r.traces = newQueue(cfg.QueueSize, &r.dropped, ptrace.Traces.SpanCount, func(ctx context.Context, td ptrace.Traces) error {
 			ctx = obs.StartTracesOp(ctx)
 			err := i.traces.ConsumeTraces(ctx, td)
@@ -85,7 +93,7 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 		opts.Resource, opts.CausalStitching = res, cfg.CausalStitching
 		out.Spans = exporter.NewSpans(opts, r.traces.put)
 	}
-	if i.logs != nil {
+	if i.logs != nil && kernel == nil {
 		r.logs = newQueue(cfg.QueueSize, &r.dropped, plog.Logs.LogRecordCount, func(ctx context.Context, ld plog.Logs) error {
 			ctx = obs.StartLogsOp(ctx)
 			err := i.logs.ConsumeLogs(ctx, ld)
@@ -101,11 +109,13 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 			obs.EndMetricsOp(ctx, "icptrack", md.DataPointCount(), err)
 			return err
 		})
-		if r.collector, err = newMetricsCollector(cfg.MetricsInterval, r.metrics.put, r.selfStats); err != nil {
+		if r.collector, err = newMetricsCollector(cfg.MetricsInterval, r.metrics.put, r.selfStats, kernel); err != nil {
 			r.closeQueues(context.Background())
 			return nil, err
 		}
-		out.Metrics = r.collector.metrics
+		if kernel == nil {
+			out.Metrics = r.collector.metrics
+		}
 	}
 
 	if r.tracer, err = probes.Open(pcfg); err != nil {
@@ -120,6 +130,9 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 		r.closeQueues(context.Background())
 		return nil, err
 	}
+	if kernel != nil {
+		out.Kernel, out.Aggregates = kernel, r.tracer.Aggregates
+	}
 	r.pipeline = exporter.NewPipeline(out)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -127,7 +140,7 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 	if r.collector != nil {
 		r.collector.start()
 	}
-	r.log.Info("icptrack is tracing", zap.Strings("mechanisms", cfg.Mechanisms),
+	r.log.Info("icptrack is tracing", zap.String("mode", cfg.Mode), zap.Strings("mechanisms", cfg.Mechanisms),
 		zap.Bool("traces", i.traces != nil), zap.Bool("metrics", i.metrics != nil), zap.Bool("logs", i.logs != nil))
 	return r, nil
 }
@@ -273,8 +286,12 @@ type metricsCollector struct {
 	done     chan struct{}
 }
 
-func newMetricsCollector(interval time.Duration, put func(pmetric.Metrics), self func() exporter.SelfStats) (*metricsCollector, error) {
-	c := &metricsCollector{interval: interval, put: put, reader: sdkmetric.NewManualReader(), quit: make(chan struct{}), done: make(chan struct{})}
+func newMetricsCollector(interval time.Duration, put func(pmetric.Metrics), self func() exporter.SelfStats, kernel *exporter.KernelMetrics) (*metricsCollector, error) {
+	var ropts []sdkmetric.ManualReaderOption
+	if kernel != nil {
+		ropts = append(ropts, sdkmetric.WithProducer(kernel))
+	}
+	c := &metricsCollector{interval: interval, put: put, reader: sdkmetric.NewManualReader(ropts...), quit: make(chan struct{}), done: make(chan struct{})}
 	host, _ := os.Hostname()
 	c.provider = sdkmetric.NewMeterProvider(
 		sdkmetric.WithReader(c.reader),

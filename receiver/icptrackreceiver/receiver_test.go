@@ -270,3 +270,26 @@ func TestStartReportsABadSelector(t *testing.T) {
 	require.ErrorContains(t, err, "include::pids 999999999: no such process")
 	require.NoError(t, r.Shutdown(context.Background()))
 }
+
+// In metrics mode the kernel counts and the metrics pipeline gets the same
+// metrics as in event mode.
+func TestMetricsMode(t *testing.T) {
+	needsBPF(t)
+	client := buildDemo(t)
+	cfg := createDefaultConfig()
+	cfg.Mode = modeMetrics
+	cfg.Include.Comms = []string{"demo-client", "demo-server", "demo-worker"}
+	cfg.MetricsInterval = 200 * time.Millisecond
+	require.NoError(t, cfg.Validate())
+	metrics := new(consumertest.MetricsSink)
+	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, metrics)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	out, err := exec.Command(client, "--requests", "5").CombinedOutput()
+	require.NoError(t, err, string(out))
+	waitFor(t, "ipc.io from the kernel's counts", func() bool {
+		io := ioBytes(metrics.AllMetrics())
+		return io["posix_mq"] > 0 && io["pipe"] > 0 && io["unix_stream"] > 0
+	})
+	require.NoError(t, r.Shutdown(context.Background()))
+}
