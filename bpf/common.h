@@ -672,13 +672,13 @@ static const struct agg_value agg_zero = {};
 
 /* Metrics mode: counts a finished operation in agg_ops. The map is per
  * CPU, so the counters need no atomics. */
-static __always_inline void count_op(struct op_record *r)
+static __always_inline void count(__u32 pid, __u8 mech, __u8 op, __s64 ret, __u64 start, __u64 end)
 {
 	struct agg_key k = {
-		.pid = r->pid,
-		.mechanism = r->mechanism,
-		.op = r->op,
-		.err = r->ret < 0 ? (__u16)-r->ret : 0,
+		.pid = pid,
+		.mechanism = mech,
+		.op = op,
+		.err = ret < 0 ? (__u16)-ret : 0,
 	};
 	struct agg_value *v = bpf_map_lookup_elem(&agg_ops, &k);
 
@@ -691,15 +691,20 @@ static __always_inline void count_op(struct op_record *r)
 			return;
 		}
 	}
-	__u64 d = r->end_ns > r->start_ns ? r->end_ns - r->start_ns : 0;
+	__u64 d = end > start ? end - start : 0;
 	__u32 b = d ? log2_u64(d) : 0;
 
 	if (b >= AGG_BUCKETS)
 		b = AGG_BUCKETS - 1;
 	v->count++;
-	if (r->ret > 0 && (r->op == OPER_SEND || r->op == OPER_RECEIVE) && r->mechanism != MECH_SIGNAL)
-		v->bytes += r->ret;
+	if (ret > 0 && (op == OPER_SEND || op == OPER_RECEIVE) && mech != MECH_SIGNAL)
+		v->bytes += ret;
 	v->hist[b & (AGG_BUCKETS - 1)]++;
+}
+
+static __always_inline void count_op(struct op_record *r)
+{
+	count(r->pid, r->mechanism, r->op, r->ret, r->start_ns, r->end_ns);
 }
 
 /* Sends a finished record. With payload capture on, the record was built

@@ -250,6 +250,26 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 	if (!ts)
 		return 0;
 	mech = sock_mechanism(ts, sk, op);
+	if (metrics_only) {
+		/* Only what the counts need: no identity, no record, and the
+		 * clock only when the call blocked (without the syscall hooks
+		 * an operation that did not block has no known start). */
+		if (mech) {
+			__u64 start = 0, end = 0;
+			if (syscall_hooks && ts->in.cls) {
+				start = ts->in.start_ns;
+				end = bpf_ktime_get_ns();
+			} else if (ts->sleep_sk == (__u64)sk) {
+				start = ts->sleep_ns;
+				end = bpf_ktime_get_ns();
+			}
+			ts->sleep_sk = 0;
+			count(task->tgid, mech, op, ret, start, end);
+		}
+		if (op == OPER_SEND)
+			ts->pend_valid = 0;
+		return 0;
+	}
 	if (mech >= MECH_UNIX_STREAM && mech <= MECH_UNIX_SEQPACKET && !unix_meet(sk, &ends)) {
 		stat_inc(STAT_OPS_DROPPED);
 		mech = 0;
@@ -491,10 +511,11 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (!regs || !is_socket_class(class_of(SYSCALL_NR(regs))))
 		return 0;
 	f = fd_file(prev, SYSCALL_ARG0(regs));
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	/* f is a BTF pointer: plain loads, no helper calls. */
+	if (!f || (f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
-	sock = BPF_CORE_READ(f, private_data);
-	sk = BPF_CORE_READ(sock, sk);
+	sock = kernel_ptr(f->private_data, struct socket);
+	sk = sock->sk;
 	if (ts->sleep_sk != (__u64)sk) {
 		ts->sleep_sk = (__u64)sk;
 		ts->sleep_ns = bpf_ktime_get_ns();

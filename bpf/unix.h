@@ -10,7 +10,7 @@
 
 static __always_inline __u8 unix_mechanism(const struct sock *sk)
 {
-	switch (BPF_CORE_READ(sk, sk_type)) {
+	switch (sk->sk_type) {
 	case SOCK_STREAM:
 		return MECH_UNIX_STREAM;
 	case SOCK_DGRAM:
