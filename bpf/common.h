@@ -276,7 +276,17 @@ struct task_state {
 	 * inside a send or receive, and when. */
 	__u64 sleep_sk;
 	__u64 sleep_ns;
+	/* The task's name and cgroup, as its records carry them: asking the
+	 * kernel for them costs two helper calls per record. Exec, rename and
+	 * a move to another cgroup clear ident_ok. */
+	char comm[TASK_COMM_LEN];
+	__u64 cgroup;
+	__u8 ident_ok;
+	__u8 _pad3[7];
 };
+
+/* The task_state that holds an inflight. */
+#define task_state_of(in) ((struct task_state *)((void *)(in) - __builtin_offsetof(struct task_state, in)))
 
 /* Per socket: its inode, and the sequence or byte counters of what its peers
  * queued to it (in) and what its owner consumed (out). */
@@ -588,13 +598,22 @@ static __always_inline __u64 submit_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void fill_task(struct op_record *r, struct task_struct *task)
+/* The current task's identity in a record; ts caches its name and cgroup. */
+static __always_inline void fill_task(struct op_record *r, struct task_struct *task, struct task_state *ts)
 {
 	r->pid = task->tgid;
 	r->tid = task->pid;
 	r->ppid = task->real_parent->tgid;
+	if (ts->ident_ok) {
+		r->cgroup = ts->cgroup;
+		__builtin_memcpy(r->comm, ts->comm, sizeof(r->comm));
+		return;
+	}
 	r->cgroup = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	ts->cgroup = r->cgroup;
+	__builtin_memcpy(ts->comm, r->comm, sizeof(ts->comm));
+	ts->ident_ok = 1;
 }
 
 /* Reinterprets a kernel pointer as a read-only BTF pointer of the given

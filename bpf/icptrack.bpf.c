@@ -291,7 +291,7 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 	r->ret = ret;
 	r->end_ns = now;
 	r->fd = -1;
-	fill_task(r, task);
+	fill_task(r, task, ts);
 	sock_timing(task, ts, sk, r, now);
 	if (mech == MECH_TCP)
 		ok = tcp_op(sk, op, ret, flags, r);
@@ -422,6 +422,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *task, pid_t old_pid, struct
 	}
 	if (!ts || !ts->traced)
 		return 0;
+	ts->ident_ok = 0;
 	p = new_proc(PROC_EXEC, task);
 	if (!p)
 		return 0;
@@ -460,11 +461,25 @@ int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
 
 	if (!ts || !ts->traced)
 		return 0;
+	ts->ident_ok = 0;
 	p = new_proc(PROC_RENAME, task);
 	if (p) {
 		bpf_probe_read_kernel_str(p->comm, sizeof(p->comm), comm);
 		submit_proc(p);
 	}
+	return 0;
+}
+
+/* A task moved to another cgroup: its records must say so. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+	if (attach_only)
+		return 0;
+	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
+
+	if (ts)
+		ts->ident_ok = 0;
 	return 0;
 }
 

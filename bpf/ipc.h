@@ -243,7 +243,7 @@ static __always_inline struct op_record *ipc_record(struct task_struct *task, st
 	r->op = op;
 	r->flags = blocked ? OPF_BLOCKED : 0;
 	r->syscall = in->syscall;
-	fill_task(r, task);
+	fill_task(r, task, task_state_of(in));
 	r->fd = -1;
 	r->start_ns = in->start_ns;
 	r->end_ns = now;

@@ -188,7 +188,7 @@ static __always_inline void emit_pipe(struct task_struct *task, struct inflight 
 	r->op = op;
 	r->flags = (blocked ? OPF_BLOCKED : 0) | (peek ? OPF_PEEK : 0);
 	r->syscall = in->syscall;
-	fill_task(r, task);
+	fill_task(r, task, task_state_of(in));
 	r->fd = in->fd[end];
 	r->start_ns = in->start_ns;
 	r->end_ns = now;

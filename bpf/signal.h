@@ -51,14 +51,15 @@ static __always_inline void signal_generated(int sig, struct kernel_siginfo *inf
 	struct task_struct *cur = bpf_get_current_task_btf();
 	int code = signal_code(info);
 	bool user = from_process(code);
-	struct task_state *target;
+	struct task_state *target, *ts = NULL;
 	struct op_record *r;
 	struct ipc_extra *x;
 	bool reserved = false;
 	__u64 now;
 
 	if (user) {
-		if (!traced_task(cur))
+		ts = traced_task(cur);
+		if (!ts)
 			return;
 	} else {
 		target = bpf_task_storage_get(&task_states, task, 0, 0);
@@ -76,8 +77,8 @@ static __always_inline void signal_generated(int sig, struct kernel_siginfo *inf
 	r->start_ns = now;
 	r->end_ns = now;
 	r->ret = result; /* 0 delivered, 1 ignored, 2 already pending, ... */
-	if (user) {
-		fill_task(r, cur);
+	if (ts) {
+		fill_task(r, cur, ts);
 		signal_syscall(cur, r);
 	} else {
 		r->syscall = 0xffff;
@@ -102,8 +103,9 @@ static __always_inline void signal_delivered(int sig, struct kernel_siginfo *inf
 	__u32 sender;
 	__u64 now;
 	int code;
+	struct task_state *ts = traced_task(task);
 
-	if (!traced_task(task))
+	if (!ts)
 		return;
 	code = BPF_CORE_READ(info, si_code);
 	sender = from_process(code) ? BPF_CORE_READ(info, _sifields._kill._pid) : 0;
@@ -125,7 +127,7 @@ static __always_inline void signal_delivered(int sig, struct kernel_siginfo *inf
 	r->syscall = 0xffff;
 	r->start_ns = now;
 	r->end_ns = now;
-	fill_task(r, task);
+	fill_task(r, task, ts);
 	x = extra(r);
 	x->a = sig;
 	x->id = code;

@@ -27,6 +27,8 @@ var hooks = []hook{
 	{"sched_process_exec", "sched_process_exec", always},
 	{"sched_process_exit", "sched_process_exit", always},
 	{"task_rename", "task_rename", always},
+	// A traced task moved to another cgroup: its cached cgroup is stale.
+	{"cgroup_attach_task", "cgroup_attach_task", always},
 	// Sockets without syscall hooks: where a task went to sleep.
 	{"sched_switch", "sched_switch", func(c *Config) bool { return c.sockets() && !c.syscallHooks() }},
 }

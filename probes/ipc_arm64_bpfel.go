@@ -307,6 +307,10 @@ type ipcTaskState struct {
 	Pad2      [5]uint8
 	SleepSk   uint64
 	SleepNs   uint64
+	Comm      [16]int8
+	Cgroup    uint64
+	IdentOk   uint8
+	Pad3      [7]uint8
 }
 
 type ipcUdpSender struct {
@@ -334,6 +338,7 @@ const (
 	ipcMapStats             = "stats"
 	ipcMapTaskStates        = "task_states"
 	ipcMapUdpSenders        = "udp_senders"
+	ipcProgCgroupAttachTask = "cgroup_attach_task"
 	ipcProgSchedProcessExec = "sched_process_exec"
 	ipcProgSchedProcessExit = "sched_process_exit"
 	ipcProgSchedProcessFork = "sched_process_fork"
@@ -417,6 +422,7 @@ type ipcSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcProgramSpecs struct {
+	CgroupAttachTask *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
@@ -576,6 +582,7 @@ type ipcVariables struct {
 //
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcPrograms struct {
+	CgroupAttachTask *ebpf.Program `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
@@ -592,6 +599,7 @@ type ipcPrograms struct {
 
 func (p *ipcPrograms) Close() error {
 	return _IpcClose(
+		p.CgroupAttachTask,
 		p.SchedProcessExec,
 		p.SchedProcessExit,
 		p.SchedProcessFork,
