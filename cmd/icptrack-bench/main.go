@@ -1,28 +1,32 @@
 // Command icptrack-bench measures what icptrack costs the programs it
-// watches: each workload runs untraced, under icptrack with its hooks
-// attached but doing nothing (the floor), and traced for real, in turns
-// (A B C A B C ...), several times; it reports medians and spread.
+// watches. Each workload, a fixed amount of IPC, runs untraced, under
+// icptrack with its hooks attached but doing nothing (the floor), under
+// icptrack writing the event log, exporting OTLP, or keeping metrics only,
+// and under strace, in turns (A B C A B C ...), several times; it reports
+// medians and spread, round-trip latency, icptrack's own CPU time and
+// memory, events dropped and, in a run of their own, the kernel's
+// statistics of icptrack's BPF programs.
 //
 // Workloads time themselves, so icptrack's start-up is not counted. The
 // tax on processes icptrack does not trace is measured with a file-write
 // loop running beside an icptrack that traces something else.
 //
-//	go build -o bin/icptrack ./cmd/icptrack && go run ./cmd/icptrack-bench
+//	make bench
+//	go build -o bin/icptrack-bench ./cmd/icptrack-bench &&
+//	    sudo bin/icptrack-bench --scale 0.05 --reps 1 --only pipe-pingpong
 package main
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -31,8 +35,10 @@ const roleEnv = "ICPTRACK_BENCH_ROLE"
 
 func main() {
 	if role := os.Getenv(roleEnv); role != "" {
+		// Each workload process does its IPC on one thread.
+		runtime.LockOSThread()
 		if err := runRole(role, os.Args[1:]); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
+			fmt.Fprintf(os.Stderr, "icptrack-bench %s: %v\n", role, err)
 			os.Exit(1)
 		}
 		return
@@ -43,224 +49,182 @@ func main() {
 	}
 }
 
-// A mode is how a workload is run.
-type mode struct {
-	name string
-	// args run icptrack around the workload (nil: untraced). For tax
-	// workloads they run icptrack beside it, tracing a sleep.
-	args []string
+// bench is the harness's settings and state.
+type bench struct {
+	icptrack, self, dir, strace string
+	reps                        int
+	scale, straceScale          float64
+	sustain                     time.Duration
+	modes                       []string // --modes; empty: all
+	bpfStats                    bool
+	sink                        *otlpSink
+	// Why a mode cannot run here ("": it can).
+	metricsNA, straceNA string
 }
 
-type workload struct {
-	name  string
-	about string
-	ops   int
-	tax   bool // measured beside icptrack, not under it
-	modes []mode
-}
-
-func workloads(events string) []workload {
-	untraced := mode{name: "untraced"}
-	floor := mode{"attach-only floor", []string{"--attach-only"}}
-	traced := mode{"icptrack, event log", []string{"--events", events}}
-	return []workload{
-		{"pipe-pingpong", "64-byte round trips over two pipes", 100_000, false, []mode{untraced, floor, traced}},
-		{"unix-pingpong", "64-byte round trips over a unix stream socketpair", 100_000, false, []mode{untraced, floor, traced}},
-		{"pipe-stream", "one-way 64-byte writes, the writer never sleeps", 2_000_000, false, []mode{untraced, floor, traced}},
-		{"file-write", "64-byte writes to a regular file by a process icptrack does not trace", 2_000_000, true, []mode{
-			{name: "no icptrack"},
-			{"icptrack: sockets and signals only", []string{"--mechanisms", "unix,inet"}},
-			{"attach-only floor, syscall hooks", []string{"--attach-only"}},
-			{"icptrack: all mechanisms (pipes need syscall hooks)", nil},
-		}},
-	}
-}
-
-type sample struct {
-	opsPerSec float64
-	dropped   int64
-}
+func (b *bench) eventsPath() string { return filepath.Join(b.dir, "events.jsonl") }
 
 func harness() error {
-	self, _ := os.Executable()
-	icptrack := flag.String("icptrack", filepath.Join(filepath.Dir(self), "icptrack"), "the icptrack binary to measure")
-	reps := flag.Int("reps", 5, "repetitions of each workload in each mode")
-	only := flag.String("only", "", "comma-separated workloads to run (default all)")
-	scale := flag.Float64("scale", 1, "multiply each workload's operations by this")
-	flag.Parse()
-	if _, err := os.Stat(*icptrack); err != nil {
-		return fmt.Errorf("no icptrack binary at %s: build it (make build) or pass --icptrack", *icptrack)
-	}
-	dir, err := os.MkdirTemp("", "icptrack-bench")
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	events := filepath.Join(dir, "events.jsonl")
+	b := &bench{self: self}
+	flag.StringVar(&b.icptrack, "icptrack", filepath.Join(filepath.Dir(self), "icptrack"), "the icptrack binary to measure")
+	flag.IntVar(&b.reps, "reps", 5, "repetitions of each workload in each mode")
+	only := flag.String("only", "", "comma-separated workloads to run (default all): "+strings.Join(workloadNames(), ", "))
+	modes := flag.String("modes", "", "comma-separated modes to run besides untraced (default all): "+
+		strings.Join([]string{keyFloor, keyEvents, keyOTLP, keyMetrics, keyStrace, keySockets, keyAll}, ", "))
+	flag.Float64Var(&b.scale, "scale", 1, "multiply each workload's operations by this (0.05 for a quick check)")
+	flag.DurationVar(&b.sustain, "sustain", time.Minute, "how long the sustained-200k workload runs (2s for a quick check)")
+	flag.Float64Var(&b.straceScale, "strace-scale", 0.05, "under strace, multiply each workload's operations by this too (strace is slow)")
+	flag.BoolVar(&b.bpfStats, "bpf-stats", true, "run each workload once more with the kernel's BPF statistics on, for the per-program table")
+	jsonPath := flag.String("json", "", "write every sample and the tables' figures to this JSON file")
+	plotPath := flag.String("plot", "", "draw the throughput ratios to untraced in this PNG file")
+	flag.Parse()
 
-	fmt.Printf("# icptrack benchmark: %s, %d CPUs, kernel %s; %d repetitions, modes interleaved\n\n",
-		time.Now().Format("2006-01-02"), numCPU(), kernel(), *reps)
-	fmt.Println("| workload | mode | ops/s (median) | spread | ratio to untraced | events dropped |")
-	fmt.Println("|---|---|---:|---:|---:|---:|")
-	for _, w := range workloads(events) {
-		if *only != "" && !slices.Contains(strings.Split(*only, ","), w.name) {
+	if os.Geteuid() != 0 {
+		return errors.New("icptrack loads BPF programs: run as root (sudo)")
+	}
+	if _, err := os.Stat(b.icptrack); err != nil {
+		return fmt.Errorf("no icptrack binary at %s: build it (make build) or pass --icptrack", b.icptrack)
+	}
+	if b.modes, err = checkList(*modes, "mode", append(slices.Collect(maps.Keys(modeLabels)), keyUntraced)); err != nil {
+		return err
+	}
+	names, err := checkList(*only, "workload", workloadNames())
+	if err != nil {
+		return err
+	}
+	if b.reps < 1 || b.scale <= 0 || b.straceScale <= 0 || b.sustain <= 0 {
+		return errors.New("--reps, --scale, --strace-scale and --sustain must be positive")
+	}
+	if !hasFlag(b.icptrack, "--mode") {
+		b.metricsNA = "this icptrack has no --mode metrics"
+	}
+	if b.strace, err = exec.LookPath("strace"); err != nil {
+		b.straceNA = "strace is not installed (apt-get install strace)"
+	}
+	if b.dir, err = os.MkdirTemp("", "icptrack-bench"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(b.dir)
+	if b.sink, err = startOTLPSink(); err != nil {
+		return err
+	}
+	defer b.sink.stop()
+	killOnInterrupt()
+
+	start := time.Now()
+	res := &results{Machine: readMachine(), Settings: settings{
+		Date: start.Format("2006-01-02"), Reps: b.reps, Scale: b.scale, StraceScale: b.straceScale,
+		Sustain: b.sustain.String(), Icptrack: b.icptrack,
+	}}
+	var failed []string
+	for _, w := range workloads(b.sustain) {
+		if len(names) > 0 && !slices.Contains(names, w.name) {
 			continue
 		}
-		w.ops = int(float64(w.ops) * *scale)
-		results := make([][]sample, len(w.modes))
-		for r := 0; r < *reps; r++ {
-			for i, m := range w.modes {
-				s, err := measure(*icptrack, self, w, m, dir)
-				if err != nil {
-					return fmt.Errorf("%s, %s: %w", w.name, m.name, err)
-				}
-				results[i] = append(results[i], s)
-			}
-		}
-		base := median(results[0])
-		for i, m := range w.modes {
-			med := median(results[i])
-			lo, hi := spread(results[i])
-			var dropped int64
-			for _, s := range results[i] {
-				dropped += s.dropped
-			}
-			fmt.Printf("| %s | %s | %s | %s–%s | %.2f | %d |\n", w.name, m.name, human(med), human(lo), human(hi), med/base, dropped)
+		ws, errs := b.runWorkload(w)
+		res.add(w, b, ws)
+		failed = append(failed, errs...)
+	}
+	res.finish()
+
+	res.printMarkdown(os.Stdout)
+	if *jsonPath != "" {
+		if err := res.writeJSON(*jsonPath); err != nil {
+			return err
 		}
 	}
-	fmt.Println()
-	for _, w := range workloads(events) {
-		fmt.Printf("- %s: %s (%d operations).\n", w.name, w.about, w.ops)
+	if *plotPath != "" {
+		if err := writePlot(*plotPath, res); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "icptrack-bench: done in %s\n", time.Since(start).Round(time.Second))
+	if len(failed) > 0 {
+		return fmt.Errorf("%d runs failed:\n%s", len(failed), strings.Join(failed, "\n"))
 	}
 	return nil
 }
 
-var droppedRe = regexp.MustCompile(`(\d+) events dropped`)
-
-// measure runs the workload once in mode m and returns its throughput.
-func measure(icptrack, self string, w workload, m mode, dir string) (sample, error) {
-	work := exec.Command(self, strconv.Itoa(w.ops))
-	work.Env = append(os.Environ(), roleEnv+"="+w.name)
-	if w.tax {
-		return measureBeside(icptrack, work, m)
+// runWorkload runs w in each of its modes in turn, reps times, then once
+// more with BPF statistics on. It returns the samples and the failures.
+func (b *bench) runWorkload(w workload) (workloadRun, []string) {
+	modes := b.modesFor(w)
+	reps := b.reps
+	if w.reps > 0 {
+		reps = min(w.reps, b.reps)
 	}
-	cmd := work
-	var stderr bytes.Buffer
-	if m.args != nil {
-		args := append(append([]string{"run"}, m.args...), "--")
-		cmd = exec.Command(icptrack, append(args, work.Args...)...)
-		cmd.Env = work.Env
-	}
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return sample{}, fmt.Errorf("%v: %s", err, stderr.String())
-	}
-	s, err := parseResult(out)
-	if m := droppedRe.FindSubmatch(stderr.Bytes()); m != nil {
-		s.dropped, _ = strconv.ParseInt(string(m[1]), 10, 64)
-	}
-	return s, err
-}
-
-// measureBeside runs work while icptrack (if m says so) traces a sleeping
-// process: work itself is not traced and pays only the global cost.
-func measureBeside(icptrack string, work *exec.Cmd, m mode) (sample, error) {
-	if m.name != "no icptrack" {
-		args := append(append([]string{"run"}, m.args...), "--", "sleep", "3600")
-		bg := exec.Command(icptrack, args...)
-		var stderr bytes.Buffer
-		bg.Stderr = &stderr
-		if err := bg.Start(); err != nil {
-			return sample{}, err
-		}
-		defer func() {
-			_ = bg.Process.Signal(syscall.SIGTERM)
-			_ = bg.Wait()
-		}()
-		// Wait until its programs are attached: the sleep has started.
-		deadline := time.Now().Add(10 * time.Second)
-		for !hasChild(bg.Process.Pid) {
-			if time.Now().After(deadline) {
-				return sample{}, fmt.Errorf("icptrack did not start: %s", stderr.String())
+	wr := workloadRun{modes: modes, samples: make([][]sample, len(modes)), errs: make([]string, len(modes))}
+	var failed []string
+	note := func(i int, err error) {
+		var na naError
+		if errors.As(err, &na) {
+			modes[i].na = na.reason
+			if modes[i].metricsOnly {
+				b.metricsNA = na.reason // the same for every workload
 			}
-			time.Sleep(10 * time.Millisecond)
+			return
+		}
+		msg := fmt.Sprintf("%s, %s: %v", w.name, modes[i].name, err)
+		fmt.Fprintln(os.Stderr, "icptrack-bench: "+msg)
+		wr.errs[i] = firstLine(err.Error())
+		failed = append(failed, msg)
+	}
+	for r := range reps {
+		for i, m := range modes {
+			if modes[i].na != "" {
+				continue
+			}
+			s, err := b.measure(w, m, r, false)
+			if err != nil {
+				note(i, err)
+				continue
+			}
+			wr.samples[i] = append(wr.samples[i], s)
+			fmt.Fprintf(os.Stderr, "%s %d/%d %s: %s ops/s\n", w.name, r+1, reps, m.key, human(s.OpsPerSec))
 		}
 	}
-	out, err := work.Output()
-	if err != nil {
-		return sample{}, err
-	}
-	return parseResult(out)
-}
-
-func hasChild(pid int) bool {
-	lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, l := range lists {
-		if b, _ := os.ReadFile(l); len(bytes.TrimSpace(b)) > 0 {
-			return true
+	if m, ok := statsMode(w, modes); ok && b.bpfStats && !w.noBPFStats {
+		s, err := b.measure(w, m, -1, true)
+		if err != nil {
+			msg := fmt.Sprintf("%s, %s with BPF statistics: %v", w.name, m.name, err)
+			fmt.Fprintln(os.Stderr, "icptrack-bench: "+msg)
+			failed = append(failed, msg)
+		} else {
+			wr.stats = &s
 		}
 	}
-	return false
+	return wr, failed
 }
 
-type result struct {
-	Ops       int   `json:"ops"`
-	ElapsedNs int64 `json:"elapsed_ns"`
-}
-
-func parseResult(out []byte) (sample, error) {
-	var r result
-	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil || r.ElapsedNs <= 0 {
-		return sample{}, fmt.Errorf("workload printed %q", out)
+func workloadNames() []string {
+	var names []string
+	for _, w := range workloads(time.Minute) {
+		names = append(names, w.name)
 	}
-	return sample{opsPerSec: float64(r.Ops) / (float64(r.ElapsedNs) / 1e9)}, nil
+	return names
 }
 
-func median(s []sample) float64 {
-	v := make([]float64, len(s))
-	for i, x := range s {
-		v[i] = x.opsPerSec
+// checkList splits a comma-separated flag and checks each name is known.
+func checkList(list, what string, known []string) ([]string, error) {
+	if list == "" {
+		return nil, nil
 	}
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
-
-func spread(s []sample) (lo, hi float64) {
-	lo, hi = s[0].opsPerSec, s[0].opsPerSec
-	for _, x := range s {
-		lo, hi = min(lo, x.opsPerSec), max(hi, x.opsPerSec)
-	}
-	return lo, hi
-}
-
-func human(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
-}
-
-func numCPU() int {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return bytes.Count(b, []byte("\nprocessor")) + 1
-}
-
-func kernel() string {
-	var u syscall.Utsname
-	_ = syscall.Uname(&u)
-	var b []byte
-	for _, c := range u.Release {
-		if c == 0 {
-			break
+	names := strings.Split(list, ",")
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			slices.Sort(known)
+			return nil, fmt.Errorf("no %s %q: choose from %s", what, n, strings.Join(known, ", "))
 		}
-		b = append(b, byte(c))
 	}
-	return string(b)
+	return names, nil
+}
+
+// hasFlag tells whether icptrack run has the flag.
+func hasFlag(icptrack, flag string) bool {
+	out, _ := exec.Command(icptrack, "run", "--help").CombinedOutput()
+	return strings.Contains(string(out), flag+" ")
 }

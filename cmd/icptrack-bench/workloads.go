@@ -1,216 +1,126 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-const msgSize = 64
+const (
+	msgSize     = 64
+	streamChunk = 4096
+	// sustainRate is the pace of the sustained workload, operations per
+	// second.
+	sustainRate = 200_000
+)
 
-// runRole runs one side of a workload. Drivers print their operations and
-// the time they took, as JSON, on standard output.
+// A workload is a fixed amount of IPC done by one or two processes of
+// this binary, started in a role (roleEnv).
+type workload struct {
+	name  string
+	about string
+	// role and args start its driver: role NAME OPS ARGS...
+	role string
+	args []string
+	// ops is the number of operations at --scale 1.
+	ops int
+	// mechanisms is icptrack's --mechanisms for it: what a user tracing
+	// this program would ask for.
+	mechanisms string
+	// roundTrips: a ping-pong, whose driver reports round-trip latency.
+	roundTrips bool
+	// tax: run beside an icptrack tracing something else, not under it.
+	tax bool
+	// sustained: paced at sustainRate; its ops come from --sustain.
+	sustained bool
+	// reps overrides --reps (0: no override).
+	reps int
+	// noBPFStats: no extra run with the kernel's BPF statistics on.
+	noBPFStats bool
+}
+
+func workloads(sustain time.Duration) []workload {
+	channels := func(n int, label string) workload {
+		return workload{
+			name:       "channels-" + label,
+			about:      fmt.Sprintf("%d channels open at once (half pipes, half unix stream socketpairs) between two processes; one 64-byte message per channel in turn, round-robin", n),
+			role:       "channels",
+			args:       []string{strconv.Itoa(n)},
+			ops:        300_000,
+			mechanisms: "pipe,unix_stream",
+		}
+	}
+	return []workload{
+		{name: "pipe-pingpong", about: "64-byte round trips over two pipes", role: "pipe-pingpong",
+			ops: 100_000, mechanisms: "pipe", roundTrips: true},
+		{name: "unix-pingpong", about: "64-byte round trips over a unix stream socketpair", role: "unix-pingpong",
+			ops: 100_000, mechanisms: "unix_stream", roundTrips: true},
+		{name: "mq-pingpong", about: "64-byte round trips over two POSIX message queues", role: "mq-pingpong",
+			ops: 100_000, mechanisms: "posix_mq", roundTrips: true},
+		{name: "tcp-pingpong", about: "64-byte round trips over loopback TCP (127.0.0.1, TCP_NODELAY)", role: "tcp-pingpong",
+			ops: 50_000, mechanisms: "tcp", roundTrips: true},
+		{name: "pipe-stream", about: "one-way 64-byte pipe writes, the writer never sleeps", role: "pipe-stream",
+			ops: 2_000_000, mechanisms: "pipe"},
+		{name: "unix-stream-4k", about: "one-way 4 KiB writes on a unix stream socketpair, the writer never sleeps, the reader reads 4 KiB", role: "unix-stream-4k",
+			ops: 500_000, mechanisms: "unix_stream"},
+		channels(10, "10"),
+		channels(1_000, "1k"),
+		channels(10_000, "10k"),
+		{name: "sustained-200k", about: fmt.Sprintf("64-byte pipe writes paced at %d/s in small bursts for %s, with a reader; ops/s is the pace achieved", sustainRate, sustain),
+			role: "sustained", args: []string{strconv.Itoa(sustainRate)},
+			ops: int(sustain.Seconds() * sustainRate), mechanisms: "pipe", sustained: true, reps: 1, noBPFStats: true},
+		{name: "file-write", about: "64-byte writes to a regular file by a process icptrack does not trace", role: "file-write",
+			ops: 2_000_000, tax: true},
+	}
+}
+
+// runRole runs one process of a workload. Drivers print a result as JSON
+// on standard output; partners (echo, sink, ...) print nothing.
 func runRole(role string, args []string) error {
 	n := 0
 	if len(args) > 0 {
-		n, _ = strconv.Atoi(args[0])
+		var err error
+		if n, err = strconv.Atoi(args[0]); err != nil {
+			return fmt.Errorf("the first argument must be a count of operations, not %q", args[0])
+		}
+	}
+	arg := func(i int) int {
+		if i >= len(args) {
+			return 0
+		}
+		v, _ := strconv.Atoi(args[i])
+		return v
 	}
 	switch role {
 	case "pipe-pingpong":
 		return pipePingPong(n)
 	case "unix-pingpong":
 		return unixPingPong(n)
+	case "mq-pingpong":
+		return mqPingPong(n)
+	case "tcp-pingpong":
+		return tcpPingPong(n)
 	case "pipe-stream":
 		return pipeStream(n)
+	case "unix-stream-4k":
+		return unixStream4k(n)
+	case "channels":
+		return channels(n, arg(1))
+	case "sustained":
+		return sustained(n, arg(1))
 	case "file-write":
 		return fileWrite(n)
+	// Partners.
 	case "echo":
-		return echo(3, 4)
+		return echo(fdConn{in: 3, out: 4}, n)
+	case "mq-echo":
+		return echo(mqConn{in: 3, out: 4}, n)
+	case "tcp-echo":
+		return tcpEcho(3, n)
 	case "sink":
-		return sink(3)
+		return sink(3, n)
+	case "channels-reader":
+		return channelsReader(n, arg(1))
 	}
 	return fmt.Errorf("unknown role %q", role)
-}
-
-func report(ops int, start time.Time) error {
-	return json.NewEncoder(os.Stdout).Encode(result{Ops: ops, ElapsedNs: int64(time.Since(start))})
-}
-
-// partner starts this binary in another role with fds as its 3, 4, ...
-func partner(role string, fds ...int) (*exec.Cmd, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), roleEnv+"="+role)
-	cmd.Stderr = os.Stderr
-	for _, fd := range fds {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "fd"))
-	}
-	return cmd, cmd.Start()
-}
-
-func pipe() (r, w int, err error) {
-	var p [2]int
-	err = unix.Pipe2(p[:], unix.O_CLOEXEC)
-	return p[0], p[1], err
-}
-
-func pingPong(n, in, out int, peer *exec.Cmd) error {
-	buf := make([]byte, msgSize)
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if _, err := unix.Write(out, buf); err != nil {
-			return err
-		}
-		if err := readFull(in, buf); err != nil {
-			return err
-		}
-	}
-	elapsed := time.Now()
-	// End of file for the partner: a socket is shared by several
-	// descriptors, so shut it down rather than close one of them.
-	if unix.Shutdown(out, unix.SHUT_WR) != nil {
-		unix.Close(out)
-	}
-	if err := peer.Wait(); err != nil {
-		return err
-	}
-	return json.NewEncoder(os.Stdout).Encode(result{Ops: n, ElapsedNs: int64(elapsed.Sub(start))})
-}
-
-func pipePingPong(n int) error {
-	toR, toW, err := pipe()
-	if err != nil {
-		return err
-	}
-	fromR, fromW, err := pipe()
-	if err != nil {
-		return err
-	}
-	peer, err := partner("echo", toR, fromW)
-	if err != nil {
-		return err
-	}
-	unix.Close(toR)
-	unix.Close(fromW)
-	return pingPong(n, fromR, toW, peer)
-}
-
-func unixPingPong(n int) error {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	peerFd, err := unix.Dup(fds[1])
-	if err != nil {
-		return err
-	}
-	peer, err := partner("echo", fds[1], peerFd)
-	if err != nil {
-		return err
-	}
-	unix.Close(fds[1])
-	unix.Close(peerFd)
-	in, err := unix.Dup(fds[0])
-	if err != nil {
-		return err
-	}
-	return pingPong(n, in, fds[0], peer)
-}
-
-// echo reads messages from in and writes them back to out until EOF.
-func echo(in, out int) error {
-	buf := make([]byte, msgSize)
-	for {
-		if err := readFull(in, buf); err != nil {
-			return nil // end of file
-		}
-		if _, err := unix.Write(out, buf); err != nil {
-			return err
-		}
-	}
-}
-
-func pipeStream(n int) error {
-	r, w, err := pipe()
-	if err != nil {
-		return err
-	}
-	peer, err := partner("sink", r)
-	if err != nil {
-		return err
-	}
-	unix.Close(r)
-	buf := make([]byte, msgSize)
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if _, err := unix.Write(w, buf); err != nil {
-			return err
-		}
-	}
-	unix.Close(w)
-	if err := peer.Wait(); err != nil {
-		return err
-	}
-	return report(n, start)
-}
-
-func sink(in int) error {
-	buf := make([]byte, msgSize)
-	for {
-		n, err := unix.Read(in, buf)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-	}
-}
-
-func fileWrite(n int) error {
-	f, err := os.CreateTemp("", "icptrack-bench-file")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	fd := int(f.Fd())
-	buf := make([]byte, msgSize)
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if i%65536 == 0 {
-			// Keep the file small; this adds two calls per 65536.
-			if err := unix.Ftruncate(fd, 0); err != nil {
-				return err
-			}
-			if _, err := unix.Seek(fd, 0, 0); err != nil {
-				return err
-			}
-		}
-		if _, err := unix.Write(fd, buf); err != nil {
-			return err
-		}
-	}
-	return report(n, start)
-}
-
-func readFull(fd int, buf []byte) error {
-	for got := 0; got < len(buf); {
-		n, err := unix.Read(fd, buf[got:])
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("end of file")
-		}
-		got += n
-	}
-	return nil
 }

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// A target of issue 6, and what this run measured against it.
+type target struct {
+	Target   string `json:"target"`
+	Measured string `json:"measured"`
+	Verdict  string `json:"verdict"` // met, not met, n/a, or — (for information)
+}
+
+const (
+	verdictMet    = "met"
+	verdictNotMet = "not met"
+	verdictNA     = "n/a"
+)
+
+var pingPongs = []string{"pipe-pingpong", "unix-pingpong", "mq-pingpong", "tcp-pingpong"}
+
+// opsPerRoundTrip: a round trip is four traced operations, a send and a
+// receive each way.
+const opsPerRoundTrip = 4
+
+func (res *results) targets() []target {
+	var ts []target
+	add := func(t target) { ts = append(ts, t) }
+
+	add(res.ratioTarget("event log: ping-pong throughput ≥ 0.90 of untraced", keyEvents, pingPongs, 0.90))
+	add(res.eachTarget("event log: added round-trip latency p50 ≤ 2 µs per traced operation (4 a round trip)",
+		keyEvents, pingPongs, func(r *row) (string, bool) {
+			per := r.DeltaP50Ns / opsPerRoundTrip
+			return fmt.Sprintf("%s/op", micros(per)), per <= 2000
+		}))
+	add(res.ratioTarget("event log: 64-byte pipe stream ≥ 0.60 of untraced", keyEvents, []string{"pipe-stream"}, 0.60))
+	add(res.ratioTarget("metrics only: ping-pong ≥ 0.97 of untraced", keyMetrics, pingPongs, 0.97))
+	add(res.ratioTarget("metrics only: 64-byte pipe stream ≥ 0.70 of untraced", keyMetrics, []string{"pipe-stream"}, 0.70))
+	add(res.ratioTarget("file-write tax, no syscall hooks (sockets and signals only) ≥ 0.98", keySockets, []string{"file-write"}, 0.98))
+	add(res.floorTarget())
+	add(res.sustainTarget())
+	add(res.rssTarget())
+	add(res.flatTarget())
+	add(res.straceTarget())
+	return ts
+}
+
+// eachTarget checks each workload's row in mode.
+func (res *results) eachTarget(name, mode string, workloads []string, check func(*row) (string, bool)) target {
+	t := target{Target: name}
+	var parts, missed []string
+	for _, w := range workloads {
+		r := res.row(w, mode)
+		if r == nil {
+			continue
+		}
+		v, ok := check(r)
+		parts = append(parts, fmt.Sprintf("%s %s", w, v))
+		if !ok {
+			missed = append(missed, w)
+		}
+	}
+	return t.judge(parts, missed)
+}
+
+func (res *results) ratioTarget(name, mode string, workloads []string, min float64) target {
+	return res.eachTarget(name, mode, workloads, func(r *row) (string, bool) {
+		return fmt.Sprintf("%.3f", r.Ratio), r.Ratio >= min
+	})
+}
+
+func (res *results) floorTarget() target {
+	t := target{Target: "file-write tax, all mechanisms: within 0.05 of the attach-only floor"}
+	all, floor := res.row("file-write", keyAll), res.row("file-write", keyFloor)
+	if all == nil || floor == nil {
+		return t.judge(nil, nil)
+	}
+	parts := []string{fmt.Sprintf("all mechanisms %.3f, floor %.3f", all.Ratio, floor.Ratio)}
+	if floor.Ratio-all.Ratio > 0.05 {
+		return t.judge(parts, []string{"file-write"})
+	}
+	return t.judge(parts, nil)
+}
+
+func (res *results) sustainTarget() target {
+	t := target{Target: fmt.Sprintf("event log: no events dropped at %s ops/s sustained for 60 s", human(sustainRate))}
+	r := res.row("sustained-200k", keyEvents)
+	if r == nil {
+		return t.judge(nil, nil)
+	}
+	d, _ := time.ParseDuration(res.Settings.Sustain)
+	parts := []string{fmt.Sprintf("%d dropped at %s ops/s for %s", r.Dropped, human(r.OpsPerSec), d)}
+	var missed []string
+	if r.Dropped > 0 || r.OpsPerSec < 0.98*sustainRate {
+		missed = []string{"sustained-200k"}
+	}
+	t = t.judge(parts, missed)
+	if d < time.Minute && t.Verdict == verdictMet {
+		t.Verdict = "met, but only for " + d.String()
+	}
+	return t
+}
+
+// rssTarget takes icptrack's largest peak RSS with 10,000 channels, in
+// any of its modes.
+func (res *results) rssTarget() target {
+	t := target{Target: "icptrack peak RSS ≤ 150 MB with 10,000 channels (any icptrack mode)"}
+	var peak int64
+	for _, r := range res.Rows {
+		if r.Workload == "channels-10k" && r.traced && r.Mode != keyStrace {
+			peak = max(peak, r.TracerMaxRSSKiB)
+		}
+	}
+	if peak == 0 {
+		return t.judge(nil, nil)
+	}
+	parts := []string{megabytes(peak)}
+	if peak*1024 > 150e6 {
+		return t.judge(parts, []string{"channels-10k"})
+	}
+	return t.judge(parts, nil)
+}
+
+// flatTarget compares 10, 1,000 and 10,000 channels in the event log:
+// flat when the ratio to untraced at 10,000 is within 0.05 of that at 10
+// and icptrack's CPU per operation within 20%.
+func (res *results) flatTarget() target {
+	t := target{Target: "per-operation cost flat from 10 to 10,000 channels (event log: ratio within 0.05, icptrack CPU per op within 20%)"}
+	var parts []string
+	var rows []*row
+	for _, w := range []string{"channels-10", "channels-1k", "channels-10k"} {
+		if r := res.row(w, keyEvents); r != nil {
+			rows = append(rows, r)
+			parts = append(parts, fmt.Sprintf("%s %.2f, %.2f s/M ops", w, r.Ratio, r.TracerCPUPerMOps))
+		}
+	}
+	if len(rows) < 2 {
+		return t.judge(nil, nil)
+	}
+	first, last := rows[0], rows[len(rows)-1]
+	var missed []string
+	if first.Ratio-last.Ratio > 0.05 || last.TracerCPUPerMOps > 1.2*first.TracerCPUPerMOps {
+		missed = []string{last.Workload}
+	}
+	return t.judge(parts, missed)
+}
+
+func (res *results) straceTarget() target {
+	t := target{Target: "strace -f beside icptrack (ratio to untraced: strace / event log)", Verdict: "—"}
+	var parts []string
+	for _, w := range res.Workloads {
+		s, e := res.row(w.Name, keyStrace), res.row(w.Name, keyEvents)
+		if s != nil && e != nil {
+			parts = append(parts, fmt.Sprintf("%s %.2f / %.2f", w.Name, s.Ratio, e.Ratio))
+		}
+	}
+	t.Measured = strings.Join(parts, "; ")
+	if len(parts) == 0 {
+		t.Measured, t.Verdict = "not measured", verdictNA
+	}
+	return t
+}
+
+func (t target) judge(parts, missed []string) target {
+	switch {
+	case len(parts) == 0:
+		t.Measured, t.Verdict = "not measured", verdictNA
+	case len(missed) == 0:
+		t.Measured, t.Verdict = strings.Join(parts, "; "), verdictMet
+	default:
+		t.Measured, t.Verdict = strings.Join(parts, "; "), verdictNotMet+" ("+strings.Join(missed, ", ")+")"
+	}
+	return t
+}
