@@ -123,3 +123,17 @@ func BenchmarkEventLog(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkSummary is the terminal summary's cost per operation.
+func BenchmarkSummary(b *testing.B) {
+	s := NewSummary()
+	w := newWorkload()
+	var o flow.Operation
+	var links [1]flow.OpID
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.op(i, &o, &links)
+		s.Add(&o)
+	}
+}

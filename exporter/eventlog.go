@@ -108,76 +108,120 @@ func (e *encoder) appendJSON(b []byte, op *flow.Operation) []byte {
 // event log (JSON) and the Collector receiver's log records (OTel
 // attributes) both write them, so the two cannot drift apart.
 type fieldWriter interface {
-	id(key string, id flow.OpID)
-	time(key string, t time.Time)
-	int(key string, v int64)
-	str(key, v string)
-	bool(key string, v bool)
-	ids(key string, ids []flow.OpID)
-	pids(key string, pids []uint32)
-	bytes(key string, v []byte)
+	id(k field, id flow.OpID)
+	time(k field, t time.Time)
+	int(k field, v int64)
+	str(k field, v string)
+	// name is str for values icptrack makes from a fixed vocabulary
+	// (mechanism, operation, syscall and errno names): never escaped.
+	name(k field, v string)
+	bool(k field, v bool)
+	ids(k field, ids []flow.OpID)
+	pids(k field, pids []uint32)
+	bytes(k field, v []byte)
 }
+
+// field is an event-log field's name, and its JSON member prefix made
+// once: ,"name":
+type field struct {
+	name string
+	json string
+}
+
+func newField(name string) field { return field{name, `,"` + name + `":`} }
+
+// The event log's fields.
+var (
+	fBlocked          = newField("blocked")
+	fBytes            = newField("bytes")
+	fCgroupId         = newField("cgroup_id")
+	fChannel          = newField("channel")
+	fCmdline          = newField("cmdline")
+	fComm             = newField("comm")
+	fContainerId      = newField("container_id")
+	fDurationNs       = newField("duration_ns")
+	fEndpoint         = newField("endpoint")
+	fError            = newField("error")
+	fExe              = newField("exe")
+	fId               = newField("id")
+	fLinks            = newField("links")
+	fMechanism        = newField("mechanism")
+	fMessageType      = newField("message_type")
+	fOp               = newField("op")
+	fPayload          = newField("payload")
+	fPayloadTruncated = newField("payload_truncated")
+	fPeerComm         = newField("peer_comm")
+	fPeerPid          = newField("peer_pid")
+	fPeers            = newField("peers")
+	fPid              = newField("pid")
+	fPpid             = newField("ppid")
+	fQueueDepth       = newField("queue_depth")
+	fSignal           = newField("signal")
+	fSyscall          = newField("syscall")
+	fTid              = newField("tid")
+	fTime             = newField("time")
+)
 
 // eventFields writes op's fields: the event-log contract (DESIGN.md, "The
 // event log"). Optional fields are left out when they do not apply.
 func eventFields(op *flow.Operation, w fieldWriter) {
-	w.id("id", op.ID)
-	w.time("time", op.Time)
-	w.int("duration_ns", int64(op.Duration))
-	w.int("pid", int64(op.PID))
-	w.int("tid", int64(op.TID))
-	w.int("ppid", int64(op.PPID))
-	w.str("comm", op.Comm)
+	w.id(fId, op.ID)
+	w.time(fTime, op.Time)
+	w.int(fDurationNs, int64(op.Duration))
+	w.int(fPid, int64(op.PID))
+	w.int(fTid, int64(op.TID))
+	w.int(fPpid, int64(op.PPID))
+	w.str(fComm, op.Comm)
 	if op.Exe != "" {
-		w.str("exe", op.Exe)
+		w.str(fExe, op.Exe)
 	}
 	if op.Cmdline != "" {
-		w.str("cmdline", op.Cmdline)
+		w.str(fCmdline, op.Cmdline)
 	}
-	w.str("mechanism", op.Mechanism.String())
-	w.str("op", op.Op.String())
+	w.name(fMechanism, op.Mechanism.String())
+	w.name(fOp, op.Op.String())
 	if op.Syscall != "" {
-		w.str("syscall", op.Syscall)
+		w.name(fSyscall, op.Syscall)
 	}
 	if op.Channel != "" {
-		w.str("channel", op.Channel)
+		w.str(fChannel, op.Channel)
 	}
 	if op.Endpoint != "" {
-		w.str("endpoint", op.Endpoint)
+		w.str(fEndpoint, op.Endpoint)
 	}
-	w.int("bytes", op.Bytes)
+	w.int(fBytes, op.Bytes)
 	if op.Peer.PID != 0 || op.Peer == flow.Kernel {
-		w.int("peer_pid", int64(op.Peer.PID))
-		w.str("peer_comm", op.Peer.Comm)
+		w.int(fPeerPid, int64(op.Peer.PID))
+		w.str(fPeerComm, op.Peer.Comm)
 	}
 	if len(op.Peers) > 0 {
-		w.pids("peers", op.Peers)
+		w.pids(fPeers, op.Peers)
 	}
 	if op.Signal != "" {
-		w.str("signal", op.Signal)
+		w.name(fSignal, op.Signal)
 	}
 	if op.QueueDepth >= 0 {
-		w.int("queue_depth", op.QueueDepth)
+		w.int(fQueueDepth, op.QueueDepth)
 	}
 	if op.HasMessageType {
-		w.int("message_type", op.MessageType)
+		w.int(fMessageType, op.MessageType)
 	}
 	if len(op.Links) > 0 {
-		w.ids("links", op.Links)
+		w.ids(fLinks, op.Links)
 	}
 	if op.Error != "" {
-		w.str("error", op.Error)
+		w.name(fError, op.Error)
 	}
-	w.bool("blocked", op.Blocked)
+	w.bool(fBlocked, op.Blocked)
 	if op.PayloadCaptured {
-		w.bytes("payload", op.Payload)
-		w.bool("payload_truncated", op.PayloadTruncated)
+		w.bytes(fPayload, op.Payload)
+		w.bool(fPayloadTruncated, op.PayloadTruncated)
 	}
 	if op.ContainerID != "" {
-		w.str("container_id", op.ContainerID)
+		w.str(fContainerId, op.ContainerID)
 	}
 	if op.CgroupID != 0 {
-		w.int("cgroup_id", int64(op.CgroupID))
+		w.int(fCgroupId, int64(op.CgroupID))
 	}
 }
 
@@ -188,46 +232,52 @@ type jsonFields struct {
 	more bool // a member was written: the next needs a comma
 }
 
-func (j *jsonFields) key(k string) {
-	if j.more {
-		j.b = append(j.b, ',')
+func (j *jsonFields) key(k field) {
+	p := k.json
+	if !j.more {
+		p = p[1:] // no comma before the first member
+		j.more = true
 	}
-	j.more = true
-	j.b = append(j.b, '"')
-	j.b = append(j.b, k...)
-	j.b = append(j.b, '"', ':')
+	j.b = append(j.b, p...)
 }
 
-func (j *jsonFields) id(k string, id flow.OpID) {
+func (j *jsonFields) id(k field, id flow.OpID) {
 	j.key(k)
 	j.b = append(j.b, '"')
 	j.b = appendID(j.b, id)
 	j.b = append(j.b, '"')
 }
 
-func (j *jsonFields) time(k string, t time.Time) {
+func (j *jsonFields) time(k field, t time.Time) {
 	j.key(k)
 	j.b = append(j.b, '"')
 	j.b = j.e.appendTime(j.b, t)
 	j.b = append(j.b, '"')
 }
 
-func (j *jsonFields) int(k string, v int64) {
+func (j *jsonFields) int(k field, v int64) {
 	j.key(k)
 	j.b = strconv.AppendInt(j.b, v, 10)
 }
 
-func (j *jsonFields) str(k, v string) {
+func (j *jsonFields) str(k field, v string) {
 	j.key(k)
 	j.b = appendQuoted(j.b, v)
 }
 
-func (j *jsonFields) bool(k string, v bool) {
+func (j *jsonFields) name(k field, v string) {
+	j.key(k)
+	j.b = append(j.b, '"')
+	j.b = append(j.b, v...)
+	j.b = append(j.b, '"')
+}
+
+func (j *jsonFields) bool(k field, v bool) {
 	j.key(k)
 	j.b = strconv.AppendBool(j.b, v)
 }
 
-func (j *jsonFields) ids(k string, ids []flow.OpID) {
+func (j *jsonFields) ids(k field, ids []flow.OpID) {
 	j.key(k)
 	j.b = append(j.b, '[')
 	for i, id := range ids {
@@ -241,7 +291,7 @@ func (j *jsonFields) ids(k string, ids []flow.OpID) {
 	j.b = append(j.b, ']')
 }
 
-func (j *jsonFields) pids(k string, pids []uint32) {
+func (j *jsonFields) pids(k field, pids []uint32) {
 	j.key(k)
 	j.b = append(j.b, '[')
 	for i, p := range pids {
@@ -253,7 +303,7 @@ func (j *jsonFields) pids(k string, pids []uint32) {
 	j.b = append(j.b, ']')
 }
 
-func (j *jsonFields) bytes(k string, v []byte) {
+func (j *jsonFields) bytes(k field, v []byte) {
 	j.key(k)
 	j.b = append(j.b, '"')
 	j.b = base64.StdEncoding.AppendEncode(j.b, v)
@@ -262,6 +312,14 @@ func (j *jsonFields) bytes(k string, v []byte) {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonPlain marks the bytes a JSON string holds as they are.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendQuoted writes s as a JSON string. Process names and paths are
 // bytes from the kernel, not always UTF-8: invalid bytes become U+FFFD.
 func appendQuoted(b []byte, s string) []byte {
@@ -269,7 +327,7 @@ func appendQuoted(b []byte, s string) []byte {
 	// Most strings need no escaping: copy them whole.
 	clean := true
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+		if !jsonPlain[s[i]] {
 			clean = false
 			break
 		}

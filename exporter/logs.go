@@ -139,31 +139,33 @@ func (l *Logs) Flush() {
 // attrFields writes the event log's fields as OTel attributes.
 type attrFields struct{ m pcommon.Map }
 
-func (a attrFields) id(k string, id flow.OpID) { a.m.PutStr(k, id.String()) }
+func (a attrFields) id(k field, id flow.OpID) { a.m.PutStr(k.name, id.String()) }
 
 // The record's own timestamp carries the time.
-func (a attrFields) time(string, time.Time) {}
+func (a attrFields) time(field, time.Time) {}
 
-func (a attrFields) int(k string, v int64) { a.m.PutInt(k, v) }
+func (a attrFields) int(k field, v int64) { a.m.PutInt(k.name, v) }
 
-func (a attrFields) str(k, v string) { a.m.PutStr(k, v) }
+func (a attrFields) str(k field, v string) { a.m.PutStr(k.name, v) }
 
-func (a attrFields) bool(k string, v bool) { a.m.PutBool(k, v) }
+func (a attrFields) name(k field, v string) { a.m.PutStr(k.name, v) }
 
-func (a attrFields) ids(k string, ids []flow.OpID) {
-	s := a.m.PutEmptySlice(k)
+func (a attrFields) bool(k field, v bool) { a.m.PutBool(k.name, v) }
+
+func (a attrFields) ids(k field, ids []flow.OpID) {
+	s := a.m.PutEmptySlice(k.name)
 	s.EnsureCapacity(len(ids))
 	for _, id := range ids {
 		s.AppendEmpty().SetStr(id.String())
 	}
 }
 
-func (a attrFields) pids(k string, pids []uint32) {
-	s := a.m.PutEmptySlice(k)
+func (a attrFields) pids(k field, pids []uint32) {
+	s := a.m.PutEmptySlice(k.name)
 	s.EnsureCapacity(len(pids))
 	for _, p := range pids {
 		s.AppendEmpty().SetInt(int64(p))
 	}
 }
 
-func (a attrFields) bytes(k string, v []byte) { a.m.PutStr(k, base64.StdEncoding.EncodeToString(v)) }
+func (a attrFields) bytes(k field, v []byte) { a.m.PutStr(k.name, base64.StdEncoding.EncodeToString(v)) }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	"github.com/DataDog/sketches-go/ddsketch/store"
 
 	"github.com/icptrack/icptrack/flow"
 )
@@ -202,12 +204,14 @@ func (s *Summary) resolve() {
 }
 
 func newSketch() *ddsketch.DDSketch {
-	// 1% relative accuracy; errors only in the last digit shown.
-	sk, err := ddsketch.NewDefaultDDSketch(0.01)
+	// 1% relative accuracy; errors only in the last digit shown. The
+	// cubically interpolated mapping needs no logarithm per value, and a
+	// dense store no page lookups: a sketch takes every operation.
+	m, err := mapping.NewCubicallyInterpolatedMapping(0.01)
 	if err != nil {
 		panic(err) // only for an invalid accuracy
 	}
-	return sk
+	return ddsketch.NewDDSketch(m, store.NewDenseStore(), store.NewDenseStore())
 }
 
 func (r *summaryRow) add(op *flow.Operation) {
