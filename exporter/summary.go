@@ -34,9 +34,15 @@ type Summary struct {
 	pairs      map[channelKey]map[[2]uint32]struct{}
 	lastPair   pairNote          // the pair noted last: most operations repeat it
 	comms      map[uint32]string // the last name seen per process
-	first      time.Time
-	last       time.Time
-	total      summaryRow
+	// The last operation's process, peer and row: most operations repeat
+	// them.
+	lastSelf, lastPeer uint32
+	lastComm           string
+	lastKey            summaryKey
+	lastRow            *summaryRow
+	first              time.Time
+	last               time.Time
+	total              summaryRow
 }
 
 // summaryKey is a mechanism and the processes at each end: the sender
@@ -102,12 +108,21 @@ func NewSummary() *Summary {
 // Add counts one operation.
 func (s *Summary) Add(op *flow.Operation) {
 	self, peer := pids(op)
-	if c, ok := s.comms[self]; !ok || c != op.Comm {
-		s.comms[self] = op.Comm
+	// Consecutive operations are nearly always of the same few processes:
+	// skip the map when nothing changed since the last one.
+	if self != s.lastSelf || op.Comm != s.lastComm {
+		if c, ok := s.comms[self]; !ok || c != op.Comm {
+			s.comms[self] = op.Comm
+		}
+		s.lastSelf, s.lastComm = self, op.Comm
 	}
-	if peer != 0 {
-		if c, ok := s.comms[peer]; !ok || c == "" {
-			s.comms[peer] = op.Peer.Comm
+	if peer != 0 && peer != s.lastPeer {
+		c, ok := s.comms[peer]
+		if !ok || c == "" {
+			s.comms[peer], c = op.Peer.Comm, op.Peer.Comm
+		}
+		if c != "" {
+			s.lastPeer = peer // named: nothing more to learn
 		}
 	}
 	var r *summaryRow
@@ -153,8 +168,12 @@ func (s *Summary) notePair(ck channelKey, from, to uint32) {
 }
 
 func (s *Summary) row(k summaryKey) *summaryRow {
+	if s.lastRow != nil && k == s.lastKey {
+		return s.lastRow
+	}
 	r := s.rows[k]
 	if r != nil {
+		s.lastKey, s.lastRow = k, r
 		return r
 	}
 	if len(s.rows) >= maxSummaryRows {

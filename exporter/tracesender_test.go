@@ -203,7 +203,7 @@ func TestSenderOverHTTP(t *testing.T) {
 		_, _ = w.Write(resp)
 	}))
 	defer srv.Close()
-	s := newSender(t, OTLPConfig{Endpoint: srv.URL + "/otlp", Headers: map[string]string{"Authorization": "Bearer t0k"}})
+	s := newSender(t, OTLPConfig{Endpoint: srv.URL + "/otlp", Compression: "gzip", Headers: map[string]string{"Authorization": "Bearer t0k"}})
 	s.Send(testTraces(7))
 	deadline := time.Now().Add(30 * time.Second)
 	for s.Stats().SentSpans == 0 && time.Now().Before(deadline) {

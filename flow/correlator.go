@@ -55,6 +55,7 @@ type Correlator struct {
 	emit    func(*Operation)
 	ids     idSource
 	streams map[streamKey]*stream
+	recent  recentStreams
 	boxes   map[boxKey]*mailbox
 	// held receives, oldest first (their deadlines are in the same order).
 	held []*heldReceive
@@ -513,6 +514,7 @@ func (c *Correlator) sweep(now time.Time) {
 		c.stats.EvictedSends += uint64(st.forgetBefore(cutoff))
 		if st.pending() == 0 && len(st.held) == 0 && st.active.Before(cutoff) {
 			delete(c.streams, k)
+			c.recent = recentStreams{}
 		}
 	}
 	for k, box := range c.boxes {

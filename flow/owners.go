@@ -41,13 +41,22 @@ func (c *Correlator) noteOwner(ev *Event, now time.Time) (far Peer, known bool) 
 	if !ok {
 		return Peer{}, false
 	}
-	c.owners[self] = owner{Peer: Peer{PID: ev.PID, Comm: ev.Comm}, at: now}
+	// Refreshed only when it changed or has aged: most operations are
+	// their socket's owner's again.
+	me := Peer{PID: ev.PID, Comm: ev.Comm}
+	if o, ok := c.owners[self]; !ok || o.Peer != me || now.Sub(o.at) > min(ownerRefresh, c.opts.Idle/4) {
+		c.owners[self] = owner{Peer: me, at: now}
+	}
 	if farKey.sock == 0 && farKey.addr == (addr{}) {
 		return Peer{}, false
 	}
 	o, known := c.owners[farKey]
 	return o.Peer, known
 }
+
+// ownerRefresh is how stale an owner's time may get before it is
+// renewed; far below Idle, after which owners are forgotten.
+const ownerRefresh = 10 * time.Second
 
 func (c *Correlator) sweepOwners(cutoff time.Time) {
 	for k, o := range c.owners {

@@ -71,7 +71,10 @@ type stream struct {
 }
 
 func (c *Correlator) stream(k streamKey, ev *Event) *stream {
-	st := c.streams[k]
+	st := c.recentStream(k)
+	if st == nil {
+		st = c.streams[k]
+	}
 	if st == nil {
 		st = &stream{wide: ev.Mechanism == TCP}
 		switch ev.Mechanism {
@@ -86,6 +89,7 @@ func (c *Correlator) stream(k streamKey, ev *Event) *stream {
 		}
 		c.streams[k] = st
 	}
+	c.rememberStream(k, st)
 	// The path can reach userspace after the first operations.
 	if st.endpoint[ev.Op] == "" || (ev.Path != "" && !st.pathed[ev.Op]) {
 		st.endpoint[ev.Op] = streamEndpoint(ev)
@@ -346,4 +350,34 @@ func (st *stream) unhold(h *heldReceive) {
 			return
 		}
 	}
+}
+
+// A ping-pong goes back and forth over two directions of one channel, a
+// stream over one: the correlator remembers the last two it looked up,
+// so that most operations skip hashing a streamKey.
+type recentStreams struct {
+	keys [2]streamKey
+	sts  [2]*stream
+	next int
+}
+
+func (c *Correlator) recentStream(k streamKey) *stream {
+	r := &c.recent
+	for i := range r.sts {
+		if r.sts[i] != nil && r.keys[i] == k {
+			return r.sts[i]
+		}
+	}
+	return nil
+}
+
+func (c *Correlator) rememberStream(k streamKey, st *stream) {
+	r := &c.recent
+	for i := range r.sts {
+		if r.sts[i] == st {
+			return
+		}
+	}
+	r.keys[r.next], r.sts[r.next] = k, st
+	r.next = (r.next + 1) % len(r.sts)
 }
