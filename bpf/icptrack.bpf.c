@@ -146,10 +146,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 			return 0;
 		break;
 	}
-	if (in->mech[0] == MECH_PIPE || in->mech[0] == MECH_FIFO)
-		pipe_meet(task, ts, in, 0);
-	if (in->mech[1] == MECH_PIPE || in->mech[1] == MECH_FIFO)
-		pipe_meet(task, ts, in, 1);
+	if (!metrics_only) {
+		if (in->mech[0] == MECH_PIPE || in->mech[0] == MECH_FIFO)
+			pipe_meet(task, ts, in, 0);
+		if (in->mech[1] == MECH_PIPE || in->mech[1] == MECH_FIFO)
+			pipe_meet(task, ts, in, 1);
+	}
 	in->syscall = id;
 	in->nvcsw = task->nvcsw;
 	in->start_ns = bpf_ktime_get_ns();

@@ -167,10 +167,17 @@ static __always_inline void fifo_opened(struct task_struct *task, int fd)
 static __always_inline void emit_pipe(struct task_struct *task, struct inflight *in, int end, __u8 op,
 				      bool peek, __s64 ret, __u64 now, bool blocked)
 {
-	struct stream_state *st = pipe_state(task, in, end, op, ret);
+	struct stream_state *st;
 	struct op_record *r;
 	bool reserved = false;
 	__u64 off = 0;
+
+	if (metrics_only) {
+		/* No offsets to keep: nothing is matched. */
+		count(task->tgid, in->mech[end], op, ret, in->start_ns, now);
+		return;
+	}
+	st = pipe_state(task, in, end, op, ret);
 
 	if (st) {
 		if (op == OPER_SEND)

@@ -168,4 +168,6 @@ func (a attrFields) pids(k field, pids []uint32) {
 	}
 }
 
-func (a attrFields) bytes(k field, v []byte) { a.m.PutStr(k.name, base64.StdEncoding.EncodeToString(v)) }
+func (a attrFields) bytes(k field, v []byte) {
+	a.m.PutStr(k.name, base64.StdEncoding.EncodeToString(v))
+}
