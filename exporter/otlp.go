@@ -57,7 +57,7 @@ func (c OTLPConfig) Enabled() bool {
 
 // DefaultOTLPConfig are the defaults that no variable or setting changed.
 func DefaultOTLPConfig() OTLPConfig {
-	return OTLPConfig{Compression: "none", Timeout: 10 * time.Second, QueueSize: 64, RetryMaxElapsed: time.Minute}
+	return OTLPConfig{Compression: "none", Timeout: 10 * time.Second, QueueSize: 16, RetryMaxElapsed: time.Minute}
 }
 
 // orDefaults fills unset fields with DefaultOTLPConfig's.

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -78,6 +79,7 @@ func harness() error {
 	flag.Float64Var(&b.scale, "scale", 1, "multiply each workload's operations by this (0.05 for a quick check)")
 	flag.DurationVar(&b.sustain, "sustain", time.Minute, "how long the sustained-200k workload runs (2s for a quick check)")
 	flag.Float64Var(&b.straceScale, "strace-scale", 0.05, "under strace, multiply each workload's operations by this too (strace is slow)")
+	pinCPU := flag.Int("pingpong-cpu", 0, "run both processes of a ping-pong on this CPU; -1 lets them move (on a small VM, cross-CPU wake-ups then dominate and vary with everything else that runs)")
 	flag.BoolVar(&b.bpfStats, "bpf-stats", true, "run each workload once more with the kernel's BPF statistics on, for the per-program table")
 	jsonPath := flag.String("json", "", "write every sample and the tables' figures to this JSON file")
 	plotPath := flag.String("plot", "", "draw the throughput ratios to untraced in this PNG file")
@@ -85,6 +87,10 @@ func harness() error {
 
 	if os.Geteuid() != 0 {
 		return errors.New("icptrack loads BPF programs: run as root (sudo)")
+	}
+	// The workloads learn the CPU from the environment they inherit.
+	if err := os.Setenv(pinEnv, strconv.Itoa(*pinCPU)); err != nil {
+		return err
 	}
 	if _, err := os.Stat(b.icptrack); err != nil {
 		return fmt.Errorf("no icptrack binary at %s: build it (make build) or pass --icptrack", b.icptrack)

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +26,9 @@ func (c fdConn) recv(msg []byte) error { return readFull(c.in, msg) }
 // messages: the first round trip, untimed, waits until the peer runs.
 // It reports the rate and the round-trip latency quantiles.
 func pingPong(c conn, n int, peer *exec.Cmd) error {
+	if err := pinToCPU(); err != nil {
+		return err
+	}
 	buf := make([]byte, msgSize)
 	latencies := make([]int64, n)
 	if err := roundTrip(c, buf); err != nil {
@@ -53,8 +59,32 @@ func roundTrip(c conn, buf []byte) error {
 	return c.recv(buf)
 }
 
+// pinEnv holds the CPU both ends of a ping-pong run on (-1: anywhere).
+const pinEnv = "ICPTRACK_BENCH_PINGPONG_CPU"
+
+// pinToCPU keeps this thread (the workload's one, locked) on the ping-pong
+// CPU. A ping-pong is a chain of wake-ups: on two vCPUs, whether each one
+// crosses CPUs decides the round trip more than anything traced does, and
+// it changes with whatever else runs, icptrack included. On one CPU every
+// mode pays the same wake-ups, and icptrack has the other CPU.
+func pinToCPU() error {
+	cpu, err := strconv.Atoi(os.Getenv(pinEnv))
+	if err != nil || cpu < 0 {
+		return nil
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to CPU %d: %w", cpu, err)
+	}
+	return nil
+}
+
 // echo sends back each of n+1 messages (pingPong's warm-up and n).
 func echo(c conn, n int) error {
+	if err := pinToCPU(); err != nil {
+		return err
+	}
 	buf := make([]byte, msgSize)
 	for range n + 1 {
 		if err := c.recv(buf); err != nil {

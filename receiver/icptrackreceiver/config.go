@@ -86,7 +86,7 @@ func createDefaultConfig() *Config {
 		RingBufferSize:  "16MiB",
 		DrainInterval:   50 * time.Millisecond,
 		MetricsInterval: 10 * time.Second,
-		QueueSize:       64,
+		QueueSize:       16,
 	}
 }
 
