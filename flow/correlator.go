@@ -16,6 +16,13 @@ type Options struct {
 	MaxPendingSends int
 	// Idle is how long a channel with nothing pending is remembered.
 	Idle time.Duration
+	// MaxQueued bounds the operations waiting behind held receives. A
+	// receive whose sends the ring buffer dropped waits the whole hold,
+	// and every later operation of its thread waits behind it: at
+	// hundreds of thousands of operations a second that is a lot of
+	// memory. Past the bound, held receives go early, oldest first, with
+	// the sends seen so far.
+	MaxQueued int
 	// Now is the clock for holds; time.Now when nil.
 	Now func() time.Time
 	// Seed makes operation ids; random when 0.
@@ -24,7 +31,7 @@ type Options struct {
 
 // DefaultOptions are the options icptrack runs with.
 func DefaultOptions() Options {
-	return Options{Hold: 250 * time.Millisecond, MaxPendingSends: 65536, Idle: 5 * time.Minute}
+	return Options{Hold: 250 * time.Millisecond, MaxPendingSends: 65536, Idle: 5 * time.Minute, MaxQueued: 16384}
 }
 
 // Stats counts what the correlator did.
@@ -46,6 +53,9 @@ type Stats struct {
 	// what icptrack reports as shared memory (a tmpfs file outside
 	// /dev/shm, a futex in no segment seen).
 	NotShared uint64
+	// EarlyReleases are held receives let go before their hold ran out,
+	// because MaxQueued operations waited behind them.
+	EarlyReleases uint64
 }
 
 // Correlator matches receives to the sends they delivered. It is not safe
@@ -88,6 +98,8 @@ type Correlator struct {
 	queueNames map[string]queueKey
 	lastSweep  time.Time
 	stats      Stats
+	// queued counts the operations in threads.
+	queued int
 	// free holds emitted operations for reuse: at hundreds of thousands
 	// of operations a second, allocating each is most of the garbage.
 	free []*Operation
@@ -113,6 +125,9 @@ func New(emit func(*Operation), opts Options) *Correlator {
 	}
 	if opts.Idle <= 0 {
 		opts.Idle = d.Idle
+	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = d.MaxQueued
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -181,6 +196,26 @@ func (c *Correlator) Add(ev *Event) {
 		c.addSignal(ev, op, now)
 	default:
 		c.output(op, true)
+	}
+	if c.queued > c.opts.MaxQueued {
+		c.relieve()
+	}
+}
+
+// relieve lets held receives go early, oldest first, until no more than
+// MaxQueued operations wait; then receives waiting on queued sends.
+func (c *Correlator) relieve() {
+	for c.queued > c.opts.MaxQueued && len(c.held) > 0 {
+		h := c.held[0]
+		c.held[0] = nil
+		c.held = c.held[1:]
+		if !h.done {
+			c.stats.EarlyReleases++
+			c.expire(h)
+		}
+	}
+	if c.queued > c.opts.MaxQueued && len(c.depWaiters) > 0 {
+		c.releaseWaiters(c.opts.Now(), true)
 	}
 }
 
@@ -291,6 +326,7 @@ func (c *Correlator) output(op *Operation, ready bool) *queuedOp {
 	}
 	qo := &queuedOp{op: op}
 	c.threads[op.TID] = append(q, qo)
+	c.queued++
 	if op.Op == Send {
 		c.queuedSends[op.ID] = qo
 	}
@@ -365,6 +401,7 @@ func (c *Correlator) drainOne(tid uint32) {
 		}
 		c.send(q[i].op)
 	}
+	c.queued -= i
 	if i == len(q) {
 		delete(c.threads, tid)
 		return
@@ -488,6 +525,7 @@ func (c *Correlator) drop(qo *queuedOp) {
 	q := c.threads[qo.op.TID]
 	for i, x := range q {
 		if x == qo {
+			c.queued--
 			copy(q[i:], q[i+1:])
 			q[len(q)-1] = nil
 			q = q[:len(q)-1]

@@ -142,6 +142,41 @@ func TestHeldReceiveIsReleasedAfterTheHold(t *testing.T) {
 	}
 }
 
+// A receive whose write was lost (the ring buffer dropped it) holds its
+// thread for the whole hold. Past MaxQueued waiting operations it goes
+// early, so memory stays bounded however fast the thread runs.
+func TestQueuedOperationsAreBounded(t *testing.T) {
+	h := newHarness(t)
+	h.c.opts.MaxQueued = 8
+	h.add(pipeRead(0, 64)) // its write never arrives
+	// the reader goes on writing to another pipe behind it
+	fwd := func(i uint64) Event {
+		return Event{PID: reader, TID: reader, Comm: "reader", Mechanism: Pipe, Op: Send, Syscall: "write", Ino: 8, Dev: 13, Offset: i * 5, Result: 5}
+	}
+	for i := range uint64(7) {
+		h.add(fwd(i))
+	}
+	if len(h.out) != 0 || h.c.queued != 8 {
+		t.Fatalf("%d out and %d queued at the bound, want 0 and 8", len(h.out), h.c.queued)
+	}
+	h.add(fwd(7))
+	if h.c.queued != 0 || len(h.out) != 9 {
+		t.Fatalf("past the bound: %d queued, %d out; want 0 and 9", h.c.queued, len(h.out))
+	}
+	if h.out[0].Op != Receive || len(h.out[0].Links) != 0 {
+		t.Errorf("first out %s with links %v, want the held receive, unlinked", h.out[0].Op, h.out[0].Links)
+	}
+	s := h.c.Stats()
+	if s.EarlyReleases != 1 || s.Unlinked != 1 {
+		t.Errorf("early releases %d, unlinked %d; want 1 and 1", s.EarlyReleases, s.Unlinked)
+	}
+	// The hold's deadline passing later changes nothing.
+	h.advance(time.Second)
+	if len(h.out) != 9 {
+		t.Errorf("%d operations after the hold, want still 9", len(h.out))
+	}
+}
+
 func TestThreadOrderIsKeptBehindAHeldReceive(t *testing.T) {
 	h := newHarness(t)
 	h.add(pipeRead(0, 64))
