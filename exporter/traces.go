@@ -359,7 +359,7 @@ func (s *Spans) fill(span ptrace.Span, op *flow.Operation) {
 	}
 
 	a := span.Attributes()
-	a.EnsureCapacity(16)
+	a.EnsureCapacity(attrCount(op))
 	a.PutStr(semconv.AttrIPCMechanism, op.Mechanism.String())
 	a.PutStr(semconv.AttrIPCOperationType, op.Op.String())
 	a.PutStr(semconv.AttrIPCOperationName, operationName(op))
@@ -430,6 +430,48 @@ func (s *Spans) fill(span ptrace.Span, op *flow.Operation) {
 			ev.Attributes().PutStr(semconv.AttrIPCPayloadContent, string(s.b64))
 		}
 	}
+}
+
+// attrCount is at least the number of attributes fill puts on op's span,
+// so that the map is allocated once: spans are most of icptrack's
+// allocations when it exports, and the garbage collector's work with
+// them.
+func attrCount(op *flow.Operation) int {
+	n := 4 // mechanism, operation type and name, thread id
+	if op.Channel != "" {
+		n++
+	}
+	if op.Endpoint != "" {
+		n++
+	}
+	if _, ok := anonymous(op); ok {
+		n++
+	}
+	if op.Peer.PID != 0 || op.Peer.Comm != "" {
+		n += 2
+	}
+	if transport(op.Mechanism) != "" {
+		n++
+	}
+	if op.Remote.IsValid() {
+		n += 2
+	}
+	if op.Op == flow.Send || op.Op == flow.Receive {
+		n++
+	}
+	if IsError(op.Error) {
+		n++
+	}
+	switch op.Mechanism {
+	case flow.POSIXMQ, flow.SysVMQ:
+		n += 6
+	case flow.Signal, flow.SysVShm, flow.POSIXShm, flow.Memfd:
+		n++
+	}
+	if op.PayloadCaptured {
+		n += 2
+	}
+	return n
 }
 
 // IsError reports whether an operation that failed with errno is an error

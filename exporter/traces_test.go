@@ -169,6 +169,9 @@ func TestSpanOfEachMechanism(t *testing.T) {
 			if tc.op.PID != 0 && str(t, attrs, semconv.AttrIPCThreadTID) != "10" && str(t, attrs, semconv.AttrIPCThreadTID) != "20" {
 				t.Errorf("ipc.thread.tid = %s", str(t, attrs, semconv.AttrIPCThreadTID))
 			}
+			if n := attrCount(&tc.op); attrs.Len() > n || attrs.Len() < n-5 {
+				t.Errorf("%d attributes, but attrCount sized the map for %d", attrs.Len(), n)
+			}
 			if m.span.StartTimestamp() == 0 || m.span.EndTimestamp() < m.span.StartTimestamp() {
 				t.Errorf("times %v..%v", m.span.StartTimestamp(), m.span.EndTimestamp())
 			}
