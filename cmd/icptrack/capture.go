@@ -33,6 +33,8 @@ type captureFlags struct {
 	payload       int
 	events        string
 	ringBuffer    string
+	memoryLimit   string
+	memLimit      int64 // memoryLimit in bytes, once config has checked it
 	drainInterval time.Duration
 	attachOnly    bool
 	cpuProfile    string
@@ -76,6 +78,8 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level on standard error: debug, info, warn or error")
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
+	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit,
+		"soft limit on icptrack's own memory (Go heap and runtime), such as 96MiB; 0 for none (GOMEMLIMIT, if set, wins)")
 	fs.DurationVar(&f.drainInterval, "drain-interval", d.DrainInterval,
 		"how often to read the ring buffer when it is not filling up")
 	fs.BoolVar(&f.attachOnly, "attach-only", false, "attach the hooks with programs that do nothing (for benchmarks)")
@@ -111,6 +115,7 @@ func (f *captureFlags) loadConfig() error {
 	take("cmdline", "cmdline", func() { f.cmdline = file.Cmdline })
 	take("ring_buffer", "ring-buffer", func() { f.ringBuffer = file.RingBuffer })
 	take("drain_interval", "drain-interval", func() { f.drainInterval = file.DrainInterval })
+	take("memory_limit", "memory-limit", func() { f.memoryLimit = file.MemoryLimit })
 	take("log_level", "log-level", func() { f.logLevel = file.LogLevel })
 	take("service_name", "service-name", func() { f.serviceName = file.ServiceName })
 	take("causal_stitching", "causal-stitching", func() { f.causal = file.CausalStitching })
@@ -153,6 +158,15 @@ func (f *captureFlags) config() (probes.Config, error) {
 	}
 	if n := cfg.RingBufferBytes; n < os.Getpagesize() || n&(n-1) != 0 {
 		return cfg, usageError("--ring-buffer %s is not a power of two of at least %d bytes: try 16MiB", f.ringBuffer, os.Getpagesize())
+	}
+	if f.memoryLimit == "0" {
+		f.memLimit = 0
+	} else if n, err := config.ParseSize(f.memoryLimit); err != nil {
+		return cfg, usageError("--memory-limit: %v", err)
+	} else if n < minMemoryLimit {
+		return cfg, usageError("--memory-limit %s is too little to run in: use at least %s, or 0 for no limit", f.memoryLimit, sizeString(minMemoryLimit))
+	} else {
+		f.memLimit = int64(n)
 	}
 	if f.drainInterval <= 0 {
 		return cfg, usageError("--drain-interval %s must be positive, such as 50ms", f.drainInterval)

@@ -234,6 +234,8 @@ func TestRunBadFlagValues(t *testing.T) {
 	oneLineError(t, run(t, "run", "--payload", "99999", "--", "true"), 2, "--payload", "4096")
 	oneLineError(t, run(t, "run", "--ring-buffer", "3000", "--", "true"), 2, "--ring-buffer", "power of two")
 	oneLineError(t, run(t, "run", "--ring-buffer", "lots", "--", "true"), 2, "--ring-buffer", "not a size")
+	oneLineError(t, run(t, "run", "--memory-limit", "1MiB", "--", "true"), 2, "--memory-limit", "at least 32MiB")
+	oneLineError(t, run(t, "run", "--memory-limit", "lots", "--", "true"), 2, "--memory-limit", "not a size")
 	oneLineError(t, run(t, "run"), 2, "needs a command")
 }
 

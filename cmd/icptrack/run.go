@@ -45,6 +45,7 @@ func runCommand(f *captureFlags, argv []string) error {
 	if err != nil {
 		return err
 	}
+	applyMemoryLimit(f.memLimit)
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return commandError(argv[0], err)

@@ -113,6 +113,7 @@ func traceHost(f *traceFlags) error {
 	if err != nil {
 		return err
 	}
+	applyMemoryLimit(f.memLimit)
 	f.fromFile()
 	if f.duration < 0 {
 		return usageError("--duration %s must be positive, such as 30s", f.duration)

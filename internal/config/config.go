@@ -35,6 +35,7 @@ type File struct {
 	Events             string
 	Cmdline            bool
 	RingBuffer         string
+	MemoryLimit        string
 	DrainInterval      time.Duration
 	LogLevel           string
 	ServiceName        string
@@ -109,6 +110,16 @@ var keys = map[string]setter{
 	"cmdline":        boolean(func(f *File) *bool { return &f.Cmdline }),
 	"ring_buffer":    size(func(f *File) *string { return &f.RingBuffer }),
 	"drain_interval": duration(func(f *File) *time.Duration { return &f.DrainInterval }),
+	"memory_limit": func(f *File, n *yaml.Node) error {
+		if err := scalar(n, &f.MemoryLimit); err != nil {
+			return err
+		}
+		if f.MemoryLimit == "0" {
+			return nil
+		}
+		_, err := ParseSize(f.MemoryLimit)
+		return err
+	},
 	"log_level": oneOf(func(f *File) *string { return &f.LogLevel },
 		"debug", "info", "warn", "error"),
 	"service_name": func(f *File, n *yaml.Node) error {

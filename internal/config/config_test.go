@@ -16,6 +16,7 @@ payload: 64
 events: /var/log/icptrack/events.jsonl
 cmdline: true
 ring_buffer: 32MiB
+memory_limit: 200MiB
 drain_interval: 20ms
 log_level: info
 service_name: "{exe}-{container}"
@@ -53,7 +54,7 @@ func TestLoadEverySetting(t *testing.T) {
 		t.Errorf("%d keys set, want %d", len(f.Keys), len(Keys())-2)
 	}
 	switch {
-	case f.Mechanisms != "pipe,unix,posix_mq", f.Payload != 64, !f.Cmdline, f.RingBuffer != "32MiB",
+	case f.Mechanisms != "pipe,unix,posix_mq", f.Payload != 64, !f.Cmdline, f.RingBuffer != "32MiB", f.MemoryLimit != "200MiB",
 		f.DrainInterval != 20*time.Millisecond, f.LogLevel != "info", f.ServiceName != "{exe}-{container}", f.CausalStitching,
 		f.ResourceAttributes["deployment.environment.name"] != "staging", f.Prometheus != "127.0.0.1:9464":
 		t.Errorf("top-level settings: %+v", f)
@@ -96,6 +97,7 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 		{"payload: lots\n", 1, "payload", []string{"whole number"}},
 		{"payload: 99999\n", 1, "payload", []string{"0 to 4096"}},
 		{"ring_buffer: huge\n", 1, "ring_buffer", []string{"not a size"}},
+		{"memory_limit: plenty\n", 1, "memory_limit", []string{"not a size"}},
 		{"cmdline: maybe\n", 1, "cmdline", []string{"true or false"}},
 		{"otlp: http://x:4318\n", 1, "otlp", []string{"is a section", "endpoint"}},
 		{"log_level: loud\n", 1, "log_level", []string{"debug, info, warn, error"}},
