@@ -263,7 +263,10 @@ struct task_state {
 	__u8 traced;
 	__u8 _pad[7];
 	struct inflight in;
-	__u64 met_pipe; /* the pipe this task last found counters for */
+	/* The two pipes this task last found counters for, most recent
+	 * first: a ping-pong writes one and reads the other. */
+	__u64 met_pipe[2];
+	__u64 met_ino[2];
 	/* Set by sk_data_ready in a sending task: the socket it just queued a
 	 * datagram on, and that datagram's sequence number. */
 	__u64 pend_sk;

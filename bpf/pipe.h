@@ -115,11 +115,15 @@ static __always_inline void pipe_meet(struct task_struct *task, struct task_stat
 {
 	struct pipe_key key = {.pipe = in->obj[end], .ino = in->ino[end]};
 
-	if (ts->met_pipe == key.pipe)
+	if (ts->met_pipe[0] == key.pipe && ts->met_ino[0] == key.ino)
 		return;
-	if (!bpf_map_lookup_elem(&pipe_states, &key))
+	if ((ts->met_pipe[1] != key.pipe || ts->met_ino[1] != key.ino) &&
+	    !bpf_map_lookup_elem(&pipe_states, &key))
 		new_pipe_state(task, in, end, pipe_buffered((struct pipe_inode_info *)key.pipe));
-	ts->met_pipe = key.pipe;
+	ts->met_pipe[1] = ts->met_pipe[0];
+	ts->met_ino[1] = ts->met_ino[0];
+	ts->met_pipe[0] = key.pipe;
+	ts->met_ino[0] = key.ino;
 }
 
 /* The pipe's counters at an operation's exit. They exist unless the table

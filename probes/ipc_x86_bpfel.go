@@ -298,7 +298,8 @@ type ipcTaskState struct {
 		_       [7]byte
 		X       [2]int64
 	}
-	MetPipe   uint64
+	MetPipe   [2]uint64
+	MetIno    [2]uint64
 	PendSk    uint64
 	PendSeq   uint64
 	PendAddr  [16]uint8
