@@ -85,15 +85,15 @@ demo: build
 	@echo "  sudo bin/icptrack run --otlp-endpoint http://localhost:4317 --otlp-signals traces \\"
 	@echo "       --prometheus 127.0.0.1:9464 -- bin/demo-client --requests 100 --interval 100ms"
 
-# What icptrack costs the programs it watches (needs root; about 20 minutes,
+# What icptrack costs the programs it watches (needs root; about 11 minutes,
 # on a quiet machine). See BENCHMARKS.md. The tables go to standard output,
-# every sample to bench-results.json, the plot to docs/benchmarks.png. A
+# every sample to docs/bench-results.json, the plot to docs/benchmarks.png. A
 # quick check: make bench BENCH_FLAGS="--scale 0.05 --reps 1 --sustain 2s".
 BENCH_FLAGS ?=
 bench: build
 	$(GO) build -o bin/icptrack-bench ./cmd/icptrack-bench
 	@mkdir -p docs
-	bin/icptrack-bench --icptrack bin/icptrack --reps 5 --json bench-results.json --plot docs/benchmarks.png $(BENCH_FLAGS)
+	bin/icptrack-bench --icptrack bin/icptrack --reps 5 --json docs/bench-results.json --plot docs/benchmarks.png $(BENCH_FLAGS)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
