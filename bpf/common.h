@@ -332,6 +332,19 @@ const volatile __u8 select_cgroup = 0; /* the cgroup selector is set */
 const volatile __u64 wakeup_bytes = 0; /* wake the reader when this much is waiting */
 const volatile __u8 syscall_classes[SYSCALL_MAX] = {};
 
+/* How many tasks whose thread id falls in each slot (tid modulo
+ * INFLIGHT_SLOTS) have a syscall in flight that sys_exit must finish.
+ * The exit of every other syscall, of untraced tasks above all, is then
+ * decided by one load instead of a task-storage lookup. Two tasks in one
+ * slot only cost the lookup. */
+#define INFLIGHT_SLOTS 65536
+__u32 inflight_slots[INFLIGHT_SLOTS];
+
+static __always_inline __u32 *inflight_slot(struct task_struct *task)
+{
+	return &inflight_slots[(__u32)task->pid & (INFLIGHT_SLOTS - 1)];
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 24); /* resized by userspace */

@@ -155,6 +155,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	in->syscall = id;
 	in->nvcsw = task->nvcsw;
 	in->start_ns = bpf_ktime_get_ns();
+	if (!in->cls)
+		__sync_fetch_and_add(inflight_slot(task), 1);
 	in->cls = cls;
 	return 0;
 }
@@ -173,6 +175,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (!class_of(SYSCALL_NR(regs)))
 		return 0;
 	task = bpf_get_current_task_btf();
+	if (!*inflight_slot(task))
+		return 0;
 	ts = bpf_task_storage_get(&task_states, task, 0, 0);
 	if (!ts || !ts->in.cls)
 		return 0;
@@ -221,6 +225,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		break;
 	}
 	in->cls = 0;
+	__sync_fetch_and_add(inflight_slot(task), -1);
 	return 0;
 }
 
@@ -445,6 +450,11 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
 	struct proc_record *p;
 
+	if (ts && ts->in.cls) {
+		/* exit(2) and exit_group(2) never return: no sys_exit. */
+		ts->in.cls = 0;
+		__sync_fetch_and_add(inflight_slot(task), -1);
+	}
 	if (!ts || !ts->traced || task->pid != task->tgid)
 		return 0;
 	p = new_proc(PROC_EXIT, task);

@@ -369,6 +369,7 @@ const (
 	ipcVarAttachOnly        = "attach_only"
 	ipcVarCaptureArgs       = "capture_args"
 	ipcVarFollowTgid        = "follow_tgid"
+	ipcVarInflightSlots     = "inflight_slots"
 	ipcVarMechanisms        = "mechanisms"
 	ipcVarMetricsOnly       = "metrics_only"
 	ipcVarPayloadMax        = "payload_max"
@@ -479,6 +480,7 @@ type ipcVariableSpecs struct {
 	AttachOnly     *ebpf.VariableSpec `ebpf:"attach_only"`
 	CaptureArgs    *ebpf.VariableSpec `ebpf:"capture_args"`
 	FollowTgid     *ebpf.VariableSpec `ebpf:"follow_tgid"`
+	InflightSlots  *ebpf.VariableSpec `ebpf:"inflight_slots"`
 	Mechanisms     *ebpf.VariableSpec `ebpf:"mechanisms"`
 	MetricsOnly    *ebpf.VariableSpec `ebpf:"metrics_only"`
 	PayloadMax     *ebpf.VariableSpec `ebpf:"payload_max"`
@@ -567,6 +569,7 @@ type ipcVariables struct {
 	AttachOnly     *ebpf.Variable `ebpf:"attach_only"`
 	CaptureArgs    *ebpf.Variable `ebpf:"capture_args"`
 	FollowTgid     *ebpf.Variable `ebpf:"follow_tgid"`
+	InflightSlots  *ebpf.Variable `ebpf:"inflight_slots"`
 	Mechanisms     *ebpf.Variable `ebpf:"mechanisms"`
 	MetricsOnly    *ebpf.Variable `ebpf:"metrics_only"`
 	PayloadMax     *ebpf.Variable `ebpf:"payload_max"`

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -171,6 +172,52 @@ func TestPipePayloadWholeMessage(t *testing.T) {
 			if !bytes.Equal(op.Payload, want) || op.PayloadTruncated {
 				t.Fatalf("%s %d payload %q truncated=%v, want all %d bytes", op.Op, i, op.Payload, op.PayloadTruncated, msgSize)
 			}
+		}
+	}
+}
+
+// Every syscall sys_enter marks as in flight is unmarked again, at its
+// exit, also when its task is killed in it. A leak would send every later
+// exit of the tasks sharing its slot down the slow path.
+func TestInflightSlotsBalance(t *testing.T) {
+	c := startCapture(t, DefaultConfig())
+	r, w := pipe(t)
+	wc := spawn(t, "write", []*os.File{w}, "3", "10", "64", "write", filepath.Join(t.TempDir(), "regular"))
+	rc := spawn(t, "read", []*os.File{r}, "3", "64", "read")
+	// A reader killed while it waits in read(2) on a pipe nobody writes.
+	r2, w2 := pipe(t)
+	blocked := spawn(t, "read", []*os.File{r2}, "3", "64", "read")
+	closeAll(r, w, r2)
+	wait(t, wc, rc)
+	inRead := strconv.Itoa(unix.SYS_READ) + " "
+	for i := 0; ; i++ {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(blocked.Process.Pid) + "/syscall")
+		if bytes.HasPrefix(b, []byte(inRead)) {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("the reader never waited in read(2): /proc/PID/syscall says %q", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := blocked.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = blocked.Wait()
+	closeAll(w2)
+	c.stop(t)
+
+	slots := new([65536]uint32)
+	v, ok := c.tr.coll.Variables["inflight_slots"]
+	if !ok {
+		t.Fatal("the BPF object has no inflight_slots")
+	}
+	if err := v.Get(slots); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range slots {
+		if n != 0 {
+			t.Errorf("slot %d counts %d syscalls in flight after every traced task exited", i, n)
 		}
 	}
 }
