@@ -261,7 +261,8 @@ struct inflight {
 
 struct task_state {
 	__u8 traced;
-	__u8 _pad[7];
+	__u8 in_traced_slots; /* counted in traced_slots */
+	__u8 _pad[6];
 	struct inflight in;
 	/* The two pipes this task last found counters for, most recent
 	 * first: a ping-pong writes one and reads the other. */
@@ -343,6 +344,17 @@ __u32 inflight_slots[INFLIGHT_SLOTS];
 static __always_inline __u32 *inflight_slot(struct task_struct *task)
 {
 	return &inflight_slots[(__u32)task->pid & (INFLIGHT_SLOTS - 1)];
+}
+
+/* Following a command (neither trace_all nor select_mode), only tasks
+ * marked at fork are traced. traced_slots counts them per slot of their
+ * thread id, so that sys_enter of any other task returns without a
+ * task-storage lookup. */
+__u32 traced_slots[INFLIGHT_SLOTS];
+
+static __always_inline __u32 *traced_slot(struct task_struct *task)
+{
+	return &traced_slots[(__u32)task->pid & (INFLIGHT_SLOTS - 1)];
 }
 
 struct {

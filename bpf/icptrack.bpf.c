@@ -72,6 +72,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (!cls)
 		return 0;
 	task = bpf_get_current_task_btf();
+	if (!trace_all && !select_mode && !*traced_slot(task))
+		return 0;
 	ts = traced_task(task);
 	if (!ts)
 		return 0;
@@ -401,6 +403,10 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 		return 0;
 	}
 	cs->traced = 1;
+	if (!cs->in_traced_slots) {
+		cs->in_traced_slots = 1;
+		__sync_fetch_and_add(traced_slot(child), 1);
+	}
 	if (child->tgid == parent->tgid)
 		return 0;
 	p = new_proc(PROC_FORK, child);
@@ -454,6 +460,10 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 		/* exit(2) and exit_group(2) never return: no sys_exit. */
 		ts->in.cls = 0;
 		__sync_fetch_and_add(inflight_slot(task), -1);
+	}
+	if (ts && ts->in_traced_slots) {
+		ts->in_traced_slots = 0;
+		__sync_fetch_and_add(traced_slot(task), -1);
 	}
 	if (!ts || !ts->traced || task->pid != task->tgid)
 		return 0;

@@ -277,10 +277,11 @@ const (
 )
 
 type ipcTaskState struct {
-	_      structs.HostLayout
-	Traced uint8
-	Pad    [7]uint8
-	In     struct {
+	_             structs.HostLayout
+	Traced        uint8
+	InTracedSlots uint8
+	Pad           [6]uint8
+	In            struct {
 		_       structs.HostLayout
 		StartNs uint64
 		Nvcsw   uint64
@@ -379,6 +380,7 @@ const (
 	ipcVarSyscallClasses    = "syscall_classes"
 	ipcVarSyscallHooks      = "syscall_hooks"
 	ipcVarTraceAll          = "trace_all"
+	ipcVarTracedSlots       = "traced_slots"
 	ipcVarWakeupBytes       = "wakeup_bytes"
 )
 
@@ -490,6 +492,7 @@ type ipcVariableSpecs struct {
 	SyscallClasses *ebpf.VariableSpec `ebpf:"syscall_classes"`
 	SyscallHooks   *ebpf.VariableSpec `ebpf:"syscall_hooks"`
 	TraceAll       *ebpf.VariableSpec `ebpf:"trace_all"`
+	TracedSlots    *ebpf.VariableSpec `ebpf:"traced_slots"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -579,6 +582,7 @@ type ipcVariables struct {
 	SyscallClasses *ebpf.Variable `ebpf:"syscall_classes"`
 	SyscallHooks   *ebpf.Variable `ebpf:"syscall_hooks"`
 	TraceAll       *ebpf.Variable `ebpf:"trace_all"`
+	TracedSlots    *ebpf.Variable `ebpf:"traced_slots"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

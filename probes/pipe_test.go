@@ -207,17 +207,21 @@ func TestInflightSlotsBalance(t *testing.T) {
 	closeAll(w2)
 	c.stop(t)
 
-	slots := new([65536]uint32)
-	v, ok := c.tr.coll.Variables["inflight_slots"]
-	if !ok {
-		t.Fatal("the BPF object has no inflight_slots")
-	}
-	if err := v.Get(slots); err != nil {
-		t.Fatal(err)
-	}
-	for i, n := range slots {
-		if n != 0 {
-			t.Errorf("slot %d counts %d syscalls in flight after every traced task exited", i, n)
+	// Likewise every traced task counted per slot is uncounted when it
+	// exits.
+	for _, name := range []string{"inflight_slots", "traced_slots"} {
+		slots := new([65536]uint32)
+		v, ok := c.tr.coll.Variables[name]
+		if !ok {
+			t.Fatalf("the BPF object has no %s", name)
+		}
+		if err := v.Get(slots); err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range slots {
+			if n != 0 {
+				t.Errorf("%s: slot %d counts %d after every traced task exited", name, i, n)
+			}
 		}
 	}
 }
