@@ -337,6 +337,60 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 	return o, nil
 }
 
+// session is what run and trace share once their settings are checked:
+// the event log, the outputs, and the loaded and attached tracer.
+type session struct {
+	events io.WriteCloser // nil without --events
+	out    *outputs
+	tracer *probes.Tracer
+	close  func()
+}
+
+// start opens the event log (first, so that a bad path fails fast),
+// builds the outputs, sets icptrack's memory limit, loads the tracer with
+// cfg and starts the CPU profile if asked. The caller runs close when it
+// is done with them.
+func (f *captureFlags) start(cfg probes.Config) (*session, error) {
+	events, err := f.openEvents()
+	if err != nil {
+		return nil, err
+	}
+	log := f.logger()
+	release := func() {
+		_ = log.Sync()
+		if events != nil {
+			events.Close()
+		}
+	}
+	out, err := f.outputs(log)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	applyMemoryLimit(f.memLimit)
+	tracer, err := probes.Open(cfg)
+	if err != nil {
+		_ = out.shutdown()
+		release()
+		return nil, &exitError{code: exitFailure, err: err}
+	}
+	out.tracer = tracer
+	stopProfile := func() {}
+	if f.cpuProfile != "" {
+		if stopProfile, err = startCPUProfile(f.cpuProfile); err != nil {
+			_ = out.shutdown()
+			tracer.Close()
+			release()
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+	}
+	return &session{events: events, out: out, tracer: tracer, close: func() {
+		stopProfile()
+		tracer.Close()
+		release()
+	}}, nil
+}
+
 // openEvents opens the event log's destination before anything else is
 // started, so that a bad path fails fast.
 func (f *captureFlags) openEvents() (io.WriteCloser, error) {

@@ -45,43 +45,19 @@ func runCommand(f *captureFlags, argv []string) error {
 	if err != nil {
 		return err
 	}
-	applyMemoryLimit(f.memLimit)
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return commandError(argv[0], err)
 	}
-	events, err := f.openEvents()
-	if err != nil {
-		return err
-	}
-	if events != nil {
-		defer events.Close()
-	}
-	log := f.logger()
-	defer log.Sync()
-
 	cfg.FollowPID = os.Getpid()
-	out, err := f.outputs(log)
+	s, err := f.start(cfg)
 	if err != nil {
 		return err
 	}
-	tracer, err := probes.Open(cfg)
-	if err != nil {
-		_ = out.shutdown()
-		return &exitError{code: exitFailure, err: err}
-	}
-	defer tracer.Close()
-	out.tracer = tracer
+	defer s.close()
+	tracer := s.tracer
 
-	if f.cpuProfile != "" {
-		stop, err := startCPUProfile(f.cpuProfile)
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		defer stop()
-	}
-
-	p := newPipeline(events, out)
+	p := newPipeline(s.events, s.out)
 	ctx, stopTracing := context.WithCancel(context.Background())
 	defer stopTracing()
 	traced := make(chan error, 1)

@@ -113,7 +113,6 @@ func traceHost(f *traceFlags) error {
 	if err != nil {
 		return err
 	}
-	applyMemoryLimit(f.memLimit)
 	f.fromFile()
 	if f.duration < 0 {
 		return usageError("--duration %s must be positive, such as 30s", f.duration)
@@ -121,34 +120,13 @@ func traceHost(f *traceFlags) error {
 	if cfg.Select, err = f.selector(); err != nil {
 		return err
 	}
-	events, err := f.openEvents()
-	if err != nil {
-		return err
-	}
-	if events != nil {
-		defer events.Close()
-	}
-	log := f.logger()
-	defer log.Sync()
 	cfg.TraceAll = true
-	out, err := f.outputs(log)
+	s, err := f.start(cfg)
 	if err != nil {
 		return err
 	}
-	tracer, err := probes.Open(cfg)
-	if err != nil {
-		_ = out.shutdown()
-		return &exitError{code: exitFailure, err: err}
-	}
-	defer tracer.Close()
-	out.tracer = tracer
-	if f.cpuProfile != "" {
-		stop, err := startCPUProfile(f.cpuProfile)
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		defer stop()
-	}
+	defer s.close()
+	tracer := s.tracer
 
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()
@@ -157,7 +135,7 @@ func traceHost(f *traceFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	p := newPipeline(events, out)
+	p := newPipeline(s.events, s.out)
 	runErr := tracer.Run(ctx, p)
 	finishErr := p.finish()
 	if err := report(p, tracer); err != nil {
