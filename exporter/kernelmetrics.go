@@ -37,7 +37,7 @@ type KernelMetrics struct {
 	start  time.Time
 	prev   map[kernelKey]flow.Aggregate
 	series map[seriesKey]*kernelSeries
-	exes   map[string]string
+	exes   executables
 }
 
 type kernelKey struct {
@@ -65,7 +65,7 @@ func NewKernelMetrics() *KernelMetrics {
 		start:  time.Now(),
 		prev:   make(map[kernelKey]flow.Aggregate),
 		series: make(map[seriesKey]*kernelSeries),
-		exes:   make(map[string]string),
+		exes:   executables{},
 	}
 }
 
@@ -108,15 +108,7 @@ func (k *KernelMetrics) executable(a *flow.Aggregate) string {
 	if a.PID == flow.Kernel.PID {
 		op.Comm = flow.Kernel.Comm
 	}
-	name := ExecutableName(&op)
-	if e, ok := k.exes[name]; ok {
-		return e
-	}
-	if len(k.exes) >= MaxExecutables {
-		return OtherExecutable
-	}
-	k.exes[name] = name
-	return name
+	return k.exes.name(&op)
 }
 
 // bucketMiddle is the duration, in seconds, that stands for log2 bucket i.

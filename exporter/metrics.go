@@ -51,7 +51,7 @@ type Metrics struct {
 	io             metric.Int64ObservableCounter
 
 	sets map[metricKey]*opSets
-	exes map[string]string
+	exes executables
 	// counted are the sets with counters, for the collection callback;
 	// Record appends, collection reads, under mu.
 	mu      sync.Mutex
@@ -88,7 +88,7 @@ type opSets struct {
 // any goroutine.
 func NewMetrics(mp metric.MeterProvider, self func() SelfStats) (*Metrics, error) {
 	meter := mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
-	m := &Metrics{sets: make(map[metricKey]*opSets), exes: make(map[string]string)}
+	m := &Metrics{sets: make(map[metricKey]*opSets), exes: executables{}}
 	var err error
 	if m.duration, err = meter.Float64Histogram(semconv.MetricIPCOperationDuration,
 		metric.WithUnit(semconv.MetricIPCOperationDurationUnit),
@@ -228,7 +228,7 @@ func (m *Metrics) setsFor(op *flow.Operation) *opSets {
 	if IsError(op.Error) {
 		errType = op.Error
 	}
-	k := metricKey{mech: op.Mechanism, op: op.Op, exe: m.executable(op), errType: errType}
+	k := metricKey{mech: op.Mechanism, op: op.Op, exe: m.exes.name(op), errType: errType}
 	if s, ok := m.sets[k]; ok {
 		return s
 	}
@@ -260,17 +260,20 @@ func (m *Metrics) setsFor(op *flow.Operation) *opSets {
 	return s
 }
 
-// executable is the process.executable.name for op, capped at
-// MaxExecutables distinct names.
-func (m *Metrics) executable(op *flow.Operation) string {
+// executables caps the distinct process.executable.name values metrics
+// carry at MaxExecutables; the rest are counted as OtherExecutable.
+type executables map[string]string
+
+// name is op's process.executable.name, or OtherExecutable past the cap.
+func (e executables) name(op *flow.Operation) string {
 	name := ExecutableName(op)
-	if e, ok := m.exes[name]; ok {
-		return e
+	if n, ok := e[name]; ok {
+		return n
 	}
-	if len(m.exes) >= MaxExecutables {
+	if len(e) >= MaxExecutables {
 		return OtherExecutable
 	}
-	m.exes[name] = name
+	e[name] = name
 	return name
 }
 
