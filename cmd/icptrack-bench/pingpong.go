@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/icptrack/icptrack/internal/ipcload"
 )
 
 // A conn carries whole messages both ways.
@@ -20,7 +22,7 @@ type conn interface {
 type fdConn struct{ in, out int }
 
 func (c fdConn) send(msg []byte) error { return writeFull(c.out, msg) }
-func (c fdConn) recv(msg []byte) error { return readFull(c.in, msg) }
+func (c fdConn) recv(msg []byte) error { return ipcload.ReadFull(c.in, msg) }
 
 // pingPong makes n timed round trips with peer, which echoes n+1
 // messages: the first round trip, untimed, waits until the peer runs.

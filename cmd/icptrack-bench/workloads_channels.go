@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/icptrack/icptrack/internal/ipcload"
 )
 
 // Flow control of the channels workload: the reader acknowledges every
@@ -65,7 +67,7 @@ func channels(msgs, nch int) error {
 		}
 	}
 	ack := make([]byte, 1)
-	if err := readFull(ackR, ack); err != nil { // the reader has them all
+	if err := ipcload.ReadFull(ackR, ack); err != nil { // the reader has them all
 		return fmt.Errorf("waiting for the reader: %w", err)
 	}
 	acks := (msgs + ackEvery - 1) / ackEvery
@@ -74,7 +76,7 @@ func channels(msgs, nch int) error {
 	start := time.Now()
 	for k := range msgs {
 		for k >= acked*ackEvery+window {
-			if err := readFull(ackR, ack); err != nil {
+			if err := ipcload.ReadFull(ackR, ack); err != nil {
 				return err
 			}
 			acked++
@@ -84,7 +86,7 @@ func channels(msgs, nch int) error {
 		}
 	}
 	for ; acked < acks; acked++ {
-		if err := readFull(ackR, ack); err != nil {
+		if err := ipcload.ReadFull(ackR, ack); err != nil {
 			return err
 		}
 	}
@@ -134,7 +136,7 @@ func channelsReader(msgs, nch int) error {
 	}
 	buf := make([]byte, msgSize)
 	for k := range msgs {
-		if err := readFull(chans[k%nch], buf); err != nil {
+		if err := ipcload.ReadFull(chans[k%nch], buf); err != nil {
 			return fmt.Errorf("channel %d: %w", k%nch, err)
 		}
 		if (k+1)%ackEvery == 0 || k+1 == msgs {

@@ -90,20 +90,6 @@ func pipe() (r, w int, err error) {
 	return p[0], p[1], err
 }
 
-func readFull(fd int, buf []byte) error {
-	for got := 0; got < len(buf); {
-		n, err := unix.Read(fd, buf[got:])
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("end of file after %d of %d bytes", got, len(buf))
-		}
-		got += n
-	}
-	return nil
-}
-
 func writeFull(fd int, buf []byte) error {
 	for done := 0; done < len(buf); {
 		n, err := unix.Write(fd, buf[done:])

@@ -224,7 +224,7 @@ func ping(in, out, count, size int) error {
 		if _, err := unix.Write(out, Message(i, size)); err != nil {
 			return fmt.Errorf("ping %d: %w", i, err)
 		}
-		if err := readFull(in, buf); err != nil {
+		if err := ReadFull(in, buf); err != nil {
 			return fmt.Errorf("reply %d: %w", i, err)
 		}
 	}
@@ -251,7 +251,8 @@ func pong(in, out, size int, delay time.Duration) error {
 	}
 }
 
-func readFull(fd int, buf []byte) error {
+// ReadFull reads len(buf) bytes from fd, or fails at end of file.
+func ReadFull(fd int, buf []byte) error {
 	for got := 0; got < len(buf); {
 		n, err := unix.Read(fd, buf[got:])
 		if err != nil {
