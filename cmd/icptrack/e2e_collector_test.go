@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,27 +38,7 @@ func TestCollectorSendsTheDemoToJaegerAndPrometheus(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
 
-	var chains [][]string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		chains = chainsIn(j.traces(t, "demo-client"))
-		complete := len(chains) == requests
-		for _, c := range chains {
-			complete = complete && slices.Equal(c, requestChain)
-		}
-		if complete || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if len(chains) != requests {
-		t.Fatalf("Jaeger has %d traces of a client request, want %d", len(chains), requests)
-	}
-	for i, chain := range chains {
-		if !slices.Equal(chain, requestChain) {
-			t.Errorf("trace %d:\n  %s\nwant\n  %s", i, strings.Join(chain, "\n  "), strings.Join(requestChain, "\n  "))
-		}
-	}
+	checkRequestChains(t, j, requests)
 
 	// The metrics go out every metrics_interval (5s in the example).
 	want := []*regexp.Regexp{
@@ -70,7 +49,7 @@ func TestCollectorSendsTheDemoToJaegerAndPrometheus(t *testing.T) {
 		regexp.MustCompile(`(?m)^icptrack_events_processed_total\{[^}]*\} [1-9]`),
 	}
 	var body string
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		body = scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
 		missing := 0

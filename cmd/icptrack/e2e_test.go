@@ -215,32 +215,38 @@ func TestJaegerShowsEachRequestAsOneTraceAcrossThreeServices(t *testing.T) {
 				t.Fatalf("summary does not say %q:\n%s", want, r.stderr)
 			}
 
-			// Jaeger stores what it accepted asynchronously: wait until
-			// every request's chain is there, or long enough to be sure
-			// it never will be.
-			var chains [][]string
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				chains = chainsIn(j.traces(t, "demo-client"))
-				complete := len(chains) == requests
-				for _, c := range chains {
-					complete = complete && slices.Equal(c, requestChain)
-				}
-				if complete || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			if len(chains) != requests {
-				t.Fatalf("Jaeger has %d traces that start with a client request, want %d", len(chains), requests)
-			}
-			for i, chain := range chains {
-				if !slices.Equal(chain, requestChain) {
-					t.Errorf("trace %d, from the client's request to its answer:\n  %s\nwant\n  %s",
-						i, strings.Join(chain, "\n  "), strings.Join(requestChain, "\n  "))
-				}
-			}
+			checkRequestChains(t, j, requests)
 		})
+	}
+}
+
+// checkRequestChains checks that Jaeger holds one trace per demo request,
+// each the whole requestChain. Jaeger stores what it accepted
+// asynchronously: it waits until every chain is there, or long enough to
+// be sure it never will be.
+func checkRequestChains(t *testing.T, j jaegerServer, requests int) {
+	t.Helper()
+	var chains [][]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		chains = chainsIn(j.traces(t, "demo-client"))
+		complete := len(chains) == requests
+		for _, c := range chains {
+			complete = complete && slices.Equal(c, requestChain)
+		}
+		if complete || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(chains) != requests {
+		t.Fatalf("Jaeger has %d traces that start with a client request, want %d", len(chains), requests)
+	}
+	for i, chain := range chains {
+		if !slices.Equal(chain, requestChain) {
+			t.Errorf("trace %d, from the client's request to its answer:\n  %s\nwant\n  %s",
+				i, strings.Join(chain, "\n  "), strings.Join(requestChain, "\n  "))
+		}
 	}
 }
 
