@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/icptrack/icptrack/internal/kerneltest"
 )
 
 // The harness end to end, at a small scale: a pipe ping-pong in every
@@ -15,12 +17,7 @@ import (
 // the figures a full run publishes are there and hang together, so that
 // make bench does not rot between the runs that fill BENCHMARKS.md.
 func TestHarnessSmallRun(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the benchmark harness needs root (BPF), and CI runs as root")
-		}
-		t.Skip("the benchmark harness needs root (BPF)")
-	}
+	kerneltest.NeedsRoot(t, "the benchmark harness")
 	dir := t.TempDir()
 	icptrack, bench := filepath.Join(dir, "icptrack"), filepath.Join(dir, "icptrack-bench")
 	for out, pkg := range map[string]string{icptrack: "../icptrack", bench: "."} {

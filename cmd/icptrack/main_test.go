@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/icptrack/icptrack/internal/kerneltest"
 )
 
 // These tests build icptrack and run it as a user would. Those that trace
@@ -59,16 +61,8 @@ func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
 }
 
-// needsBPF skips a test that loads BPF when not root, except in CI.
-func needsBPF(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("kernel tests must run in CI: run them as root")
-		}
-		t.Skip("needs root to load BPF")
-	}
-}
+// needsBPF skips a test that loads BPF when not root (fails it in CI).
+func needsBPF(t *testing.T) { kerneltest.NeedsRoot(t, "this test") }
 
 // oneLineError checks that a failure says one clear line, starting with
 // icptrack:, that contains each of the wanted words.

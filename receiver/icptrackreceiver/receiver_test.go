@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icptrack/icptrack/internal/kerneltest"
+
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -28,16 +30,8 @@ import (
 	"github.com/icptrack/icptrack/semconv"
 )
 
-// needsBPF skips a test that loads BPF when not root, except in CI.
-func needsBPF(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("kernel tests must run in CI: run them as root")
-		}
-		t.Skip("needs root to load BPF")
-	}
-}
+// needsBPF skips a test that loads BPF when not root (fails it in CI).
+func needsBPF(t *testing.T) { kerneltest.NeedsRoot(t, "this test") }
 
 // buildDemo builds the bundled demo as demo-client with its other parts
 // beside it, and returns demo-client's path.
