@@ -292,12 +292,17 @@ struct task_state {
 /* The task_state that holds an inflight. */
 #define task_state_of(in) ((struct task_state *)((void *)(in) - __builtin_offsetof(struct task_state, in)))
 
-/* Per socket: its inode, and the sequence or byte counters of what its peers
- * queued to it (in) and what its owner consumed (out). */
+/* Per socket: its inode and its counters. Datagrams: the sequence of what
+ * was queued to it (in) and of what its owner took (out). Streams: the bytes
+ * its owner sent (in) and took (out); each direction's offsets are the
+ * sender's count for sends and the receiver's for receives, so neither end
+ * ever touches the other's storage (the peer is only known through a
+ * pointer the verifier will not hand to a helper). */
 struct sock_state {
 	__u64 ino; /* 0 until the socket has a file (an accepted one, once accepted) */
 	__u64 in;
 	__u64 out;
+	__u64 named_peer; /* unix: the peer whose path was last announced */
 	__u8 seen;
 	__u8 _pad[7];
 };

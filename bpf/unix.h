@@ -21,16 +21,19 @@ static __always_inline __u8 unix_mechanism(const struct sock *sk)
 	return 0;
 }
 
-/* The counters of both ends of an operation on sk. */
+/* What an operation on sk needs of its two ends: its own counters, and the
+ * peer's socket as an address. The peer is reached through a field of sk,
+ * which strict verifiers mark untrusted: it is only ever read with probe
+ * reads and recorded, never handed to a helper. */
 struct unix_ends {
 	struct sock_state *own;
-	struct sock_state *ps; /* the peer's, when connected */
-	struct sock *peer;
+	__u64 peer;
 };
 
-/* Looks up (or creates, sending their names) both ends' counters; done
- * before the operation's record is reserved, so that names reach userspace
- * first. Returns false when the socket's storage cannot be had. */
+/* Looks up (or creates, sending its name) this end's counters, and sends
+ * the peer's path once per connection; done before the operation's record
+ * is reserved, so that names reach userspace first. Returns false when the
+ * socket's storage cannot be had. */
 static __always_inline bool unix_meet(struct sock *sk, struct unix_ends *e)
 {
 	struct unix_sock *u;
@@ -39,8 +42,11 @@ static __always_inline bool unix_meet(struct sock *sk, struct unix_ends *e)
 	if (!e->own)
 		return false;
 	u = bpf_skc_to_unix_sock(sk);
-	e->peer = u ? u->peer : NULL;
-	e->ps = e->peer ? sock_state(e->peer, true, 0) : NULL;
+	e->peer = u ? (__u64)BPF_CORE_READ(u, peer) : 0;
+	if (e->peer && e->own->named_peer != e->peer) {
+		e->own->named_peer = e->peer;
+		announce_unix((const struct sock *)e->peer);
+	}
 	return true;
 }
 
@@ -48,19 +54,21 @@ static __always_inline bool unix_meet(struct sock *sk, struct unix_ends *e)
 static __always_inline void unix_op(struct task_state *ts, struct sock *sk, struct unix_ends *e, __u8 mech,
 				    __u8 op, int ret, int flags, struct op_record *r)
 {
-	struct sock_state *own = e->own, *ps = e->ps;
+	struct sock_state *own = e->own;
 	bool peek = op == OPER_RECEIVE && (flags & MSG_PEEK);
 
 	r->ino = own->ino;
 	r->sk = (__u64)sk;
-	r->peer_sk = (__u64)e->peer;
+	r->peer_sk = e->peer;
 	if (peek)
 		r->flags |= OPF_PEEK;
 
 	if (mech == MECH_UNIX_STREAM) {
+		/* A send's bytes land on the peer in the order they were sent,
+		 * so the sender's own count numbers them as the receiver's
+		 * count will. */
 		if (op == OPER_SEND) {
-			if (ps)
-				r->off = ret > 0 ? __sync_fetch_and_add(&ps->in, ret) : ps->in;
+			r->off = ret > 0 ? __sync_fetch_and_add(&own->in, ret) : own->in;
 		} else if (peek || ret <= 0) {
 			r->off = own->out;
 		} else {

@@ -209,12 +209,13 @@ type ipcScratch struct {
 }
 
 type ipcSockState struct {
-	_    structs.HostLayout
-	Ino  uint64
-	In   uint64
-	Out  uint64
-	Seen uint8
-	Pad  [7]uint8
+	_         structs.HostLayout
+	Ino       uint64
+	In        uint64
+	Out       uint64
+	NamedPeer uint64
+	Seen      uint8
+	Pad       [7]uint8
 }
 
 type ipcStatIndex uint32
