@@ -652,11 +652,23 @@ static __always_inline void fill_task(struct op_record *r, struct task_struct *t
 /* Reinterprets a kernel pointer as a read-only BTF pointer of the given
  * type, so that its fields are read with plain loads instead of a helper
  * call each. The verifier turns the call into a move; it only changes what
- * the verifier knows. Kernel 6.2 and later. */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+ * the verifier knows. Kernel 6.2 and later: weak, so that the object still
+ * loads where it is missing (the loader zeroes its address, and the
+ * verifier drops the branch that would call it). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define kernel_ptr(p, type) ((type *)bpf_rdonly_cast((p), bpf_core_type_id_kernel(type)))
 
-/* The open file behind a descriptor of the current task, or NULL. */
+/* Reads a chain of fields, KREAD(p, a, b) for p->a->b, from a kernel
+ * pointer the verifier knows only as a number (one read out of an array,
+ * say): with plain loads through kernel_ptr where the kernel has
+ * bpf_rdonly_cast, and a probe read per field where it has not (6.1). */
+#define have_rdonly_cast() (!!bpf_rdonly_cast)
+#define KREAD(p, ...)                                                                     \
+	(have_rdonly_cast() ? ___arrow(kernel_ptr((p), typeof(*(p))), __VA_ARGS__) \
+			    : BPF_CORE_READ((p), __VA_ARGS__))
+
+/* The open file behind a descriptor of the current task, or NULL. A plain
+ * number to the verifier: read its fields with KREAD. */
 static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 {
 	struct fdtable *fdt = task->files->fdt;
@@ -667,7 +679,7 @@ static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 		return NULL;
 	fds = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f ? kernel_ptr(f, struct file) : NULL;
+	return f;
 }
 
 /* Copies up to payload_max bytes that the operation moved from a user

@@ -336,13 +336,10 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 	return sock_event(sk, ret, flags, OPER_RECEIVE);
 }
 
-/* Runs when a datagram is queued on sk, in the sender for unix sockets and
- * in the softirq of the sender's loopback transmit for UDP. */
-SEC("tp_btf/sk_data_ready")
-int BPF_PROG(sk_data_ready, const struct sock *sk)
+/* A datagram was queued on sk: in the sender for unix sockets, and in the
+ * softirq of the sender's loopback transmit for UDP. */
+static __always_inline int data_ready(const struct sock *sk)
 {
-	if (attach_only)
-		return 0;
 	__u16 family = sk->__sk_common.skc_family;
 	struct task_struct *task;
 	struct task_state *ts;
@@ -379,6 +376,53 @@ int BPF_PROG(sk_data_ready, const struct sock *sk)
 	if (mech == MECH_UDP)
 		udp_pending(ts, sk);
 	return 0;
+}
+
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(sk_data_ready, const struct sock *sk)
+{
+	if (attach_only)
+		return 0;
+	return data_ready(sk);
+}
+
+/* Kernels before the socket tracepoints (6.3 for sock_send_length and
+ * sock_recv_length, 6.6 for sk_data_ready) that have BPF trampolines: the
+ * same work at the end of each socket family's send and receive, and at
+ * the start of the default data-ready callback, which is where
+ * sk_data_ready fires. unix_seqpacket_* go through unix_dgram_*. */
+#define SOCK_FEXIT_SEND(fn)                                                                  \
+	SEC("fexit/" #fn)                                                                  \
+	int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t len, int ret) \
+	{                                                                                  \
+		if (attach_only)                                                           \
+			return 0;                                                          \
+		return sock_event(sock->sk, ret, 0, OPER_SEND);                            \
+	}
+#define SOCK_FEXIT_RECV(fn)                                                                        \
+	SEC("fexit/" #fn)                                                                        \
+	int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t len, int flags, int ret) \
+	{                                                                                        \
+		if (attach_only)                                                                 \
+			return 0;                                                                \
+		return sock_event(sock->sk, ret, flags, OPER_RECEIVE);                           \
+	}
+
+SOCK_FEXIT_SEND(unix_stream_sendmsg)
+SOCK_FEXIT_SEND(unix_dgram_sendmsg)
+SOCK_FEXIT_SEND(inet_sendmsg)
+SOCK_FEXIT_SEND(inet6_sendmsg)
+SOCK_FEXIT_RECV(unix_stream_recvmsg)
+SOCK_FEXIT_RECV(unix_dgram_recvmsg)
+SOCK_FEXIT_RECV(inet_recvmsg)
+SOCK_FEXIT_RECV(inet6_recvmsg)
+
+SEC("fentry/sock_def_readable")
+int BPF_PROG(fentry_sock_def_readable, struct sock *sk)
+{
+	if (attach_only)
+		return 0;
+	return data_ready(sk);
 }
 
 /* Children of traced processes are traced, and in follow mode so are the
@@ -548,11 +592,10 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (!regs || !is_socket_class(class_of(SYSCALL_NR(regs))))
 		return 0;
 	f = fd_file(prev, SYSCALL_ARG0(regs));
-	/* f is a BTF pointer: plain loads, no helper calls. */
-	if (!f || (f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+	if (!f || (KREAD(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
-	sock = kernel_ptr(f->private_data, struct socket);
-	sk = sock->sk;
+	sock = KREAD(f, private_data);
+	sk = KREAD(sock, sk);
 	if (ts->sleep_sk != (__u64)sk) {
 		ts->sleep_sk = (__u64)sk;
 		ts->sleep_ns = bpf_ktime_get_ns();

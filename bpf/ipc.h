@@ -39,7 +39,7 @@ static __always_inline struct file *fd_of_fs(struct task_struct *task, int fd, u
 {
 	struct file *f = fd_file(task, fd);
 
-	if (!f || f->f_inode->i_sb->s_magic != magic)
+	if (!f || KREAD(f, f_inode, i_sb, s_magic) != magic)
 		return NULL;
 	return f;
 }
@@ -47,12 +47,12 @@ static __always_inline struct file *fd_of_fs(struct task_struct *task, int fd, u
 /* Marks end 0 of the call in flight as the queue or file behind fd. */
 static __always_inline void set_end(struct inflight *in, struct file *f, int fd, __u8 mech)
 {
-	struct inode *inode = f->f_inode;
+	struct inode *inode = KREAD(f, f_inode);
 
 	in->mech[0] = mech;
 	in->obj[0] = (__u64)inode;
-	in->ino[0] = inode->i_ino;
-	in->dev[0] = inode->i_sb->s_dev;
+	in->ino[0] = KREAD(inode, i_ino);
+	in->dev[0] = KREAD(inode, i_sb, s_dev);
 	in->fd[0] = fd;
 }
 
@@ -110,7 +110,7 @@ static __always_inline bool in_dev_shm(__u64 user_str)
  * any other tmpfs file, which userspace keeps only under /dev/shm. */
 static __always_inline __u8 shm_mechanism(struct file *f)
 {
-	const unsigned char *name = f->f_path.dentry->d_name.name;
+	const unsigned char *name = KREAD(f, f_path.dentry, d_name.name);
 	char p[6];
 
 	if (bpf_probe_read_kernel(p, sizeof(p), name) == 0 && p[0] == 'm' && p[1] == 'e' && p[2] == 'm' &&
@@ -194,7 +194,7 @@ static __always_inline bool ipc_enter(struct task_struct *task, struct pt_regs *
 		f = fd_file(task, SYSCALL_ARG4(regs));
 		if (!f)
 			return false;
-		op = f->f_inode->i_sb->s_magic;
+		op = KREAD(f, f_inode, i_sb, s_magic);
 		if (op != TMPFS_MAGIC && op != HUGETLBFS_MAGIC)
 			return false;
 		cls = shm_mechanism(f);
@@ -260,8 +260,8 @@ static __always_inline void opened_file(struct task_struct *task, struct op_reco
 
 	r->fd = fd;
 	if (f) {
-		r->ino = f->f_inode->i_ino;
-		r->dev = f->f_inode->i_sb->s_dev;
+		r->ino = KREAD(f, f_inode, i_ino);
+		r->dev = KREAD(f, f_inode, i_sb, s_dev);
 	}
 }
 

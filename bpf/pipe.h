@@ -28,20 +28,20 @@ static __always_inline void classify_fd(struct task_struct *task, int fd, struct
 	k->mech = 0;
 	if (!f)
 		return;
-	inode = f->f_inode;
-	mode = inode->i_mode & S_IFMT;
+	inode = KREAD(f, f_inode);
+	mode = KREAD(inode, i_mode) & S_IFMT;
 	if (mode == S_IFSOCK) {
 		k->mech = FD_SOCKET;
 		return;
 	}
 	if (mode != S_IFIFO)
 		return;
-	sb = inode->i_sb;
-	k->mech = sb->s_magic == PIPEFS_MAGIC ? MECH_PIPE : MECH_FIFO;
-	k->obj = (__u64)inode->i_pipe;
-	k->ino = inode->i_ino;
-	k->dev = sb->s_dev;
-	k->writable = (f->f_mode & FMODE_WRITE) != 0;
+	sb = KREAD(inode, i_sb);
+	k->mech = KREAD(sb, s_magic) == PIPEFS_MAGIC ? MECH_PIPE : MECH_FIFO;
+	k->obj = (__u64)KREAD(inode, i_pipe);
+	k->ino = KREAD(inode, i_ino);
+	k->dev = KREAD(sb, s_dev);
+	k->writable = (KREAD(f, f_mode) & FMODE_WRITE) != 0;
 }
 
 /* Bytes waiting in a pipe: the lengths of its buffers from tail to head. */
