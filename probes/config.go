@@ -15,8 +15,12 @@ const MaxPayloadBytes = 4096
 
 // Config says what to trace and how.
 type Config struct {
-	// Mechanisms to trace.
+	// Mechanisms to trace. Those the kernel cannot serve are turned off,
+	// and Tracer.Unavailable says why.
 	Mechanisms flow.MechanismSet
+	// Required are mechanisms the user named: Open fails when one of
+	// them cannot be traced.
+	Required flow.MechanismSet
 	// PayloadBytes is how many bytes of each operation's data to copy;
 	// 0 turns capture off.
 	PayloadBytes int

@@ -41,6 +41,25 @@ func startTree(t *testing.T, delay string, argv0 string) tree {
 	return tr
 }
 
+// gate holds workloads back until tracing has started, however long
+// loading takes (seconds under emulation).
+type gate struct {
+	path  string
+	delay string
+}
+
+func startGate(t *testing.T) gate {
+	p := filepath.Join(t.TempDir(), "go")
+	return gate{path: p, delay: "until:" + p}
+}
+
+func (g gate) open(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile(g.path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (tr tree) pids() []int { return []int{tr.writer.Process.Pid, tr.reader.Process.Pid} }
 
 func (tr tree) check(t *testing.T, ops []*flow.Operation) {
@@ -64,12 +83,14 @@ func traced(ops []*flow.Operation, pids []int) bool {
 // when tracing starts: only the one selected by pid appears, and its
 // receives still find their writer.
 func TestPIDSelectorTracesOnlyItsTree(t *testing.T) {
-	a := startTree(t, "300ms", "")
-	b := startTree(t, "300ms", "")
+	gate := startGate(t)
+	a := startTree(t, gate.delay, "")
+	b := startTree(t, gate.delay, "")
 	cfg := DefaultConfig()
 	cfg.TraceAll = true
 	cfg.Select = &Selector{PIDs: a.pids()}
 	c := startCapture(t, cfg)
+	gate.open(t)
 	wait(t, a.writer, a.reader, b.writer, b.reader)
 	ops := c.stop(t)
 	a.check(t, ops)
@@ -117,8 +138,9 @@ func TestCgroupSelectorAndContainerID(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a := startTree(t, "400ms", "")
-	b := startTree(t, "400ms", "")
+	gate := startGate(t)
+	a := startTree(t, gate.delay, "")
+	b := startTree(t, gate.delay, "")
 	for _, pid := range a.pids() {
 		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 			t.Fatalf("move %d into the cgroup: %v", pid, err)
@@ -128,6 +150,7 @@ func TestCgroupSelectorAndContainerID(t *testing.T) {
 	cfg.TraceAll = true
 	cfg.Select = &Selector{Cgroup: dir}
 	c := startCapture(t, cfg)
+	gate.open(t)
 	wait(t, a.writer, a.reader, b.writer, b.reader)
 	ops := c.stop(t)
 	a.check(t, ops)

@@ -29,9 +29,13 @@ type Handler interface {
 
 // Tracer owns the loaded BPF objects and their attachments.
 type Tracer struct {
-	cfg    Config
+	cfg Config
+	// coll holds the maps; each hook group's programs are loaded on their
+	// own against them (load.go).
 	coll   *ebpf.Collection
+	progs  []*ebpf.Program
 	links  []link.Link
+	groups []groupResult
 	reader *ringbuf.Reader
 	dec    *decoder
 	stats  *ebpf.Map
@@ -65,32 +69,17 @@ func Open(cfg Config) (*Tracer, error) {
 	if err := configure(spec, &cfg); err != nil {
 		return nil, err
 	}
-	wanted := hooksFor(&cfg)
-	for name := range spec.Programs {
-		if !wanted.has(name) {
-			delete(spec.Programs, name)
-		}
+	t := &Tracer{cfg: cfg}
+	if err := t.loadGroups(spec); err != nil {
+		t.Close()
+		return nil, err
 	}
-	coll, err := ebpf.NewCollection(spec)
-	if err != nil {
-		return nil, loadError(err)
+	t.stats = t.coll.Maps["stats"]
+	if err := t.checkMechanisms(); err != nil {
+		t.Close()
+		return nil, err
 	}
-	t := &Tracer{cfg: cfg, coll: coll, stats: coll.Maps["stats"]}
-	if cfg.TraceAll && cfg.Select != nil {
-		if err := t.fillSelectors(cfg.Select); err != nil {
-			t.Close()
-			return nil, err
-		}
-	}
-	for _, h := range wanted {
-		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[h.program], AttachType: ebpf.AttachTraceRawTp})
-		if err != nil {
-			t.Close()
-			return nil, fmt.Errorf("attach tp_btf/%s: %w", h.tracepoint, err)
-		}
-		t.links = append(t.links, l)
-	}
-	t.reader, err = ringbuf.NewReader(coll.Maps["events"])
+	t.reader, err = ringbuf.NewReader(t.coll.Maps["events"])
 	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("open the ring buffer: %w", err)
@@ -290,6 +279,10 @@ func (t *Tracer) Close() error {
 		errs = append(errs, t.links[i].Close())
 	}
 	t.links = nil
+	for _, p := range t.progs {
+		p.Close()
+	}
+	t.progs = nil
 	if t.coll != nil {
 		t.coll.Close()
 		t.coll = nil

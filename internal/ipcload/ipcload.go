@@ -19,8 +19,10 @@ import (
 // Env is the variable that selects a workload in a re-executed test binary.
 const Env = "ICPTRACK_IPCLOAD"
 
-// DelayEnv, a duration, makes the workload wait before it starts: for
-// tests that set up tracing (or move it into a cgroup) after it started.
+// DelayEnv makes the workload wait before it starts, for tests that set up
+// tracing (or move it into a cgroup) after it started: a duration, or
+// "until:PATH" to wait until PATH exists (a minute at most), which does
+// not depend on how long loading the tracer takes on a slow machine.
 const DelayEnv = "ICPTRACK_IPCLOAD_DELAY"
 
 // Main runs the workload named in the environment and exits, or returns at
@@ -30,7 +32,14 @@ func Main() {
 	if mode == "" {
 		return
 	}
-	if d, err := time.ParseDuration(os.Getenv(DelayEnv)); err == nil {
+	delay := os.Getenv(DelayEnv)
+	if gate, ok := strings.CutPrefix(delay, "until:"); ok {
+		for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if _, err := os.Stat(gate); err == nil {
+				break
+			}
+		}
+	} else if d, err := time.ParseDuration(delay); err == nil {
 		time.Sleep(d)
 	}
 	if err := run(mode, os.Args[1:]); err != nil {
