@@ -149,6 +149,10 @@ func (f *captureFlags) config() (probes.Config, error) {
 	if cfg.Mechanisms, err = flow.ParseMechanisms(f.mechanisms); err != nil {
 		return cfg, usageError("--mechanisms: %v", err)
 	}
+	if strings.TrimSpace(f.mechanisms) != "all" {
+		// Named: icptrack fails rather than run without one of them.
+		cfg.Required = cfg.Mechanisms
+	}
 	if f.payload < 0 || f.payload > probes.MaxPayloadBytes {
 		return cfg, usageError("--payload %d is out of range: use 0 (off) to %d bytes", f.payload, probes.MaxPayloadBytes)
 	}
@@ -375,6 +379,10 @@ func (f *captureFlags) start(cfg probes.Config) (*session, error) {
 		return nil, &exitError{code: exitFailure, err: err}
 	}
 	out.tracer = tracer
+	for _, st := range tracer.Unavailable() {
+		log.Warn(st.Mechanism.String()+" is not traced on this kernel; the other mechanisms are (icptrack check shows what the kernel offers)",
+			zap.String("kernel", probes.KernelRelease()), zap.Error(st.Err))
+	}
 	stopProfile := func() {}
 	if f.cpuProfile != "" {
 		if stopProfile, err = startCPUProfile(f.cpuProfile); err != nil {

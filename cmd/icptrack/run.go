@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -113,6 +114,14 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if off := tracer.Unavailable(); off != nil {
+		names := make([]string, len(off))
+		for i, st := range off {
+			names[i] = st.Mechanism.String()
+		}
+		fmt.Fprintf(os.Stderr, "icptrack: not traced on this kernel (%s): %s; icptrack check says why\n",
+			probes.KernelRelease(), strings.Join(names, ", "))
 	}
 	if s := p.out.sender; s != nil {
 		st := s.Stats()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,8 +34,11 @@ func supported() error { return nil }
 // running is a started instance: the tracer, the shared pipeline, and a
 // queue per Collector pipeline so that a slow one never stalls capture.
 type running struct {
-	log       *zap.Logger
-	tracer    *probes.Tracer
+	log    *zap.Logger
+	tracer *probes.Tracer
+	// degraded names the mechanisms the kernel could not serve, for the
+	// component status; nil when all are traced.
+	degraded  error
 	pipeline  *exporter.Pipeline
 	cancel    context.CancelFunc
 	traced    chan error
@@ -53,6 +57,10 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 	var err error
 	if pcfg.Mechanisms, err = cfg.mechanisms(); err != nil {
 		return nil, fmt.Errorf("mechanisms: %w", err)
+	}
+	if !(len(cfg.Mechanisms) == 1 && strings.TrimSpace(cfg.Mechanisms[0]) == "all") {
+		// Named: the receiver fails to start rather than run without one.
+		pcfg.Required = pcfg.Mechanisms
 	}
 	pcfg.PayloadBytes = cfg.PayloadBytes
 	if pcfg.RingBufferBytes, err = config.ParseSize(cfg.RingBufferSize); err != nil {
@@ -124,6 +132,16 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 			_ = r.collector.provider.Shutdown(context.Background())
 		}
 		return nil, err
+	}
+	if off := r.tracer.Unavailable(); off != nil {
+		names := make([]string, len(off))
+		for n, st := range off {
+			names[n] = st.Mechanism.String()
+			r.log.Warn("mechanism not traced on this kernel; the others are (icptrack check shows what the kernel offers)",
+				zap.String("mechanism", names[n]), zap.String("kernel", probes.KernelRelease()), zap.Error(st.Err))
+		}
+		r.degraded = fmt.Errorf("not traced on this kernel (%s): %s; see the log for why, or run icptrack check",
+			probes.KernelRelease(), strings.Join(names, ", "))
 	}
 	if r.telemetry, err = r.selfTelemetry(i.set.TelemetrySettings); err != nil {
 		_ = r.tracer.Close()
@@ -336,3 +354,6 @@ func (c *metricsCollector) stop(ctx context.Context) error {
 	c.collect()
 	return errors.Join(c.metrics.Close(), c.provider.Shutdown(ctx))
 }
+
+// unavailable is why some mechanisms are not traced, or nil.
+func (r *running) unavailable() error { return r.degraded }

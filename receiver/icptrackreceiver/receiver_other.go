@@ -21,3 +21,5 @@ type running struct{}
 func (i *instance) start(context.Context, component.Host) (*running, error) { return nil, supported() }
 
 func (r *running) stop(context.Context) error { return nil }
+
+func (r *running) unavailable() error { return nil }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 )
@@ -80,6 +81,10 @@ func (m *member) Start(ctx context.Context, host component.Host) error {
 	}
 	i.started++
 	m.started = true
+	if err := i.run.unavailable(); err != nil {
+		// Running, without some mechanisms: degraded, not failed.
+		componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(err))
+	}
 	return nil
 }
 
