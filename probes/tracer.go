@@ -51,8 +51,34 @@ type Tracer struct {
 }
 
 // Open checks that icptrack can run here, loads the BPF programs the
-// configured mechanisms need and attaches them.
+// configured mechanisms need and attaches them. Mechanisms the kernel
+// cannot serve are off (Unavailable), unless the configuration requires
+// them or none is left: then Open fails.
 func Open(cfg Config) (*Tracer, error) {
+	t, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkMechanisms(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.reader, err = ringbuf.NewReader(t.coll.Maps["events"])
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("open the ring buffer: %w", err)
+	}
+	c, err := monotonicOffset()
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.dec = newDecoder(c, newNames(newMountTable("/proc/self/mountinfo")), newProcessTable(cfg.Cmdline), cfg.PayloadBytes > 0)
+	return t, nil
+}
+
+// load loads and attaches what it can: everything of Open but reading.
+func load(cfg Config) (*Tracer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -75,21 +101,6 @@ func Open(cfg Config) (*Tracer, error) {
 		return nil, err
 	}
 	t.stats = t.coll.Maps["stats"]
-	if err := t.checkMechanisms(); err != nil {
-		t.Close()
-		return nil, err
-	}
-	t.reader, err = ringbuf.NewReader(t.coll.Maps["events"])
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("open the ring buffer: %w", err)
-	}
-	c, err := monotonicOffset()
-	if err != nil {
-		t.Close()
-		return nil, err
-	}
-	t.dec = newDecoder(c, newNames(newMountTable("/proc/self/mountinfo")), newProcessTable(cfg.Cmdline), cfg.PayloadBytes > 0)
 	return t, nil
 }
 
