@@ -418,3 +418,18 @@ func TestUnconnectedUDPSendNobodyClaimsIsDropped(t *testing.T) {
 		t.Errorf("unattributed = %d, want 1", h.c.Stats().UnattributedUDP)
 	}
 }
+
+// shmid 0 is a segment like any other (the first one after boot): its
+// removal is on the segment's channel, not taken for a file's unlink.
+func TestSysVShmidZeroUnlinkIsOnItsSegment(t *testing.T) {
+	h := newHarness(t)
+	seg := IPC{ID: 0, Namespace: 4026531839, Key: 0x5b01, Size: 4096}
+	create := h.add(Event{PID: writer, TID: writer, Comm: "waker", Mechanism: SysVShm, Op: Create, Syscall: "shmget", Result: 0, IPC: seg})
+	unlink := h.add(Event{PID: writer, TID: writer, Comm: "waker", Mechanism: SysVShm, Op: Unlink, Syscall: "shmctl", IPC: IPC{ID: 0, Namespace: 4026531839}})
+	if create == nil || unlink == nil {
+		t.Fatalf("create %v, unlink %v: want both emitted", create, unlink)
+	}
+	if unlink.Channel != create.Channel {
+		t.Errorf("unlink on channel %q, want the segment's %q", unlink.Channel, create.Channel)
+	}
+}

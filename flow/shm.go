@@ -107,7 +107,8 @@ func (c *Correlator) addShm(ev *Event, op *Operation, now time.Time) {
 	}
 	s := c.segment(k, ev, now)
 	op.Channel, op.Endpoint = s.channel, s.endpoint
-	if ev.Op == Unlink && k.id == 0 {
+	if ev.Op == Unlink && k.id == 0 && k.mech != SysVShm {
+		// A file's unlink (shmid 0 is a segment like any other).
 		op.Channel = k.mech.String() + ":" + ev.Path
 	}
 	me := Peer{PID: ev.PID, Comm: ev.Comm}

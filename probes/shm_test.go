@@ -96,7 +96,7 @@ func TestSysVSharedMemory(t *testing.T) {
 	creates := lifecycle(ops, flow.SysVShm, channel, flow.Create)
 	unlinks := lifecycle(ops, flow.SysVShm, channel, flow.Unlink)
 	if len(creates) != 1 || int(creates[0].PID) != wk.Process.Pid || creates[0].Bytes != 4096 || len(unlinks) != 1 {
-		t.Errorf("creates %s, unlinks %s: want one create of 4096 bytes by the waker, one unlink", describe(creates), describe(unlinks))
+		t.Errorf("creates %s, unlinks %s: want one create of 4096 bytes by the waker, one unlink; all: %s", describe(creates), describe(unlinks), describe(lifecycle(ops, flow.SysVShm, "", flow.Unlink)))
 	}
 	if want := fmt.Sprintf("key 0x%x shmid", os.Getpid()<<8|1); creates[0].Endpoint[:len(want)] != want {
 		t.Errorf("endpoint %q, want %q...", creates[0].Endpoint, want)
