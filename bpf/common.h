@@ -330,6 +330,7 @@ const volatile __u32 follow_tgid = 0;  /* children of this process are traced */
 const volatile __u32 self_tgid = 0;    /* never traced */
 const volatile __u8 trace_all = 0;     /* trace every task but self_tgid */
 const volatile __u8 syscall_hooks = 0; /* sys_enter/sys_exit are attached */
+const volatile __u8 sock_syscalls = 0; /* unix sockets are seen from sys_enter/sys_exit (sockunix.h) */
 const volatile __u8 attach_only = 0;   /* benchmarks: every program returns at once */
 const volatile __u8 capture_args = 0;  /* exec records carry the arguments */
 const volatile __u8 metrics_only = 0;  /* count operations in agg_ops instead of sending records */

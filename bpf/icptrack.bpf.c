@@ -16,6 +16,7 @@
 #include "sock.h"
 #include "unix.h"
 #include "inet.h"
+#include "sockunix.h"
 #include "ipc.h"
 #include "signal.h"
 #include "proc.h"
@@ -80,6 +81,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	in = &ts->in;
 	in->mech[0] = 0;
 	in->mech[1] = 0;
+	in->obj[0] = 0;
 	in->buf = 0;
 	in->cnt = 0;
 
@@ -93,6 +95,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		if (k.mech == FD_SOCKET) {
 			if (!sockets_on())
 				return 0;
+			unix_syscall_enter(in, &k, fd0, 0);
 		} else if (!pipe_end(in, 0, &k, fd0)) {
 			return 0;
 		}
@@ -139,6 +142,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		/* The socket hooks do the work; this gives them a start. */
 		if (!sockets_on())
 			return 0;
+		if (sock_syscalls) {
+			fd0 = SYSCALL_ARG0(regs);
+			classify_fd(task, fd0, &k);
+			unix_syscall_enter(in, &k, fd0,
+					   cls == SC_RECVFROM ? SYSCALL_ARG3(regs) : cls == SC_RECVMSG ? SYSCALL_ARG2(regs) : 0);
+		}
 		in->buf = SYSCALL_ARG1(regs);
 		if (cls == SC_SENDMSG || cls == SC_RECVMSG || cls == SC_SENDMMSG || cls == SC_RECVMMSG)
 			msghdr_iov(in);
@@ -191,11 +200,15 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	case SC_WRITEV:
 		if (in->mech[0])
 			emit_pipe(task, in, 0, OPER_SEND, false, ret, now, blocked);
+		else if (sock_syscalls && in->obj[0])
+			unix_syscall_exit(task, in, ret, now, blocked);
 		break;
 	case SC_READ:
 	case SC_READV:
 		if (in->mech[0])
 			emit_pipe(task, in, 0, OPER_RECEIVE, false, ret, now, blocked);
+		else if (sock_syscalls && in->obj[0])
+			unix_syscall_exit(task, in, ret, now, blocked);
 		break;
 	case SC_SPLICE:
 	case SC_TEE:
@@ -221,6 +234,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	case SC_RECVMSG:
 	case SC_SENDMMSG:
 	case SC_RECVMMSG:
+		if (sock_syscalls && in->obj[0])
+			unix_syscall_exit(task, in, ret, now, blocked);
 		break;
 	default:
 		ipc_exit(task, in, ret, now, blocked);

@@ -32,6 +32,10 @@ static __always_inline void classify_fd(struct task_struct *task, int fd, struct
 	mode = KREAD(inode, i_mode) & S_IFMT;
 	if (mode == S_IFSOCK) {
 		k->mech = FD_SOCKET;
+		if (sock_syscalls) {
+			struct socket *so = KREAD(f, private_data);
+			k->obj = (__u64)KREAD(so, sk);
+		}
 		return;
 	}
 	if (mode != S_IFIFO)

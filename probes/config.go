@@ -48,6 +48,11 @@ type Config struct {
 	// Select, with TraceAll, traces only the processes it names (and
 	// what they fork from then on).
 	Select *Selector
+
+	// sockSyscalls: the kernel has neither the socket tracepoints nor
+	// fentry/fexit, and unix sockets are seen from the syscall hooks
+	// (decided by probing, in load).
+	sockSyscalls bool
 }
 
 // Selector names processes to trace. Any match selects.
@@ -93,7 +98,8 @@ func (c *Config) Validate() error {
 // buffer the entry hook saves. Everything else avoids them, because every
 // syscall of every process pays for them once attached.
 func (c *Config) syscallHooks() bool {
-	return c.Mechanisms&syscallMechanisms != 0 || (c.PayloadBytes > 0 && c.sockets())
+	return c.Mechanisms&syscallMechanisms != 0 || (c.PayloadBytes > 0 && c.sockets()) ||
+		(c.sockSyscalls && c.Mechanisms&unixSockets != 0)
 }
 
 // syscallMechanisms are seen only from sys_enter/sys_exit.
@@ -106,5 +112,5 @@ func (c *Config) sockets() bool {
 }
 
 func (c *Config) datagrams() bool {
-	return c.Mechanisms&flow.SetOf(flow.UnixDgram, flow.UnixSeqpacket, flow.UDP) != 0
+	return c.Mechanisms&flow.SetOf(flow.UnixDgram, flow.UnixSeqpacket, flow.UDP) != 0 && !c.sockSyscalls
 }

@@ -208,6 +208,12 @@ type ipcScratch struct {
 	Payload [8192]uint8
 }
 
+type ipcSockKey struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Ino uint64
+}
+
 type ipcSockState struct {
 	_         structs.HostLayout
 	Ino       uint64
@@ -337,6 +343,7 @@ const (
 	ipcMapSelCgroup               = "sel_cgroup"
 	ipcMapSelComms                = "sel_comms"
 	ipcMapSelPids                 = "sel_pids"
+	ipcMapSockCounters            = "sock_counters"
 	ipcMapSockStates              = "sock_states"
 	ipcMapStats                   = "stats"
 	ipcMapTaskStates              = "task_states"
@@ -387,6 +394,7 @@ const (
 	ipcVarSelectCgroup            = "select_cgroup"
 	ipcVarSelectMode              = "select_mode"
 	ipcVarSelfTgid                = "self_tgid"
+	ipcVarSockSyscalls            = "sock_syscalls"
 	ipcVarSyscallClasses          = "syscall_classes"
 	ipcVarSyscallHooks            = "syscall_hooks"
 	ipcVarTraceAll                = "trace_all"
@@ -474,6 +482,7 @@ type ipcMapSpecs struct {
 	SelCgroup    *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelComms     *ebpf.MapSpec `ebpf:"sel_comms"`
 	SelPids      *ebpf.MapSpec `ebpf:"sel_pids"`
+	SockCounters *ebpf.MapSpec `ebpf:"sock_counters"`
 	SockStates   *ebpf.MapSpec `ebpf:"sock_states"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates   *ebpf.MapSpec `ebpf:"task_states"`
@@ -508,6 +517,7 @@ type ipcVariableSpecs struct {
 	SelectCgroup   *ebpf.VariableSpec `ebpf:"select_cgroup"`
 	SelectMode     *ebpf.VariableSpec `ebpf:"select_mode"`
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SockSyscalls   *ebpf.VariableSpec `ebpf:"sock_syscalls"`
 	SyscallClasses *ebpf.VariableSpec `ebpf:"syscall_classes"`
 	SyscallHooks   *ebpf.VariableSpec `ebpf:"syscall_hooks"`
 	TraceAll       *ebpf.VariableSpec `ebpf:"trace_all"`
@@ -545,6 +555,7 @@ type ipcMaps struct {
 	SelCgroup    *ebpf.Map `ebpf:"sel_cgroup"`
 	SelComms     *ebpf.Map `ebpf:"sel_comms"`
 	SelPids      *ebpf.Map `ebpf:"sel_pids"`
+	SockCounters *ebpf.Map `ebpf:"sock_counters"`
 	SockStates   *ebpf.Map `ebpf:"sock_states"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	TaskStates   *ebpf.Map `ebpf:"task_states"`
@@ -563,6 +574,7 @@ func (m *ipcMaps) Close() error {
 		m.SelCgroup,
 		m.SelComms,
 		m.SelPids,
+		m.SockCounters,
 		m.SockStates,
 		m.Stats,
 		m.TaskStates,
@@ -598,6 +610,7 @@ type ipcVariables struct {
 	SelectCgroup   *ebpf.Variable `ebpf:"select_cgroup"`
 	SelectMode     *ebpf.Variable `ebpf:"select_mode"`
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
+	SockSyscalls   *ebpf.Variable `ebpf:"sock_syscalls"`
 	SyscallClasses *ebpf.Variable `ebpf:"syscall_classes"`
 	SyscallHooks   *ebpf.Variable `ebpf:"syscall_hooks"`
 	TraceAll       *ebpf.Variable `ebpf:"trace_all"`

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -60,6 +61,10 @@ func (t *Tracer) loadGroups(spec *ebpf.CollectionSpec) error {
 	for i := range hookGroups {
 		g := &hookGroups[i]
 		if !g.needed(&t.cfg) {
+			continue
+		}
+		if g.name == "sockets" && t.cfg.sockSyscalls {
+			t.groups = append(t.groups, t.socketsViaSyscalls()...)
 			continue
 		}
 		res := groupResult{group: g}
@@ -284,4 +289,36 @@ func KernelRelease() string {
 		return "unknown kernel"
 	}
 	return unix.ByteSliceToString(u.Release[:])
+}
+
+// socketHooksExist says whether the kernel offers a way into every
+// socket send and receive: the tracepoints, or fexit on unix sockets'.
+// Where it has neither, unix sockets are seen from the syscall hooks.
+func socketHooksExist() bool {
+	if spec, err := btf.LoadKernelSpec(); err == nil {
+		var td *btf.Typedef
+		if spec.TypeByName("btf_trace_sock_send_length", &td) == nil {
+			return true
+		}
+	}
+	return tryTracing(ebpf.AttachTraceFExit, "unix_stream_sendmsg") == nil
+}
+
+// socketsViaSyscalls is how the sockets group fares when unix sockets are
+// seen from the syscall hooks: as they did, and loopback TCP and UDP not
+// at all.
+func (t *Tracer) socketsViaSyscalls() []groupResult {
+	unixGroup := &hookGroup{name: "unix sockets", serves: unixSockets}
+	inetGroup := &hookGroup{name: "inet sockets", serves: inetSockets}
+	res := []groupResult{
+		{group: unixGroup},
+		{group: inetGroup, err: errors.New("tp_btf/sock_send_length: this kernel has no such tracepoint, " +
+			"nor fentry/fexit to see the socket layer otherwise (Linux 6.3 or later has the tracepoint)")},
+	}
+	for _, g := range t.groups {
+		if g.group.name == "syscalls" {
+			res[0].hooks, res[0].err = g.hooks, g.err
+		}
+	}
+	return res
 }

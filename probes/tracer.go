@@ -92,6 +92,7 @@ func load(cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.sockSyscalls = cfg.sockets() && (cfg.sockSyscalls || !socketHooksExist()) // tests force it
 	if err := configure(spec, &cfg); err != nil {
 		return nil, err
 	}
@@ -115,6 +116,7 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		"self_tgid":       self,
 		"trace_all":       boolByte(cfg.TraceAll && cfg.Select == nil),
 		"syscall_hooks":   boolByte(cfg.syscallHooks()),
+		"sock_syscalls":   boolByte(cfg.sockSyscalls),
 		"attach_only":     boolByte(cfg.AttachOnly),
 		"metrics_only":    boolByte(cfg.MetricsOnly),
 		"wakeup_bytes":    uint64(cfg.RingBufferBytes / 4),

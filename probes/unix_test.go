@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -50,6 +51,50 @@ func TestUnixSocketpairEveryMechanismAndSyscall(t *testing.T) {
 				}
 				if sends[0].Endpoint == recvs[0].Endpoint {
 					t.Errorf("both ends show endpoint %q, want each its own socket", sends[0].Endpoint)
+				}
+			})
+		}
+	}
+}
+
+// Where the kernel has neither the socket tracepoints nor fentry (Debian
+// 12's arm64 6.1), unix sockets are seen from the syscall hooks, matched
+// as exactly; loopback TCP and UDP are off and say why. Forced here, so
+// that it is tested on every kernel.
+func TestUnixSocketsFromSyscallHooksAlone(t *testing.T) {
+	ways := []struct{ send, recv string }{
+		{"write", "read"}, {"writev", "readv"}, {"sendto", "recvfrom"}, {"sendmsg", "recvmsg"},
+	}
+	for _, mech := range []flow.Mechanism{flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket} {
+		for _, way := range ways {
+			t.Run(mech.String()+"/"+way.send, func(t *testing.T) {
+				cfg := DefaultConfig()
+				cfg.sockSyscalls = true
+				cfg.PayloadBytes = 8
+				c := startCapture(t, cfg)
+				for _, st := range c.tr.Mechanisms() {
+					switch {
+					case st.Mechanism == mech && (st.Err != nil || !slices.Contains(st.Hooks, "tp_btf/sys_exit")):
+						t.Errorf("%s: hooks %v, error %v; want the syscall hooks", mech, st.Hooks, st.Err)
+					case (st.Mechanism == flow.TCP || st.Mechanism == flow.UDP) && st.Err == nil:
+						t.Errorf("%s is on with hooks %v, want it off without the socket hooks", st.Mechanism, st.Hooks)
+					}
+				}
+				a, b := socketpair(t, unixTypes[mech])
+				readArgs := []string{"3", strconv.Itoa(msgSize), way.recv}
+				if mech != flow.UnixStream {
+					readArgs = append(readArgs, strconv.Itoa(msgCount))
+				}
+				wc := spawn(t, "write", []*os.File{a}, "3", strconv.Itoa(msgCount), strconv.Itoa(msgSize), way.send)
+				rc := spawn(t, "read", []*os.File{b}, readArgs...)
+				closeAll(a, b)
+				wait(t, wc, rc)
+				sends, recvs := checkTransfer(t, c.stop(t), transfer{mech: mech, writer: wc.Process.Pid, reader: rc.Process.Pid,
+					count: msgCount, size: msgSize, sendSyscall: way.send, recvSyscall: way.recv, eof: mech == flow.UnixStream})
+				for i := range min(len(sends), len(recvs)) {
+					if len(sends[i].Payload) != 8 || !bytes.Equal(sends[i].Payload, recvs[i].Payload) {
+						t.Errorf("message %d: sent payload %q, received %q; want the same 8 bytes", i, sends[i].Payload, recvs[i].Payload)
+					}
 				}
 			})
 		}
