@@ -405,32 +405,37 @@ int BPF_PROG(sk_data_ready, const struct sock *sk)
  * sock_recv_length, 6.6 for sk_data_ready) that have BPF trampolines: the
  * same work at the end of each socket family's send and receive, and at
  * the start of the default data-ready callback, which is where
- * sk_data_ready fires. unix_seqpacket_* go through unix_dgram_*. */
-#define SOCK_FEXIT_SEND(fn)                                                                  \
+ * sk_data_ready fires. unix_seqpacket_* call unix_dgram_*, which the
+ * compiler may inline there or not: seqpacket sockets are taken at their
+ * own entry points and skipped in unix_dgram_*, so each operation is seen
+ * once either way. */
+#define SOCK_FEXIT_SEND(fn, skip_type)                                                       \
 	SEC("fexit/" #fn)                                                                  \
 	int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t len, int ret) \
 	{                                                                                  \
-		if (attach_only)                                                           \
+		if (attach_only || sock->type == (skip_type))                              \
 			return 0;                                                          \
 		return sock_event(sock->sk, ret, 0, OPER_SEND);                            \
 	}
-#define SOCK_FEXIT_RECV(fn)                                                                        \
+#define SOCK_FEXIT_RECV(fn, skip_type)                                                             \
 	SEC("fexit/" #fn)                                                                        \
 	int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t len, int flags, int ret) \
 	{                                                                                        \
-		if (attach_only)                                                                 \
+		if (attach_only || sock->type == (skip_type))                                    \
 			return 0;                                                                \
 		return sock_event(sock->sk, ret, flags, OPER_RECEIVE);                           \
 	}
 
-SOCK_FEXIT_SEND(unix_stream_sendmsg)
-SOCK_FEXIT_SEND(unix_dgram_sendmsg)
-SOCK_FEXIT_SEND(inet_sendmsg)
-SOCK_FEXIT_SEND(inet6_sendmsg)
-SOCK_FEXIT_RECV(unix_stream_recvmsg)
-SOCK_FEXIT_RECV(unix_dgram_recvmsg)
-SOCK_FEXIT_RECV(inet_recvmsg)
-SOCK_FEXIT_RECV(inet6_recvmsg)
+SOCK_FEXIT_SEND(unix_stream_sendmsg, -1)
+SOCK_FEXIT_SEND(unix_dgram_sendmsg, SOCK_SEQPACKET)
+SOCK_FEXIT_SEND(unix_seqpacket_sendmsg, -1)
+SOCK_FEXIT_SEND(inet_sendmsg, -1)
+SOCK_FEXIT_SEND(inet6_sendmsg, -1)
+SOCK_FEXIT_RECV(unix_stream_recvmsg, -1)
+SOCK_FEXIT_RECV(unix_dgram_recvmsg, SOCK_SEQPACKET)
+SOCK_FEXIT_RECV(unix_seqpacket_recvmsg, -1)
+SOCK_FEXIT_RECV(inet_recvmsg, -1)
+SOCK_FEXIT_RECV(inet6_recvmsg, -1)
 
 SEC("fentry/sock_def_readable")
 int BPF_PROG(fentry_sock_def_readable, struct sock *sk)

@@ -13,7 +13,7 @@ import (
 // socketPrograms are every program that can serve the socket send and
 // receive paths, whichever variant a kernel would pick.
 var socketPrograms = "sock_send_length,sock_recv_length,fexit_unix_stream_sendmsg,fexit_unix_dgram_sendmsg," +
-	"fexit_unix_stream_recvmsg,fexit_unix_dgram_recvmsg,fexit_inet_sendmsg,fexit_inet6_sendmsg," +
+	"fexit_unix_stream_recvmsg,fexit_unix_dgram_recvmsg,fexit_unix_seqpacket_sendmsg,fexit_unix_seqpacket_recvmsg,fexit_inet_sendmsg,fexit_inet6_sendmsg," +
 	"fexit_inet_recvmsg,fexit_inet6_recvmsg"
 
 func offSet(t *testing.T, tr *Tracer) flow.MechanismSet {

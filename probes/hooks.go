@@ -74,7 +74,8 @@ var hookGroups = []hookGroup{
 		{tp("sock_send_length"), tp("sock_recv_length")},
 		{
 			fexit("unix_stream_sendmsg", unixSockets), fexit("unix_dgram_sendmsg", unixSockets),
-			fexit("unix_stream_recvmsg", unixSockets), fexit("unix_dgram_recvmsg", unixSockets),
+			fexit("unix_seqpacket_sendmsg", unixSockets), fexit("unix_stream_recvmsg", unixSockets),
+			fexit("unix_dgram_recvmsg", unixSockets), fexit("unix_seqpacket_recvmsg", unixSockets),
 			fexit("inet_sendmsg", inetSockets), fexit("inet6_sendmsg", inetSockets),
 			fexit("inet_recvmsg", inetSockets), fexit("inet6_recvmsg", inetSockets),
 		},

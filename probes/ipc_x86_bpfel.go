@@ -333,73 +333,75 @@ type ipcUdpSender struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	ipcMapAggOps                  = "agg_ops"
-	ipcMapAttachments             = "attachments"
-	ipcMapEvents                  = "events"
-	ipcMapNameSpace               = "name_space"
-	ipcMapPipeStates              = "pipe_states"
-	ipcMapProcSpace               = "proc_space"
-	ipcMapScratchSpace            = "scratch_space"
-	ipcMapSelCgroup               = "sel_cgroup"
-	ipcMapSelComms                = "sel_comms"
-	ipcMapSelPids                 = "sel_pids"
-	ipcMapSockCounters            = "sock_counters"
-	ipcMapSockStates              = "sock_states"
-	ipcMapStats                   = "stats"
-	ipcMapTaskStates              = "task_states"
-	ipcMapUdpSenders              = "udp_senders"
-	ipcProgCgroupAttachTask       = "cgroup_attach_task"
-	ipcProgFentrySockDefReadable  = "fentry_sock_def_readable"
-	ipcProgFexitInet6Recvmsg      = "fexit_inet6_recvmsg"
-	ipcProgFexitInet6Sendmsg      = "fexit_inet6_sendmsg"
-	ipcProgFexitInetRecvmsg       = "fexit_inet_recvmsg"
-	ipcProgFexitInetSendmsg       = "fexit_inet_sendmsg"
-	ipcProgFexitUnixDgramRecvmsg  = "fexit_unix_dgram_recvmsg"
-	ipcProgFexitUnixDgramSendmsg  = "fexit_unix_dgram_sendmsg"
-	ipcProgFexitUnixStreamRecvmsg = "fexit_unix_stream_recvmsg"
-	ipcProgFexitUnixStreamSendmsg = "fexit_unix_stream_sendmsg"
-	ipcProgSchedProcessExec       = "sched_process_exec"
-	ipcProgSchedProcessExit       = "sched_process_exit"
-	ipcProgSchedProcessFork       = "sched_process_fork"
-	ipcProgSchedSwitch            = "sched_switch"
-	ipcProgSignalDeliver          = "signal_deliver"
-	ipcProgSignalGenerate         = "signal_generate"
-	ipcProgSkDataReady            = "sk_data_ready"
-	ipcProgSockRecvLength         = "sock_recv_length"
-	ipcProgSockSendLength         = "sock_send_length"
-	ipcProgSysEnter               = "sys_enter"
-	ipcProgSysExit                = "sys_exit"
-	ipcProgTaskRename             = "task_rename"
-	ipcVarAggKey                  = "_agg_key"
-	ipcVarAggValue                = "_agg_value"
-	ipcVarDeliveryRecord          = "_delivery_record"
-	ipcVarIpcExtra                = "_ipc_extra"
-	ipcVarMechanism               = "_mechanism"
-	ipcVarNameRecord              = "_name_record"
-	ipcVarOpFlag                  = "_op_flag"
-	ipcVarOpRecord                = "_op_record"
-	ipcVarOpType                  = "_op_type"
-	ipcVarProcChange              = "_proc_change"
-	ipcVarProcRecord              = "_proc_record"
-	ipcVarRecordKind              = "_record_kind"
-	ipcVarStatIndex               = "_stat_index"
-	ipcVarSyscallClass            = "_syscall_class"
-	ipcVarAttachOnly              = "attach_only"
-	ipcVarCaptureArgs             = "capture_args"
-	ipcVarFollowTgid              = "follow_tgid"
-	ipcVarInflightSlots           = "inflight_slots"
-	ipcVarMechanisms              = "mechanisms"
-	ipcVarMetricsOnly             = "metrics_only"
-	ipcVarPayloadMax              = "payload_max"
-	ipcVarSelectCgroup            = "select_cgroup"
-	ipcVarSelectMode              = "select_mode"
-	ipcVarSelfTgid                = "self_tgid"
-	ipcVarSockSyscalls            = "sock_syscalls"
-	ipcVarSyscallClasses          = "syscall_classes"
-	ipcVarSyscallHooks            = "syscall_hooks"
-	ipcVarTraceAll                = "trace_all"
-	ipcVarTracedSlots             = "traced_slots"
-	ipcVarWakeupBytes             = "wakeup_bytes"
+	ipcMapAggOps                     = "agg_ops"
+	ipcMapAttachments                = "attachments"
+	ipcMapEvents                     = "events"
+	ipcMapNameSpace                  = "name_space"
+	ipcMapPipeStates                 = "pipe_states"
+	ipcMapProcSpace                  = "proc_space"
+	ipcMapScratchSpace               = "scratch_space"
+	ipcMapSelCgroup                  = "sel_cgroup"
+	ipcMapSelComms                   = "sel_comms"
+	ipcMapSelPids                    = "sel_pids"
+	ipcMapSockCounters               = "sock_counters"
+	ipcMapSockStates                 = "sock_states"
+	ipcMapStats                      = "stats"
+	ipcMapTaskStates                 = "task_states"
+	ipcMapUdpSenders                 = "udp_senders"
+	ipcProgCgroupAttachTask          = "cgroup_attach_task"
+	ipcProgFentrySockDefReadable     = "fentry_sock_def_readable"
+	ipcProgFexitInet6Recvmsg         = "fexit_inet6_recvmsg"
+	ipcProgFexitInet6Sendmsg         = "fexit_inet6_sendmsg"
+	ipcProgFexitInetRecvmsg          = "fexit_inet_recvmsg"
+	ipcProgFexitInetSendmsg          = "fexit_inet_sendmsg"
+	ipcProgFexitUnixDgramRecvmsg     = "fexit_unix_dgram_recvmsg"
+	ipcProgFexitUnixDgramSendmsg     = "fexit_unix_dgram_sendmsg"
+	ipcProgFexitUnixSeqpacketRecvmsg = "fexit_unix_seqpacket_recvmsg"
+	ipcProgFexitUnixSeqpacketSendmsg = "fexit_unix_seqpacket_sendmsg"
+	ipcProgFexitUnixStreamRecvmsg    = "fexit_unix_stream_recvmsg"
+	ipcProgFexitUnixStreamSendmsg    = "fexit_unix_stream_sendmsg"
+	ipcProgSchedProcessExec          = "sched_process_exec"
+	ipcProgSchedProcessExit          = "sched_process_exit"
+	ipcProgSchedProcessFork          = "sched_process_fork"
+	ipcProgSchedSwitch               = "sched_switch"
+	ipcProgSignalDeliver             = "signal_deliver"
+	ipcProgSignalGenerate            = "signal_generate"
+	ipcProgSkDataReady               = "sk_data_ready"
+	ipcProgSockRecvLength            = "sock_recv_length"
+	ipcProgSockSendLength            = "sock_send_length"
+	ipcProgSysEnter                  = "sys_enter"
+	ipcProgSysExit                   = "sys_exit"
+	ipcProgTaskRename                = "task_rename"
+	ipcVarAggKey                     = "_agg_key"
+	ipcVarAggValue                   = "_agg_value"
+	ipcVarDeliveryRecord             = "_delivery_record"
+	ipcVarIpcExtra                   = "_ipc_extra"
+	ipcVarMechanism                  = "_mechanism"
+	ipcVarNameRecord                 = "_name_record"
+	ipcVarOpFlag                     = "_op_flag"
+	ipcVarOpRecord                   = "_op_record"
+	ipcVarOpType                     = "_op_type"
+	ipcVarProcChange                 = "_proc_change"
+	ipcVarProcRecord                 = "_proc_record"
+	ipcVarRecordKind                 = "_record_kind"
+	ipcVarStatIndex                  = "_stat_index"
+	ipcVarSyscallClass               = "_syscall_class"
+	ipcVarAttachOnly                 = "attach_only"
+	ipcVarCaptureArgs                = "capture_args"
+	ipcVarFollowTgid                 = "follow_tgid"
+	ipcVarInflightSlots              = "inflight_slots"
+	ipcVarMechanisms                 = "mechanisms"
+	ipcVarMetricsOnly                = "metrics_only"
+	ipcVarPayloadMax                 = "payload_max"
+	ipcVarSelectCgroup               = "select_cgroup"
+	ipcVarSelectMode                 = "select_mode"
+	ipcVarSelfTgid                   = "self_tgid"
+	ipcVarSockSyscalls               = "sock_syscalls"
+	ipcVarSyscallClasses             = "syscall_classes"
+	ipcVarSyscallHooks               = "syscall_hooks"
+	ipcVarTraceAll                   = "trace_all"
+	ipcVarTracedSlots                = "traced_slots"
+	ipcVarWakeupBytes                = "wakeup_bytes"
 )
 
 // loadIpc returns the embedded CollectionSpec for ipc.
@@ -444,28 +446,30 @@ type ipcSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcProgramSpecs struct {
-	CgroupAttachTask       *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
-	FentrySockDefReadable  *ebpf.ProgramSpec `ebpf:"fentry_sock_def_readable"`
-	FexitInet6Recvmsg      *ebpf.ProgramSpec `ebpf:"fexit_inet6_recvmsg"`
-	FexitInet6Sendmsg      *ebpf.ProgramSpec `ebpf:"fexit_inet6_sendmsg"`
-	FexitInetRecvmsg       *ebpf.ProgramSpec `ebpf:"fexit_inet_recvmsg"`
-	FexitInetSendmsg       *ebpf.ProgramSpec `ebpf:"fexit_inet_sendmsg"`
-	FexitUnixDgramRecvmsg  *ebpf.ProgramSpec `ebpf:"fexit_unix_dgram_recvmsg"`
-	FexitUnixDgramSendmsg  *ebpf.ProgramSpec `ebpf:"fexit_unix_dgram_sendmsg"`
-	FexitUnixStreamRecvmsg *ebpf.ProgramSpec `ebpf:"fexit_unix_stream_recvmsg"`
-	FexitUnixStreamSendmsg *ebpf.ProgramSpec `ebpf:"fexit_unix_stream_sendmsg"`
-	SchedProcessExec       *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
-	SchedProcessExit       *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
-	SchedProcessFork       *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
-	SchedSwitch            *ebpf.ProgramSpec `ebpf:"sched_switch"`
-	SignalDeliver          *ebpf.ProgramSpec `ebpf:"signal_deliver"`
-	SignalGenerate         *ebpf.ProgramSpec `ebpf:"signal_generate"`
-	SkDataReady            *ebpf.ProgramSpec `ebpf:"sk_data_ready"`
-	SockRecvLength         *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
-	SockSendLength         *ebpf.ProgramSpec `ebpf:"sock_send_length"`
-	SysEnter               *ebpf.ProgramSpec `ebpf:"sys_enter"`
-	SysExit                *ebpf.ProgramSpec `ebpf:"sys_exit"`
-	TaskRename             *ebpf.ProgramSpec `ebpf:"task_rename"`
+	CgroupAttachTask          *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
+	FentrySockDefReadable     *ebpf.ProgramSpec `ebpf:"fentry_sock_def_readable"`
+	FexitInet6Recvmsg         *ebpf.ProgramSpec `ebpf:"fexit_inet6_recvmsg"`
+	FexitInet6Sendmsg         *ebpf.ProgramSpec `ebpf:"fexit_inet6_sendmsg"`
+	FexitInetRecvmsg          *ebpf.ProgramSpec `ebpf:"fexit_inet_recvmsg"`
+	FexitInetSendmsg          *ebpf.ProgramSpec `ebpf:"fexit_inet_sendmsg"`
+	FexitUnixDgramRecvmsg     *ebpf.ProgramSpec `ebpf:"fexit_unix_dgram_recvmsg"`
+	FexitUnixDgramSendmsg     *ebpf.ProgramSpec `ebpf:"fexit_unix_dgram_sendmsg"`
+	FexitUnixSeqpacketRecvmsg *ebpf.ProgramSpec `ebpf:"fexit_unix_seqpacket_recvmsg"`
+	FexitUnixSeqpacketSendmsg *ebpf.ProgramSpec `ebpf:"fexit_unix_seqpacket_sendmsg"`
+	FexitUnixStreamRecvmsg    *ebpf.ProgramSpec `ebpf:"fexit_unix_stream_recvmsg"`
+	FexitUnixStreamSendmsg    *ebpf.ProgramSpec `ebpf:"fexit_unix_stream_sendmsg"`
+	SchedProcessExec          *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
+	SchedProcessExit          *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
+	SchedProcessFork          *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
+	SchedSwitch               *ebpf.ProgramSpec `ebpf:"sched_switch"`
+	SignalDeliver             *ebpf.ProgramSpec `ebpf:"signal_deliver"`
+	SignalGenerate            *ebpf.ProgramSpec `ebpf:"signal_generate"`
+	SkDataReady               *ebpf.ProgramSpec `ebpf:"sk_data_ready"`
+	SockRecvLength            *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
+	SockSendLength            *ebpf.ProgramSpec `ebpf:"sock_send_length"`
+	SysEnter                  *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysExit                   *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	TaskRename                *ebpf.ProgramSpec `ebpf:"task_rename"`
 }
 
 // ipcMapSpecs contains maps before they are loaded into the kernel.
@@ -622,28 +626,30 @@ type ipcVariables struct {
 //
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcPrograms struct {
-	CgroupAttachTask       *ebpf.Program `ebpf:"cgroup_attach_task"`
-	FentrySockDefReadable  *ebpf.Program `ebpf:"fentry_sock_def_readable"`
-	FexitInet6Recvmsg      *ebpf.Program `ebpf:"fexit_inet6_recvmsg"`
-	FexitInet6Sendmsg      *ebpf.Program `ebpf:"fexit_inet6_sendmsg"`
-	FexitInetRecvmsg       *ebpf.Program `ebpf:"fexit_inet_recvmsg"`
-	FexitInetSendmsg       *ebpf.Program `ebpf:"fexit_inet_sendmsg"`
-	FexitUnixDgramRecvmsg  *ebpf.Program `ebpf:"fexit_unix_dgram_recvmsg"`
-	FexitUnixDgramSendmsg  *ebpf.Program `ebpf:"fexit_unix_dgram_sendmsg"`
-	FexitUnixStreamRecvmsg *ebpf.Program `ebpf:"fexit_unix_stream_recvmsg"`
-	FexitUnixStreamSendmsg *ebpf.Program `ebpf:"fexit_unix_stream_sendmsg"`
-	SchedProcessExec       *ebpf.Program `ebpf:"sched_process_exec"`
-	SchedProcessExit       *ebpf.Program `ebpf:"sched_process_exit"`
-	SchedProcessFork       *ebpf.Program `ebpf:"sched_process_fork"`
-	SchedSwitch            *ebpf.Program `ebpf:"sched_switch"`
-	SignalDeliver          *ebpf.Program `ebpf:"signal_deliver"`
-	SignalGenerate         *ebpf.Program `ebpf:"signal_generate"`
-	SkDataReady            *ebpf.Program `ebpf:"sk_data_ready"`
-	SockRecvLength         *ebpf.Program `ebpf:"sock_recv_length"`
-	SockSendLength         *ebpf.Program `ebpf:"sock_send_length"`
-	SysEnter               *ebpf.Program `ebpf:"sys_enter"`
-	SysExit                *ebpf.Program `ebpf:"sys_exit"`
-	TaskRename             *ebpf.Program `ebpf:"task_rename"`
+	CgroupAttachTask          *ebpf.Program `ebpf:"cgroup_attach_task"`
+	FentrySockDefReadable     *ebpf.Program `ebpf:"fentry_sock_def_readable"`
+	FexitInet6Recvmsg         *ebpf.Program `ebpf:"fexit_inet6_recvmsg"`
+	FexitInet6Sendmsg         *ebpf.Program `ebpf:"fexit_inet6_sendmsg"`
+	FexitInetRecvmsg          *ebpf.Program `ebpf:"fexit_inet_recvmsg"`
+	FexitInetSendmsg          *ebpf.Program `ebpf:"fexit_inet_sendmsg"`
+	FexitUnixDgramRecvmsg     *ebpf.Program `ebpf:"fexit_unix_dgram_recvmsg"`
+	FexitUnixDgramSendmsg     *ebpf.Program `ebpf:"fexit_unix_dgram_sendmsg"`
+	FexitUnixSeqpacketRecvmsg *ebpf.Program `ebpf:"fexit_unix_seqpacket_recvmsg"`
+	FexitUnixSeqpacketSendmsg *ebpf.Program `ebpf:"fexit_unix_seqpacket_sendmsg"`
+	FexitUnixStreamRecvmsg    *ebpf.Program `ebpf:"fexit_unix_stream_recvmsg"`
+	FexitUnixStreamSendmsg    *ebpf.Program `ebpf:"fexit_unix_stream_sendmsg"`
+	SchedProcessExec          *ebpf.Program `ebpf:"sched_process_exec"`
+	SchedProcessExit          *ebpf.Program `ebpf:"sched_process_exit"`
+	SchedProcessFork          *ebpf.Program `ebpf:"sched_process_fork"`
+	SchedSwitch               *ebpf.Program `ebpf:"sched_switch"`
+	SignalDeliver             *ebpf.Program `ebpf:"signal_deliver"`
+	SignalGenerate            *ebpf.Program `ebpf:"signal_generate"`
+	SkDataReady               *ebpf.Program `ebpf:"sk_data_ready"`
+	SockRecvLength            *ebpf.Program `ebpf:"sock_recv_length"`
+	SockSendLength            *ebpf.Program `ebpf:"sock_send_length"`
+	SysEnter                  *ebpf.Program `ebpf:"sys_enter"`
+	SysExit                   *ebpf.Program `ebpf:"sys_exit"`
+	TaskRename                *ebpf.Program `ebpf:"task_rename"`
 }
 
 func (p *ipcPrograms) Close() error {
@@ -656,6 +662,8 @@ func (p *ipcPrograms) Close() error {
 		p.FexitInetSendmsg,
 		p.FexitUnixDgramRecvmsg,
 		p.FexitUnixDgramSendmsg,
+		p.FexitUnixSeqpacketRecvmsg,
+		p.FexitUnixSeqpacketSendmsg,
 		p.FexitUnixStreamRecvmsg,
 		p.FexitUnixStreamSendmsg,
 		p.SchedProcessExec,
