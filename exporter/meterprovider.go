@@ -91,7 +91,7 @@ func NewMeterProvider(o MetricOutputs) (*MeterProvider, error) {
 		}
 		exp, err := otelprom.New(popts...)
 		if err != nil {
-			return nil, fmt.Errorf("Prometheus exporter: %w", err)
+			return nil, fmt.Errorf("create the Prometheus exporter: %w", err)
 		}
 		ln, err := net.Listen("tcp", o.Prometheus)
 		if err != nil {

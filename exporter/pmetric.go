@@ -105,7 +105,7 @@ func putAttributes(m pcommon.Map, set attribute.Set) {
 		case attribute.FLOAT64:
 			m.PutDouble(k, kv.Value.AsFloat64())
 		default:
-			m.PutStr(k, kv.Value.Emit())
+			m.PutStr(k, kv.Value.String())
 		}
 	}
 }
