@@ -3,7 +3,7 @@
  * the socket tracepoints nor BPF trampolines (Debian 12's arm64 6.1). The
  * socket is read out of the descriptor table, so the verifier knows it
  * only as a number: no socket storage; its counters live in a table keyed
- * by the socket's address and inode, which a reused address cannot match.
+ * by the socket's address, checked against its inode (sock_counter).
  * Matching is as exact as on the socket hooks, with two limits: a
  * datagram sent by an untraced process, or with sendto() to a path rather
  * than on a connected socket, is not counted on its receiver, and
@@ -14,15 +14,10 @@
 #include "pipe.h"
 #include "sock.h"
 
-struct sock_key {
-	__u64 sk;
-	__u64 ino;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct sock_key);
+	__type(key, __u64); /* the socket's address */
 	__type(value, struct sock_state);
 } sock_counters SEC(".maps");
 
@@ -38,23 +33,32 @@ static __always_inline void unix_syscall_enter(struct inflight *in, struct fd_ki
 }
 
 /* The counters of a unix socket known only by its address, created (and
- * its path sent) the first time. */
+ * its path sent) the first time. The address alone names the socket: a
+ * server's socket has no inode until it is accepted, and its counters must
+ * carry over. An entry whose inode differs from the socket's (both known)
+ * belongs to a socket that was freed and whose address was reused: it
+ * starts again. */
 static __always_inline struct sock_state *sock_counter(__u64 sk)
 {
-	struct sock_key key = {.sk = sk, .ino = sock_ino((const struct sock *)sk)};
 	static const struct sock_state zero = {};
-	struct sock_state *ss = bpf_map_lookup_elem(&sock_counters, &key);
+	__u64 ino = sock_ino((const struct sock *)sk);
+	struct sock_state *ss = bpf_map_lookup_elem(&sock_counters, &sk);
 
-	if (ss)
-		return ss;
-	if (bpf_map_update_elem(&sock_counters, &key, &zero, BPF_NOEXIST) == 0)
-		announce_unix((const struct sock *)sk);
-	ss = bpf_map_lookup_elem(&sock_counters, &key);
-	if (!ss) {
-		stat_inc(STAT_NO_STORAGE);
-		return NULL;
+	if (ss && ss->ino && ino && ss->ino != ino) {
+		bpf_map_delete_elem(&sock_counters, &sk);
+		ss = NULL;
 	}
-	ss->ino = key.ino;
+	if (!ss) {
+		if (bpf_map_update_elem(&sock_counters, &sk, &zero, BPF_NOEXIST) == 0)
+			announce_unix((const struct sock *)sk);
+		ss = bpf_map_lookup_elem(&sock_counters, &sk);
+		if (!ss) {
+			stat_inc(STAT_NO_STORAGE);
+			return NULL;
+		}
+	}
+	if (!ss->ino)
+		ss->ino = ino;
 	return ss;
 }
 

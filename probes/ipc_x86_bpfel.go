@@ -208,12 +208,6 @@ type ipcScratch struct {
 	Payload [8192]uint8
 }
 
-type ipcSockKey struct {
-	_   structs.HostLayout
-	Sk  uint64
-	Ino uint64
-}
-
 type ipcSockState struct {
 	_         structs.HostLayout
 	Ino       uint64
