@@ -41,6 +41,28 @@ func TestDecodeOpRecord(t *testing.T) {
 	}
 }
 
+// Queue records carry their message as payload, beside what queues record
+// in place of addresses (ipc_extra).
+func TestDecodeQueuePayload(t *testing.T) {
+	for _, mech := range []ipcMechanism{ipcMechanismMECH_POSIX_MQ, ipcMechanismMECH_SYSV_MQ} {
+		r := ipcOpRecord{
+			Kind: uint8(ipcRecordKindRECORD_OP), Mechanism: uint8(mech), Op: uint8(ipcOpTypeOPER_RECEIVE),
+			Flags: uint8(ipcOpFlagOPF_TRUNCATED), Syscall: 0xffff, Pid: 10, Tid: 10, Fd: -1, StartNs: 100, EndNs: 200,
+			Ret: 64, PayloadLen: 5,
+		}
+		x := ipcIpcExtra{A: 7, Id: 3}
+		copy(unsafe.Slice(&r.Saddr[0], 32), unsafe.Slice((*byte)(unsafe.Pointer(&x)), unsafe.Sizeof(x)))
+		var ev flow.Event
+		if _, err := newTestDecoder().decode(opRecordBytes(r, []byte("hello")), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.Payload) != "hello" || !ev.PayloadCaptured || !ev.PayloadTruncated || ev.IPC.Type != 7 || ev.Path != "" {
+			t.Errorf("%v: payload %q captured=%v truncated=%v type %d path %q, want \"hello\" truncated, type 7, no path",
+				ev.Mechanism, ev.Payload, ev.PayloadCaptured, ev.PayloadTruncated, ev.IPC.Type, ev.Path)
+		}
+	}
+}
+
 func TestDecodeNameRecords(t *testing.T) {
 	d := newTestDecoder()
 	n := ipcNameRecord{Kind: uint8(ipcRecordKindRECORD_NAME), Mechanism: uint8(ipcMechanismMECH_UNIX_STREAM), Len: 14, Id: 42}
