@@ -63,6 +63,52 @@ func TestDecodeQueuePayload(t *testing.T) {
 	}
 }
 
+// With capture on, only sends and receives that moved data have a
+// payload, even an empty one; everything else has none to show.
+func TestDecodePayloadOnlyWhereDataMoved(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mech    ipcMechanism
+		op      ipcOpType
+		flags   ipcOpFlag
+		ret     int64
+		payload string
+		want    bool
+	}{
+		{"pipe write", ipcMechanismMECH_PIPE, ipcOpTypeOPER_SEND, 0, 5, "hello", true},
+		{"unix receive, bytes not read", ipcMechanismMECH_UNIX_STREAM, ipcOpTypeOPER_RECEIVE, ipcOpFlagOPF_TRUNCATED, 5, "", true},
+		{"mq_timedreceive", ipcMechanismMECH_POSIX_MQ, ipcOpTypeOPER_RECEIVE, 0, 5, "hello", true},
+		{"msgsnd", ipcMechanismMECH_SYSV_MQ, ipcOpTypeOPER_SEND, 0, 5, "hello", true},
+		{"end of file", ipcMechanismMECH_PIPE, ipcOpTypeOPER_RECEIVE, 0, 0, "", false},
+		{"failed write", ipcMechanismMECH_PIPE, ipcOpTypeOPER_SEND, 0, -32, "", false},
+		{"would block", ipcMechanismMECH_UNIX_DGRAM, ipcOpTypeOPER_RECEIVE, 0, -11, "", false},
+		{"signal send", ipcMechanismMECH_SIGNAL, ipcOpTypeOPER_SEND, 0, 0, "", false},
+		{"signal receive", ipcMechanismMECH_SIGNAL, ipcOpTypeOPER_RECEIVE, 0, 1, "", false},
+		{"shmat", ipcMechanismMECH_SYSV_SHM, ipcOpTypeOPER_ATTACH, 0, 4096, "", false},
+		{"munmap", ipcMechanismMECH_POSIX_SHM, ipcOpTypeOPER_DETACH, 0, 4096, "", false},
+		{"futex wake", ipcMechanismMECH_POSIX_SHM, ipcOpTypeOPER_WAKE, 0, 1, "", false},
+		{"mq_notify", ipcMechanismMECH_POSIX_MQ, ipcOpTypeOPER_WAIT, 0, 0, "", false},
+		{"mq_open", ipcMechanismMECH_POSIX_MQ, ipcOpTypeOPER_CREATE, ipcOpFlagOPF_PATH, 3, "orders", false},
+		{"msgget", ipcMechanismMECH_SYSV_MQ, ipcOpTypeOPER_OPEN, 0, 3, "", false},
+	} {
+		r := ipcOpRecord{
+			Kind: uint8(ipcRecordKindRECORD_OP), Mechanism: uint8(tc.mech), Op: uint8(tc.op), Flags: uint8(tc.flags),
+			Syscall: 0xffff, Pid: 10, Tid: 10, Fd: -1, StartNs: 100, EndNs: 200, Ret: tc.ret, PayloadLen: uint32(len(tc.payload)),
+		}
+		for _, on := range []bool{true, false} {
+			d := newTestDecoder()
+			d.payload = on
+			var ev flow.Event
+			if _, err := d.decode(opRecordBytes(r, []byte(tc.payload)), &ev); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if want := tc.want && on; ev.PayloadCaptured != want {
+				t.Errorf("%s, capture on %v: payload captured %v, want %v", tc.name, on, ev.PayloadCaptured, want)
+			}
+		}
+	}
+}
+
 func TestDecodeNameRecords(t *testing.T) {
 	d := newTestDecoder()
 	n := ipcNameRecord{Kind: uint8(ipcRecordKindRECORD_NAME), Mechanism: uint8(ipcMechanismMECH_UNIX_STREAM), Len: 14, Id: 42}
