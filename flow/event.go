@@ -181,6 +181,10 @@ type Operation struct {
 	ID       OpID
 	Time     time.Time
 	Duration time.Duration
+	// StartUnknown: no hook saw the call begin (signals; socket calls
+	// without syscall hooks), so Duration was not measured. It is the
+	// time the call waited when Blocked, else 0.
+	StartUnknown bool
 
 	PID, TID, PPID uint32
 	Comm           string

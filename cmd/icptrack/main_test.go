@@ -416,6 +416,30 @@ func TestEventLogPayloadOnlyWhereDataMoved(t *testing.T) {
 	}
 }
 
+// Signals take no time of their own: the summary shows no durations for
+// them, in both modes, rather than 1ns.
+func TestSummaryShowsNoDurationForSignals(t *testing.T) {
+	needsBPF(t)
+	for _, mode := range []string{"events", "metrics"} {
+		r := run(t, "run", "--mode", mode, "--mechanisms", "signal", "--", "sh", "-c", "trap : USR1; kill -USR1 $$")
+		if r.code != 0 {
+			t.Fatalf("%s mode: exit %d: %s", mode, r.code, r.stderr)
+		}
+		rows := 0
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if f := strings.Fields(l); len(f) > 3 && f[0] == "signal" {
+				rows++
+				if p50, p99 := f[len(f)-3], f[len(f)-2]; p50 != "—" || p99 != "—" {
+					t.Errorf("%s mode: signal row %q shows P50 %s P99 %s, want — —", mode, l, p50, p99)
+				}
+			}
+		}
+		if rows == 0 {
+			t.Errorf("%s mode: no signal row in the summary:\n%s", mode, r.stderr)
+		}
+	}
+}
+
 func TestMetricsMode(t *testing.T) {
 	oneLineError(t, run(t, "run", "--mode", "metrics", "--events", "x.jsonl", "--", "true"), 2, "--events", "--mode events")
 	oneLineError(t, run(t, "run", "--mode", "metrics", "--payload", "8", "--", "true"), 2, "--payload", "--mode events")
