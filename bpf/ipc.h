@@ -253,6 +253,20 @@ static __always_inline struct op_record *ipc_record(struct task_struct *task, st
 	return r;
 }
 
+/* With payload capture on, the message a queue send or receive moved as
+ * the record's payload: the bytes at buf, as many as the call moved (the
+ * record's ret), up to payload_max. A receive's buffer is read after the
+ * call, when the kernel has filled it. The record is in scratch space:
+ * new_op puts it there whenever payload_max is set. */
+static __always_inline void message_payload(struct op_record *r, __u64 buf)
+{
+	if (!payload_max || metrics_only || r->ret <= 0 || !buf)
+		return;
+	r->payload_len = copy_payload((__u8 *)(r + 1), buf, 0, false, r->ret);
+	if (r->payload_len < r->ret)
+		r->flags |= OPF_TRUNCATED;
+}
+
 /* The file a successful open-like call returned: its identity. */
 static __always_inline void opened_file(struct task_struct *task, struct op_record *r, int fd)
 {
@@ -308,7 +322,9 @@ static __noinline void ipc_exit(struct task_struct *task, struct inflight *in, _
 			x->a = in->x[0];
 			if (ret == 0)
 				r->ret = in->cnt; /* mq_timedsend returns 0 */
+			message_payload(r, in->buf);
 		} else if (cls == SC_MQ_RECV) {
+			message_payload(r, in->buf);
 			/* The receive says which priority it took only if asked
 			 * to; otherwise it is the highest queued at entry (or, if
 			 * the queue was empty, unknown). */
@@ -355,6 +371,9 @@ static __noinline void ipc_exit(struct task_struct *task, struct inflight *in, _
 			if (in->obj[1] & MSG_COPY)
 				r->flags |= OPF_PEEK;
 		}
+		/* msgp is a struct msgbuf { long mtype; char mtext[]; }: the
+		 * message is mtext. */
+		message_payload(r, in->x[1] + sizeof(long));
 		break;
 	case SC_SHMGET:
 	case SC_SHMCTL:

@@ -291,6 +291,12 @@ func histQuantile(h [flow.AggregateBuckets]uint64, n uint64, q float64) string {
 	if n == 0 {
 		return "-"
 	}
+	// Bucket 0 holds durations under 2ns: the kernel's 0 for an operation
+	// whose start it did not see (signals). No call takes 1ns, so a row
+	// with nothing else had no measured duration.
+	if h[0] == n {
+		return noDuration
+	}
 	want := uint64(math.Ceil(q * float64(n)))
 	var seen uint64
 	for i, c := range h {

@@ -94,3 +94,30 @@ func TestKernelMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Metrics mode counts a signal's duration as 0, the kernel's word for not
+// measured: its row shows no durations rather than ~1ns.
+func TestKernelSummaryShowsNoDurationForSignals(t *testing.T) {
+	k := NewKernelMetrics()
+	k.Add(aggregate(10, "app", flow.Signal, flow.Send, "", 3, 0, 0))
+	k.Add(aggregate(11, "sink", flow.Signal, flow.Receive, "", 3, 0, 0))
+	k.Add(aggregate(10, "app", flow.Pipe, flow.Send, "", 5, 320, 11))
+	var out bytes.Buffer
+	if err := k.PrintSummary(&out, Losses{}); err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, l := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 8 || f[0] == "MECHANISM" {
+			continue
+		}
+		rows++
+		if want := f[0] == "signal"; (f[5] == "—" && f[6] == "—") != want {
+			t.Errorf("%s row P50 %s P99 %s, want — for signals only\n%s", f[0], f[5], f[6], out.String())
+		}
+	}
+	if rows != 3 {
+		t.Errorf("%d rows, want 3:\n%s", rows, out.String())
+	}
+}

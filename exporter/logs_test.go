@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/icptrack/icptrack/flow"
 	"github.com/icptrack/icptrack/semconv"
@@ -64,6 +65,50 @@ func normalise(v any) any {
 		return out
 	}
 	return v
+}
+
+// Spans and log records show payload only for operations that captured
+// one (probes sets PayloadCaptured on sends and receives that moved data):
+// a signal has no payload attributes at all, a send whose bytes could not
+// be read has an empty one.
+func TestPayloadOnlyWhereCaptured(t *testing.T) {
+	a := process(10, "alpha")
+	kill := op(a, flow.Signal, flow.Send, "kill", "signal:10:20:15", "SIGTERM", 0)
+	kill.Signal = "SIGTERM"
+	empty := op(a, flow.UnixStream, flow.Send, "sendmsg", "unix:1-2", "/run/x.sock", 64)
+	empty.PayloadCaptured = true
+
+	c := newSpanCollector(t, nil)
+	kid, eid := c.add(kill), c.add(empty)
+	spans := c.all()
+	var logs []plog.Logs
+	l := NewLogs(LogOptions{}, func(ld plog.Logs) { logs = append(logs, ld) })
+	l.Add(&kill)
+	l.Add(&empty)
+	l.Flush()
+	records := logs[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+
+	for _, tc := range []struct {
+		name          string
+		span          ptrace.Span
+		log           plog.LogRecord
+		size, payload string
+	}{
+		{"signal", spans[kid].span, records.At(0), "<absent>", "<absent>"},
+		{"send of unread bytes", spans[eid].span, records.At(1), "0", ""},
+	} {
+		if got := str(t, tc.span.Attributes(), semconv.AttrIPCPayloadCapturedSize); got != tc.size || tc.span.Events().Len() != 0 {
+			t.Errorf("%s: span %s = %s with %d events, want %s and none", tc.name, semconv.AttrIPCPayloadCapturedSize, got, tc.span.Events().Len(), tc.size)
+		}
+		if got := str(t, tc.log.Attributes(), "payload"); got != tc.payload {
+			t.Errorf("%s: log record payload = %q, want %q", tc.name, got, tc.payload)
+		}
+		_, spanTrunc := tc.span.Attributes().Get(semconv.AttrIPCPayloadTruncated)
+		_, logTrunc := tc.log.Attributes().Get("payload_truncated")
+		if want := tc.size != "<absent>"; spanTrunc != want || logTrunc != want {
+			t.Errorf("%s: truncated on span %v, on log record %v, want %v", tc.name, spanTrunc, logTrunc, want)
+		}
+	}
 }
 
 func TestLogsBatch(t *testing.T) {

@@ -117,9 +117,9 @@ func NewMetrics(mp metric.MeterProvider, self func() SelfStats) (*Metrics, error
 	if err != nil {
 		return nil, err
 	}
-	attachments, err := meter.Int64ObservableUpDownCounter(semconv.MetricIPCShmAttachmentCount,
-		metric.WithUnit(semconv.MetricIPCShmAttachmentCountUnit),
-		metric.WithDescription(semconv.MetricIPCShmAttachmentCountDescription))
+	attachments, err := meter.Int64ObservableUpDownCounter(semconv.MetricIPCShmAttachments,
+		metric.WithUnit(semconv.MetricIPCShmAttachmentsUnit),
+		metric.WithDescription(semconv.MetricIPCShmAttachmentsDescription))
 	if err != nil {
 		return nil, err
 	}

@@ -182,7 +182,7 @@ func TestObservedMetrics(t *testing.T) {
 	if b := sums(t, got[semconv.MetricIPCChannelBacklog]); b["[ipc.mechanism=pipe]"] != 60 {
 		t.Errorf("backlog %v, want 60 bytes in pipes", b)
 	}
-	if a := sums(t, got[semconv.MetricIPCShmAttachmentCount]); a["[ipc.mechanism=sysv_shm]"] != 2 {
+	if a := sums(t, got[semconv.MetricIPCShmAttachments]); a["[ipc.mechanism=sysv_shm]"] != 2 {
 		t.Errorf("attachments %v, want 2 for sysv_shm", a)
 	}
 	if p := sums(t, got[semconv.MetricIcptrackEventsProcessed]); p["[]"] != 42 {
@@ -238,8 +238,8 @@ func TestMetricsToPdata(t *testing.T) {
 	if backlog := found[semconv.MetricIPCChannelBacklog]; backlog.Type() != pmetric.MetricTypeGauge {
 		t.Errorf("ipc.channel.backlog is %v", backlog.Type())
 	}
-	if shm := found[semconv.MetricIPCShmAttachmentCount]; shm.Type() != pmetric.MetricTypeSum || shm.Sum().IsMonotonic() {
-		t.Errorf("ipc.shm.attachment.count is not an updowncounter")
+	if shm := found[semconv.MetricIPCShmAttachments]; shm.Type() != pmetric.MetricTypeSum || shm.Sum().IsMonotonic() {
+		t.Errorf("ipc.shm.attachments is not an updowncounter")
 	}
 	if p := found[semconv.MetricIcptrackEventsProcessed]; p.Sum().DataPoints().At(0).IntValue() != 7 {
 		t.Errorf("icptrack.events.processed %v", p.Sum().DataPoints().At(0).IntValue())

@@ -92,7 +92,11 @@ type unresolvedKey struct {
 
 type summaryRow struct {
 	ops, sent, received, errors int64
-	durations                   *ddsketch.DDSketch
+	// timed counts the operations whose duration was measured (or, for a
+	// call whose start was not seen, its wait): a row with none, such as
+	// signals, has no durations to show.
+	timed     int64
+	durations *ddsketch.DDSketch
 }
 
 // NewSummary returns an empty summary.
@@ -246,6 +250,9 @@ func (r *summaryRow) add(op *flow.Operation) {
 	if op.Error != "" && op.Error != "EAGAIN" {
 		r.errors++
 	}
+	if !op.StartUnknown || op.Blocked {
+		r.timed++
+	}
 	if r.durations != nil {
 		// DDSketch takes positive values; a 0 ns duration (start unknown)
 		// counts as the smallest.
@@ -258,6 +265,7 @@ func (r *summaryRow) merge(o *summaryRow) {
 	r.sent += o.sent
 	r.received += o.received
 	r.errors += o.errors
+	r.timed += o.timed
 	_ = r.durations.MergeWith(o.durations)
 }
 
@@ -298,10 +306,13 @@ func (s *Summary) Print(w io.Writer, losses Losses) error {
 		fmt.Fprintln(tw, "MECHANISM\tFROM\tTO\tOPS\tSENT\tRECEIVED\tP50\tP99\tERRORS\t")
 		for _, k := range keys {
 			r := s.rows[k]
+			p50, p99 := noDuration, noDuration
+			if r.timed > 0 {
+				p50, p99 = quantile(r.durations, 0.5), quantile(r.durations, 0.99)
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t\n",
 				k.mech, s.processString(k.from), s.processString(k.to), r.ops,
-				bytesString(r.sent), bytesString(r.received),
-				quantile(r.durations, 0.5), quantile(r.durations, 0.99), r.errors)
+				bytesString(r.sent), bytesString(r.received), p50, p99, r.errors)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -329,6 +340,10 @@ func (s *Summary) processString(pid uint32) string {
 	}
 	return s.comms[pid] + "[" + strconv.FormatUint(uint64(pid), 10) + "]"
 }
+
+// noDuration stands in a duration column where the row's operations had
+// none that was measured: a made-up 1ns would look like a fact.
+const noDuration = "—"
 
 func quantile(sk *ddsketch.DDSketch, q float64) string {
 	v, err := sk.GetValueAtQuantile(q)

@@ -50,3 +50,46 @@ func TestSummaryWarnsAboutDrops(t *testing.T) {
 		t.Errorf("drop warning missing or without advice:\n%s", b.String())
 	}
 }
+
+// Signals take no time of their own (the kernel reports their start as
+// their end): their rows show no durations rather than a made-up 1ns, as
+// does any row none of whose durations was measured.
+func TestSummaryShowsNoDurationWhereNoneWasMeasured(t *testing.T) {
+	s := NewSummary()
+	at := time.Unix(100, 0)
+	sender, target := flow.Peer{PID: 1, Comm: "sender"}, flow.Peer{PID: 2, Comm: "target"}
+	for _, op := range []*flow.Operation{
+		{ID: 1, Time: at, StartUnknown: true, PID: 1, Comm: "sender", Mechanism: flow.Signal, Op: flow.Send,
+			Channel: "signal:1:2:10", Peer: target},
+		{ID: 2, Time: at, StartUnknown: true, PID: 2, Comm: "target", Mechanism: flow.Signal, Op: flow.Receive,
+			Channel: "signal:1:2:10", Peer: sender, Links: []flow.OpID{1}},
+		{ID: 3, Time: at, Duration: 2 * time.Microsecond, PID: 1, Comm: "sender", Mechanism: flow.Pipe, Op: flow.Send,
+			Channel: "pipe:7", Bytes: 4, Peer: target},
+		// Without syscall hooks a socket call's start is unknown; one
+		// that blocked has its wait measured.
+		{ID: 4, Time: at, StartUnknown: true, PID: 1, Comm: "sender", Mechanism: flow.UnixStream, Op: flow.Send,
+			Channel: "unix:1-2", Bytes: 4, Peer: target},
+		{ID: 5, Time: at, StartUnknown: true, PID: 1, Comm: "sender", Mechanism: flow.UnixDgram, Op: flow.Send,
+			Channel: "unix:3-4", Bytes: 4, Peer: target},
+		{ID: 6, Time: at, StartUnknown: true, Blocked: true, Duration: 5 * time.Microsecond, PID: 1, Comm: "sender",
+			Mechanism: flow.UnixDgram, Op: flow.Send, Channel: "unix:3-4", Bytes: 4, Peer: target},
+	} {
+		s.Add(op)
+	}
+	var b strings.Builder
+	if err := s.Print(&b, Losses{}); err != nil {
+		t.Fatal(err)
+	}
+	durations := map[string]string{} // mechanism -> "P50 P99"
+	for _, l := range strings.Split(b.String(), "\n") {
+		if f := strings.Fields(l); len(f) == 9 && f[0] != "MECHANISM" {
+			durations[f[0]] = f[6] + " " + f[7]
+		}
+	}
+	for mech, measured := range map[string]bool{"signal": false, "unix_stream": false, "pipe": true, "unix_dgram": true} {
+		got, ok := durations[mech]
+		if !ok || (got == "— —") == measured {
+			t.Errorf("%s: P50 P99 %q, want %s\n%s", mech, got, map[bool]string{true: "durations", false: "— —"}[measured], b.String())
+		}
+	}
+}

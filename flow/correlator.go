@@ -268,6 +268,7 @@ func (c *Correlator) newOperation(ev *Event) *Operation {
 		ID:               c.ids.next(),
 		Time:             ev.Start,
 		Duration:         ev.End.Sub(ev.Start),
+		StartUnknown:     ev.StartUnknown,
 		PID:              ev.PID,
 		TID:              ev.TID,
 		PPID:             ev.PPID,

@@ -94,8 +94,11 @@ type Event struct {
 	// Path is the unix socket path of either end, or the FIFO's path.
 	Path string
 
-	Payload          []byte
-	PayloadCaptured  bool // capture was on for this operation
+	Payload []byte
+	// PayloadCaptured: capture was on and this is a send or receive that
+	// moved data, so Payload holds its first bytes (none if they could not
+	// be read). Operations that moved no data have no payload at all.
+	PayloadCaptured  bool
 	PayloadTruncated bool
 
 	// Queues, shared memory, futexes and signals.
@@ -178,6 +181,10 @@ type Operation struct {
 	ID       OpID
 	Time     time.Time
 	Duration time.Duration
+	// StartUnknown: no hook saw the call begin (signals; socket calls
+	// without syscall hooks), so Duration was not measured. It is the
+	// time the call waited when Blocked, else 0.
+	StartUnknown bool
 
 	PID, TID, PPID uint32
 	Comm           string
@@ -201,6 +208,8 @@ type Operation struct {
 	Error   string // errno name when the call failed
 	Blocked bool
 
+	// Payload, PayloadCaptured and PayloadTruncated are as in Event:
+	// captured only on sends and receives that moved data.
 	Payload          []byte
 	PayloadCaptured  bool
 	PayloadTruncated bool

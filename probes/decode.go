@@ -133,7 +133,6 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 		Peek:             flags&ipcOpFlagOPF_PEEK != 0,
 		HasReceiver:      flags&ipcOpFlagOPF_PEER != 0,
 		Unsure:           flags&ipcOpFlagOPF_UNSURE != 0,
-		PayloadCaptured:  d.payload,
 		PayloadTruncated: flags&ipcOpFlagOPF_TRUNCATED != 0,
 		Process:          d.process(r.Pid, r.Cgroup),
 	}
@@ -146,7 +145,6 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 	if flags&ipcOpFlagOPF_PATH != 0 {
 		// Not data: the path or name the call was given.
 		ev.Path = string(payload[:r.PayloadLen])
-		ev.PayloadCaptured = false
 	} else if r.PayloadLen > 0 {
 		ev.Payload = bytes.Clone(payload[:r.PayloadLen])
 	}
@@ -164,7 +162,20 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 	default:
 		d.decodeIPC(&r, ev)
 	}
+	ev.PayloadCaptured = d.payload && (len(ev.Payload) > 0 || movedData(ev))
 	return nil
+}
+
+// movedData reports whether ev is a send or receive that moved bytes of a
+// mechanism that carries them: what payload capture applies to. Signals,
+// shared memory, opens, waits, an end of file and a failed call have no
+// payload to show, not an empty one.
+func movedData(ev *flow.Event) bool {
+	switch ev.Mechanism {
+	case flow.Signal, flow.SysVShm, flow.POSIXShm, flow.Memfd:
+		return false
+	}
+	return (ev.Op == flow.Send || ev.Op == flow.Receive) && ev.Bytes() > 0
 }
 
 // decodeIPC reads what queues, shared memory, futexes and signals record

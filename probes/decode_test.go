@@ -41,6 +41,74 @@ func TestDecodeOpRecord(t *testing.T) {
 	}
 }
 
+// Queue records carry their message as payload, beside what queues record
+// in place of addresses (ipc_extra).
+func TestDecodeQueuePayload(t *testing.T) {
+	for _, mech := range []ipcMechanism{ipcMechanismMECH_POSIX_MQ, ipcMechanismMECH_SYSV_MQ} {
+		r := ipcOpRecord{
+			Kind: uint8(ipcRecordKindRECORD_OP), Mechanism: uint8(mech), Op: uint8(ipcOpTypeOPER_RECEIVE),
+			Flags: uint8(ipcOpFlagOPF_TRUNCATED), Syscall: 0xffff, Pid: 10, Tid: 10, Fd: -1, StartNs: 100, EndNs: 200,
+			Ret: 64, PayloadLen: 5,
+		}
+		x := ipcIpcExtra{A: 7, Id: 3}
+		copy(unsafe.Slice(&r.Saddr[0], 32), unsafe.Slice((*byte)(unsafe.Pointer(&x)), unsafe.Sizeof(x)))
+		var ev flow.Event
+		if _, err := newTestDecoder().decode(opRecordBytes(r, []byte("hello")), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.Payload) != "hello" || !ev.PayloadCaptured || !ev.PayloadTruncated || ev.IPC.Type != 7 || ev.Path != "" {
+			t.Errorf("%v: payload %q captured=%v truncated=%v type %d path %q, want \"hello\" truncated, type 7, no path",
+				ev.Mechanism, ev.Payload, ev.PayloadCaptured, ev.PayloadTruncated, ev.IPC.Type, ev.Path)
+		}
+	}
+}
+
+// With capture on, only sends and receives that moved data have a
+// payload, even an empty one; everything else has none to show.
+func TestDecodePayloadOnlyWhereDataMoved(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mech    ipcMechanism
+		op      ipcOpType
+		flags   ipcOpFlag
+		ret     int64
+		payload string
+		want    bool
+	}{
+		{"pipe write", ipcMechanismMECH_PIPE, ipcOpTypeOPER_SEND, 0, 5, "hello", true},
+		{"unix receive, bytes not read", ipcMechanismMECH_UNIX_STREAM, ipcOpTypeOPER_RECEIVE, ipcOpFlagOPF_TRUNCATED, 5, "", true},
+		{"mq_timedreceive", ipcMechanismMECH_POSIX_MQ, ipcOpTypeOPER_RECEIVE, 0, 5, "hello", true},
+		{"msgsnd", ipcMechanismMECH_SYSV_MQ, ipcOpTypeOPER_SEND, 0, 5, "hello", true},
+		{"end of file", ipcMechanismMECH_PIPE, ipcOpTypeOPER_RECEIVE, 0, 0, "", false},
+		{"failed write", ipcMechanismMECH_PIPE, ipcOpTypeOPER_SEND, 0, -32, "", false},
+		{"would block", ipcMechanismMECH_UNIX_DGRAM, ipcOpTypeOPER_RECEIVE, 0, -11, "", false},
+		{"signal send", ipcMechanismMECH_SIGNAL, ipcOpTypeOPER_SEND, 0, 0, "", false},
+		{"signal receive", ipcMechanismMECH_SIGNAL, ipcOpTypeOPER_RECEIVE, 0, 1, "", false},
+		{"shmat", ipcMechanismMECH_SYSV_SHM, ipcOpTypeOPER_ATTACH, 0, 4096, "", false},
+		{"munmap", ipcMechanismMECH_POSIX_SHM, ipcOpTypeOPER_DETACH, 0, 4096, "", false},
+		{"futex wake", ipcMechanismMECH_POSIX_SHM, ipcOpTypeOPER_WAKE, 0, 1, "", false},
+		{"mq_notify", ipcMechanismMECH_POSIX_MQ, ipcOpTypeOPER_WAIT, 0, 0, "", false},
+		{"mq_open", ipcMechanismMECH_POSIX_MQ, ipcOpTypeOPER_CREATE, ipcOpFlagOPF_PATH, 3, "orders", false},
+		{"msgget", ipcMechanismMECH_SYSV_MQ, ipcOpTypeOPER_OPEN, 0, 3, "", false},
+	} {
+		r := ipcOpRecord{
+			Kind: uint8(ipcRecordKindRECORD_OP), Mechanism: uint8(tc.mech), Op: uint8(tc.op), Flags: uint8(tc.flags),
+			Syscall: 0xffff, Pid: 10, Tid: 10, Fd: -1, StartNs: 100, EndNs: 200, Ret: tc.ret, PayloadLen: uint32(len(tc.payload)),
+		}
+		for _, on := range []bool{true, false} {
+			d := newTestDecoder()
+			d.payload = on
+			var ev flow.Event
+			if _, err := d.decode(opRecordBytes(r, []byte(tc.payload)), &ev); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if want := tc.want && on; ev.PayloadCaptured != want {
+				t.Errorf("%s, capture on %v: payload captured %v, want %v", tc.name, on, ev.PayloadCaptured, want)
+			}
+		}
+	}
+}
+
 func TestDecodeNameRecords(t *testing.T) {
 	d := newTestDecoder()
 	n := ipcNameRecord{Kind: uint8(ipcRecordKindRECORD_NAME), Mechanism: uint8(ipcMechanismMECH_UNIX_STREAM), Len: 14, Id: 42}

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/internal/ipcload"
 )
 
 // checkQueue asserts a queue transfer: count sends and receives on one
@@ -136,6 +138,74 @@ func TestSysVQueueMatchesByType(t *testing.T) {
 			if want := fmt.Sprintf("key 0x%x msqid", key); len(sends[0].Endpoint) < len(want) || sends[0].Endpoint[:len(want)] != want {
 				t.Errorf("endpoint %q, want %q...", sends[0].Endpoint, want)
 			}
+		})
+	}
+}
+
+// payloadLimits are the --payload sizes the queue payload tests run with:
+// below the message size (captured truncated), and above it (all of it).
+var payloadLimits = []int{16, 256}
+
+// checkQueuePayload asserts that every send carries the first limit bytes
+// of the message it sent, and every receive those of the message it took
+// (the send it links to), truncated when the message was longer.
+func checkQueuePayload(t *testing.T, sends, recvs []*flow.Operation, limit int) {
+	t.Helper()
+	index := make(map[flow.OpID]int)
+	for i, s := range sends {
+		index[s.ID] = i
+	}
+	for _, ops := range [][]*flow.Operation{sends, recvs} {
+		for i, op := range ops {
+			msg := index[op.ID]
+			if op.Op == flow.Receive {
+				msg = index[op.Links[0]]
+			}
+			want := ipcload.Message(msg, msgSize)
+			trunc := limit < len(want)
+			want = want[:min(limit, len(want))]
+			if !op.PayloadCaptured || !bytes.Equal(op.Payload, want) || op.PayloadTruncated != trunc {
+				t.Errorf("%s %d (message %d) payload %q truncated=%v, want %q truncated=%v",
+					op.Syscall, i, msg, op.Payload, op.PayloadTruncated, want, trunc)
+				break
+			}
+		}
+	}
+}
+
+// mq_timedsend carries the sender's message, mq_timedreceive what the
+// receiver got: the bytes each moved, up to the limit.
+func TestPOSIXQueuePayloadIsCaptured(t *testing.T) {
+	for _, limit := range payloadLimits {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			name := fmt.Sprintf("/icptrack-test-%d-payload-%d", os.Getpid(), limit)
+			cfg := DefaultConfig()
+			cfg.PayloadBytes = limit
+			c := startCapture(t, cfg)
+			wc := spawn(t, "mq-send", nil, name, "20", strconv.Itoa(msgSize), "0,5")
+			rc := spawn(t, "mq-recv", nil, name, "20", strconv.Itoa(msgSize), "prio")
+			wait(t, wc, rc)
+			sends, recvs := checkQueue(t, c.stop(t), flow.POSIXMQ, wc.Process.Pid, rc.Process.Pid, 20)
+			checkQueuePayload(t, sends, recvs, limit)
+		})
+	}
+}
+
+// msgsnd and msgrcv carry the message text (mtext), without its mtype.
+func TestSysVQueuePayloadIsCaptured(t *testing.T) {
+	for _, limit := range payloadLimits {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			key := os.Getpid()<<8 | 0xc0 | limit>>8
+			cfg := DefaultConfig()
+			cfg.PayloadBytes = limit
+			c := startCapture(t, cfg)
+			wc := spawn(t, "msg-send", nil, strconv.Itoa(key), "20", strconv.Itoa(msgSize), "1,2")
+			rc := spawn(t, "msg-recv", nil, strconv.Itoa(key), "20", strconv.Itoa(msgSize), "0")
+			wait(t, wc, rc)
+			ops := c.stop(t)
+			removeMsgQueue(t, key)
+			sends, recvs := checkQueue(t, ops, flow.SysVMQ, wc.Process.Pid, rc.Process.Pid, 20)
+			checkQueuePayload(t, sends, recvs, limit)
 		})
 	}
 }

@@ -161,11 +161,11 @@ const (
 	MetricIPCChannelBacklogDescription = "What waits in channels, summed per mechanism - bytes for streams, messages for queues and datagrams."
 )
 
-// MetricIPCShmAttachmentCount: Shared-memory attachments held by traced processes.
+// MetricIPCShmAttachments: Shared-memory attachments held by traced processes.
 const (
-	MetricIPCShmAttachmentCount            = "ipc.shm.attachment.count"
-	MetricIPCShmAttachmentCountUnit        = "{attachment}"
-	MetricIPCShmAttachmentCountDescription = "Shared-memory attachments held by traced processes."
+	MetricIPCShmAttachments            = "ipc.shm.attachments"
+	MetricIPCShmAttachmentsUnit        = "{attachment}"
+	MetricIPCShmAttachmentsDescription = "Shared-memory attachments held by traced processes."
 )
 
 // MetricIcptrackEventsProcessed: IPC operations icptrack read from the kernel.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -313,6 +314,7 @@ func chainsIn(traces []jaegerTrace) [][]string {
 
 func TestPrometheusScrapesTheAgent(t *testing.T) {
 	prom := needsTool(t, "Prometheus", "prometheus", "apt-get install prometheus")
+	promtool := needsTool(t, "promtool", "promtool", "apt-get install prometheus")
 	agent, web := freePort(t), freePort(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
@@ -332,10 +334,26 @@ scrape_configs:
 	// for its first scrape (which fails: the agent is not there yet).
 	waitFirstScrape(t, promURL)
 
-	r := run(t, "run", "--prometheus", fmt.Sprintf("127.0.0.1:%d", agent), "--",
+	cmd := exec.Command(binary, "run", "--prometheus", fmt.Sprintf("127.0.0.1:%d", agent), "--",
 		demoClient(t), "--requests", "40", "--interval", "100ms")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // when the test failed before it exited
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// /metrics is served only while the agent runs: take it once it
+	// counts the demo's operations, and lint it as Prometheus would.
+	exposition := scrapeOnceCounting(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", agent), exited)
+	if err := <-exited; err != nil {
+		t.Fatalf("icptrack run: %v: %s", err, stderr.String())
+	}
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(exposition)
+	if out, err := check.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics finds fault with the agent's /metrics (%v):\n%s", err, out)
 	}
 	// The agent has gone: look back over what Prometheus scraped.
 	for _, metric := range []string{"ipc_io_bytes_total", "ipc_operation_duration_seconds_count"} {
@@ -351,6 +369,31 @@ scrape_configs:
 	}
 	if got := promQuery(t, promURL, "sum by (ipc_drop_reason) (last_over_time(icptrack_events_dropped_total[10m]))"); len(got) != 2 {
 		t.Errorf("icptrack_events_dropped_total by reason: %v, want ring_buffer and export_queue", got)
+	}
+}
+
+// scrapeOnceCounting fetches the agent's /metrics until it counts IPC
+// (ipc_io_bytes_total has a series) and returns that exposition. It fails
+// the test if the agent exits first; exited gets its result back.
+func scrapeOnceCounting(t *testing.T, metricsURL string, exited chan error) string {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		if resp, err := http.Get(metricsURL); err == nil {
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == http.StatusOK && strings.Contains(string(body), "\nipc_io_bytes_total{") {
+				return string(body)
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("the agent exited (%v) before %s counted any IPC", err, metricsURL)
+		case <-deadline:
+			t.Fatalf("%s never counted any IPC", metricsURL)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

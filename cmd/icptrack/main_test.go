@@ -381,6 +381,65 @@ func TestConfigFileSettingsApply(t *testing.T) {
 	}
 }
 
+// With --payload, only sends and receives that moved data carry payload
+// and payload_truncated: a signal, an end of file, an open have none.
+func TestEventLogPayloadOnlyWhereDataMoved(t *testing.T) {
+	needsBPF(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	r := run(t, "run", "--events", events, "--payload", "8", "--mechanisms", "pipe,signal,posix_shm", "--",
+		"sh", "-c", "trap : USR1; kill -USR1 $$; printf hello | cat >/dev/null; : > /dev/shm/icptrack-payload-$$; rm /dev/shm/icptrack-payload-$$")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	seen := map[string]int{}
+	for _, ev := range readEvents(t, events) {
+		_, payload := ev["payload"]
+		_, truncated := ev["payload_truncated"]
+		data := (ev["op"] == "send" || ev["op"] == "receive") && ev["bytes"].(float64) > 0 && ev["mechanism"] == "pipe"
+		if payload != data || truncated != data {
+			t.Errorf("%v %v of %v bytes: payload present %v, payload_truncated present %v, want %v",
+				ev["mechanism"], ev["op"], ev["bytes"], payload, truncated, data)
+		}
+		switch {
+		case data:
+			seen["data"]++
+		case ev["mechanism"] == "pipe":
+			seen["end of file"]++
+		default:
+			seen[ev["mechanism"].(string)]++
+		}
+	}
+	for _, k := range []string{"data", "end of file", "signal", "posix_shm"} {
+		if seen[k] == 0 {
+			t.Errorf("no %s operation in the event log (%v): the test shows nothing", k, seen)
+		}
+	}
+}
+
+// Signals take no time of their own: the summary shows no durations for
+// them, in both modes, rather than 1ns.
+func TestSummaryShowsNoDurationForSignals(t *testing.T) {
+	needsBPF(t)
+	for _, mode := range []string{"events", "metrics"} {
+		r := run(t, "run", "--mode", mode, "--mechanisms", "signal", "--", "sh", "-c", "trap : USR1; kill -USR1 $$")
+		if r.code != 0 {
+			t.Fatalf("%s mode: exit %d: %s", mode, r.code, r.stderr)
+		}
+		rows := 0
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if f := strings.Fields(l); len(f) > 3 && f[0] == "signal" {
+				rows++
+				if p50, p99 := f[len(f)-3], f[len(f)-2]; p50 != "—" || p99 != "—" {
+					t.Errorf("%s mode: signal row %q shows P50 %s P99 %s, want — —", mode, l, p50, p99)
+				}
+			}
+		}
+		if rows == 0 {
+			t.Errorf("%s mode: no signal row in the summary:\n%s", mode, r.stderr)
+		}
+	}
+}
+
 func TestMetricsMode(t *testing.T) {
 	oneLineError(t, run(t, "run", "--mode", "metrics", "--events", "x.jsonl", "--", "true"), 2, "--events", "--mode events")
 	oneLineError(t, run(t, "run", "--mode", "metrics", "--payload", "8", "--", "true"), 2, "--payload", "--mode events")

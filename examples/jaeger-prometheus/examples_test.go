@@ -29,7 +29,7 @@ func prometheusNames() map[string]bool {
 	}
 	names[base(semconv.MetricIPCIO)+"_bytes_total"] = true
 	names[base(semconv.MetricIPCChannelBacklog)] = true
-	names[base(semconv.MetricIPCShmAttachmentCount)] = true
+	names[base(semconv.MetricIPCShmAttachments)] = true
 	return names
 }
 
