@@ -501,6 +501,38 @@ static __always_inline void stat_inc(__u32 idx)
 		__sync_fetch_and_add(v, 1);
 }
 
+/* Tasks icptrack follows (children of traced ones) whose storage could
+ * not be created at fork: on 6.1 a task-storage call fails while another
+ * one is under way on the same CPU. traced_task gives them storage the
+ * next time they meet a hook; followed_unstored counts them, so that
+ * nobody else pays for the lookup while there are none. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* thread id */
+	__type(value, __u8);
+} unstored SEC(".maps");
+
+__u32 followed_unstored;
+
+static __always_inline bool is_unstored(struct task_struct *task)
+{
+	__u32 tid = task->pid;
+
+	return bpf_map_lookup_elem(&unstored, &tid) != NULL;
+}
+
+/* Returns whether the task was one. */
+static __always_inline bool forget_unstored(struct task_struct *task)
+{
+	__u32 tid = task->pid;
+
+	if (bpf_map_delete_elem(&unstored, &tid))
+		return false;
+	__sync_fetch_and_add(&followed_unstored, -1);
+	return true;
+}
+
 /* icptrack trace's selectors: processes by tgid, by name, or by cgroup
  * (and the cgroups below it). */
 struct {
@@ -572,6 +604,8 @@ static __always_inline struct task_state *traced_task(struct task_struct *task)
 		verdict = task->tgid != self_tgid;
 	else if (select_mode)
 		verdict = selected(task);
+	else if (followed_unstored && is_unstored(task))
+		verdict = 1; /* followed at fork, where its storage could not be had */
 	else
 		return NULL;
 	if (verdict < 0)
@@ -582,6 +616,12 @@ static __always_inline struct task_state *traced_task(struct task_struct *task)
 		return NULL;
 	}
 	ts->traced = verdict;
+	if (!trace_all && !select_mode) {
+		/* A followed task that had no storage: it has now, and its
+		 * slot was counted at fork. */
+		ts->in_traced_slots = 1;
+		forget_unstored(task);
+	}
 	return ts->traced ? ts : NULL;
 }
 

@@ -462,13 +462,22 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	    !(follow_tgid && parent->tgid == follow_tgid && child->tgid != parent->tgid))
 		return 0;
 	cs = bpf_task_storage_get(&task_states, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!cs) {
-		stat_inc(STAT_NO_STORAGE);
-		return 0;
-	}
-	cs->traced = 1;
-	if (!cs->in_traced_slots) {
-		cs->in_traced_slots = 1;
+	if (cs) {
+		cs->traced = 1;
+		if (!cs->in_traced_slots) {
+			cs->in_traced_slots = 1;
+			__sync_fetch_and_add(traced_slot(child), 1);
+		}
+	} else {
+		/* Follow it all the same: traced_task creates its storage
+		 * the first time it meets a hook. */
+		__u32 tid = child->pid;
+		__u8 one = 1;
+		if (bpf_map_update_elem(&unstored, &tid, &one, BPF_NOEXIST)) {
+			stat_inc(STAT_NO_STORAGE);
+			return 0;
+		}
+		__sync_fetch_and_add(&followed_unstored, 1);
 		__sync_fetch_and_add(traced_slot(child), 1);
 	}
 	if (child->tgid == parent->tgid)
@@ -527,6 +536,8 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 	}
 	if (ts && ts->in_traced_slots) {
 		ts->in_traced_slots = 0;
+		__sync_fetch_and_add(traced_slot(task), -1);
+	} else if (!ts && followed_unstored && forget_unstored(task)) {
 		__sync_fetch_and_add(traced_slot(task), -1);
 	}
 	if (!ts || !ts->traced || task->pid != task->tgid)

@@ -275,7 +275,7 @@ func (s *Summary) Operations() int64 { return s.total.ops }
 // Losses are what was lost on the way, for the summary's last line.
 type Losses struct {
 	Dropped uint64 // operations lost in the kernel's ring buffer
-	Other   uint64 // records lost or unreadable for other reasons
+	Other   uint64 // records lost or unreadable for other reasons, and state the kernel could not give a task or socket
 }
 
 // Print writes the table. Rows are sorted by mechanism, then by operations.

@@ -342,6 +342,7 @@ const (
 	ipcMapStats                      = "stats"
 	ipcMapTaskStates                 = "task_states"
 	ipcMapUdpSenders                 = "udp_senders"
+	ipcMapUnstored                   = "unstored"
 	ipcProgCgroupAttachTask          = "cgroup_attach_task"
 	ipcProgFentrySockDefReadable     = "fentry_sock_def_readable"
 	ipcProgFexitInet6Recvmsg         = "fexit_inet6_recvmsg"
@@ -383,6 +384,7 @@ const (
 	ipcVarAttachOnly                 = "attach_only"
 	ipcVarCaptureArgs                = "capture_args"
 	ipcVarFollowTgid                 = "follow_tgid"
+	ipcVarFollowedUnstored           = "followed_unstored"
 	ipcVarInflightSlots              = "inflight_slots"
 	ipcVarMechanisms                 = "mechanisms"
 	ipcVarMetricsOnly                = "metrics_only"
@@ -485,42 +487,44 @@ type ipcMapSpecs struct {
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates   *ebpf.MapSpec `ebpf:"task_states"`
 	UdpSenders   *ebpf.MapSpec `ebpf:"udp_senders"`
+	Unstored     *ebpf.MapSpec `ebpf:"unstored"`
 }
 
 // ipcVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ipcVariableSpecs struct {
-	AggKey         *ebpf.VariableSpec `ebpf:"_agg_key"`
-	AggValue       *ebpf.VariableSpec `ebpf:"_agg_value"`
-	DeliveryRecord *ebpf.VariableSpec `ebpf:"_delivery_record"`
-	IpcExtra       *ebpf.VariableSpec `ebpf:"_ipc_extra"`
-	Mechanism      *ebpf.VariableSpec `ebpf:"_mechanism"`
-	NameRecord     *ebpf.VariableSpec `ebpf:"_name_record"`
-	OpFlag         *ebpf.VariableSpec `ebpf:"_op_flag"`
-	OpRecord       *ebpf.VariableSpec `ebpf:"_op_record"`
-	OpType         *ebpf.VariableSpec `ebpf:"_op_type"`
-	ProcChange     *ebpf.VariableSpec `ebpf:"_proc_change"`
-	ProcRecord     *ebpf.VariableSpec `ebpf:"_proc_record"`
-	RecordKind     *ebpf.VariableSpec `ebpf:"_record_kind"`
-	StatIndex      *ebpf.VariableSpec `ebpf:"_stat_index"`
-	SyscallClass   *ebpf.VariableSpec `ebpf:"_syscall_class"`
-	AttachOnly     *ebpf.VariableSpec `ebpf:"attach_only"`
-	CaptureArgs    *ebpf.VariableSpec `ebpf:"capture_args"`
-	FollowTgid     *ebpf.VariableSpec `ebpf:"follow_tgid"`
-	InflightSlots  *ebpf.VariableSpec `ebpf:"inflight_slots"`
-	Mechanisms     *ebpf.VariableSpec `ebpf:"mechanisms"`
-	MetricsOnly    *ebpf.VariableSpec `ebpf:"metrics_only"`
-	PayloadMax     *ebpf.VariableSpec `ebpf:"payload_max"`
-	SelectCgroup   *ebpf.VariableSpec `ebpf:"select_cgroup"`
-	SelectMode     *ebpf.VariableSpec `ebpf:"select_mode"`
-	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
-	SockSyscalls   *ebpf.VariableSpec `ebpf:"sock_syscalls"`
-	SyscallClasses *ebpf.VariableSpec `ebpf:"syscall_classes"`
-	SyscallHooks   *ebpf.VariableSpec `ebpf:"syscall_hooks"`
-	TraceAll       *ebpf.VariableSpec `ebpf:"trace_all"`
-	TracedSlots    *ebpf.VariableSpec `ebpf:"traced_slots"`
-	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	AggKey           *ebpf.VariableSpec `ebpf:"_agg_key"`
+	AggValue         *ebpf.VariableSpec `ebpf:"_agg_value"`
+	DeliveryRecord   *ebpf.VariableSpec `ebpf:"_delivery_record"`
+	IpcExtra         *ebpf.VariableSpec `ebpf:"_ipc_extra"`
+	Mechanism        *ebpf.VariableSpec `ebpf:"_mechanism"`
+	NameRecord       *ebpf.VariableSpec `ebpf:"_name_record"`
+	OpFlag           *ebpf.VariableSpec `ebpf:"_op_flag"`
+	OpRecord         *ebpf.VariableSpec `ebpf:"_op_record"`
+	OpType           *ebpf.VariableSpec `ebpf:"_op_type"`
+	ProcChange       *ebpf.VariableSpec `ebpf:"_proc_change"`
+	ProcRecord       *ebpf.VariableSpec `ebpf:"_proc_record"`
+	RecordKind       *ebpf.VariableSpec `ebpf:"_record_kind"`
+	StatIndex        *ebpf.VariableSpec `ebpf:"_stat_index"`
+	SyscallClass     *ebpf.VariableSpec `ebpf:"_syscall_class"`
+	AttachOnly       *ebpf.VariableSpec `ebpf:"attach_only"`
+	CaptureArgs      *ebpf.VariableSpec `ebpf:"capture_args"`
+	FollowTgid       *ebpf.VariableSpec `ebpf:"follow_tgid"`
+	FollowedUnstored *ebpf.VariableSpec `ebpf:"followed_unstored"`
+	InflightSlots    *ebpf.VariableSpec `ebpf:"inflight_slots"`
+	Mechanisms       *ebpf.VariableSpec `ebpf:"mechanisms"`
+	MetricsOnly      *ebpf.VariableSpec `ebpf:"metrics_only"`
+	PayloadMax       *ebpf.VariableSpec `ebpf:"payload_max"`
+	SelectCgroup     *ebpf.VariableSpec `ebpf:"select_cgroup"`
+	SelectMode       *ebpf.VariableSpec `ebpf:"select_mode"`
+	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SockSyscalls     *ebpf.VariableSpec `ebpf:"sock_syscalls"`
+	SyscallClasses   *ebpf.VariableSpec `ebpf:"syscall_classes"`
+	SyscallHooks     *ebpf.VariableSpec `ebpf:"syscall_hooks"`
+	TraceAll         *ebpf.VariableSpec `ebpf:"trace_all"`
+	TracedSlots      *ebpf.VariableSpec `ebpf:"traced_slots"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // ipcObjects contains all objects after they have been loaded into the kernel.
@@ -558,6 +562,7 @@ type ipcMaps struct {
 	Stats        *ebpf.Map `ebpf:"stats"`
 	TaskStates   *ebpf.Map `ebpf:"task_states"`
 	UdpSenders   *ebpf.Map `ebpf:"udp_senders"`
+	Unstored     *ebpf.Map `ebpf:"unstored"`
 }
 
 func (m *ipcMaps) Close() error {
@@ -577,6 +582,7 @@ func (m *ipcMaps) Close() error {
 		m.Stats,
 		m.TaskStates,
 		m.UdpSenders,
+		m.Unstored,
 	)
 }
 
@@ -584,36 +590,37 @@ func (m *ipcMaps) Close() error {
 //
 // It can be passed to loadIpcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ipcVariables struct {
-	AggKey         *ebpf.Variable `ebpf:"_agg_key"`
-	AggValue       *ebpf.Variable `ebpf:"_agg_value"`
-	DeliveryRecord *ebpf.Variable `ebpf:"_delivery_record"`
-	IpcExtra       *ebpf.Variable `ebpf:"_ipc_extra"`
-	Mechanism      *ebpf.Variable `ebpf:"_mechanism"`
-	NameRecord     *ebpf.Variable `ebpf:"_name_record"`
-	OpFlag         *ebpf.Variable `ebpf:"_op_flag"`
-	OpRecord       *ebpf.Variable `ebpf:"_op_record"`
-	OpType         *ebpf.Variable `ebpf:"_op_type"`
-	ProcChange     *ebpf.Variable `ebpf:"_proc_change"`
-	ProcRecord     *ebpf.Variable `ebpf:"_proc_record"`
-	RecordKind     *ebpf.Variable `ebpf:"_record_kind"`
-	StatIndex      *ebpf.Variable `ebpf:"_stat_index"`
-	SyscallClass   *ebpf.Variable `ebpf:"_syscall_class"`
-	AttachOnly     *ebpf.Variable `ebpf:"attach_only"`
-	CaptureArgs    *ebpf.Variable `ebpf:"capture_args"`
-	FollowTgid     *ebpf.Variable `ebpf:"follow_tgid"`
-	InflightSlots  *ebpf.Variable `ebpf:"inflight_slots"`
-	Mechanisms     *ebpf.Variable `ebpf:"mechanisms"`
-	MetricsOnly    *ebpf.Variable `ebpf:"metrics_only"`
-	PayloadMax     *ebpf.Variable `ebpf:"payload_max"`
-	SelectCgroup   *ebpf.Variable `ebpf:"select_cgroup"`
-	SelectMode     *ebpf.Variable `ebpf:"select_mode"`
-	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
-	SockSyscalls   *ebpf.Variable `ebpf:"sock_syscalls"`
-	SyscallClasses *ebpf.Variable `ebpf:"syscall_classes"`
-	SyscallHooks   *ebpf.Variable `ebpf:"syscall_hooks"`
-	TraceAll       *ebpf.Variable `ebpf:"trace_all"`
-	TracedSlots    *ebpf.Variable `ebpf:"traced_slots"`
-	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
+	AggKey           *ebpf.Variable `ebpf:"_agg_key"`
+	AggValue         *ebpf.Variable `ebpf:"_agg_value"`
+	DeliveryRecord   *ebpf.Variable `ebpf:"_delivery_record"`
+	IpcExtra         *ebpf.Variable `ebpf:"_ipc_extra"`
+	Mechanism        *ebpf.Variable `ebpf:"_mechanism"`
+	NameRecord       *ebpf.Variable `ebpf:"_name_record"`
+	OpFlag           *ebpf.Variable `ebpf:"_op_flag"`
+	OpRecord         *ebpf.Variable `ebpf:"_op_record"`
+	OpType           *ebpf.Variable `ebpf:"_op_type"`
+	ProcChange       *ebpf.Variable `ebpf:"_proc_change"`
+	ProcRecord       *ebpf.Variable `ebpf:"_proc_record"`
+	RecordKind       *ebpf.Variable `ebpf:"_record_kind"`
+	StatIndex        *ebpf.Variable `ebpf:"_stat_index"`
+	SyscallClass     *ebpf.Variable `ebpf:"_syscall_class"`
+	AttachOnly       *ebpf.Variable `ebpf:"attach_only"`
+	CaptureArgs      *ebpf.Variable `ebpf:"capture_args"`
+	FollowTgid       *ebpf.Variable `ebpf:"follow_tgid"`
+	FollowedUnstored *ebpf.Variable `ebpf:"followed_unstored"`
+	InflightSlots    *ebpf.Variable `ebpf:"inflight_slots"`
+	Mechanisms       *ebpf.Variable `ebpf:"mechanisms"`
+	MetricsOnly      *ebpf.Variable `ebpf:"metrics_only"`
+	PayloadMax       *ebpf.Variable `ebpf:"payload_max"`
+	SelectCgroup     *ebpf.Variable `ebpf:"select_cgroup"`
+	SelectMode       *ebpf.Variable `ebpf:"select_mode"`
+	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	SockSyscalls     *ebpf.Variable `ebpf:"sock_syscalls"`
+	SyscallClasses   *ebpf.Variable `ebpf:"syscall_classes"`
+	SyscallHooks     *ebpf.Variable `ebpf:"syscall_hooks"`
+	TraceAll         *ebpf.Variable `ebpf:"trace_all"`
+	TracedSlots      *ebpf.Variable `ebpf:"traced_slots"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // ipcPrograms contains all programs after they have been loaded into the kernel.

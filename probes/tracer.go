@@ -247,6 +247,10 @@ type Stats struct {
 	Dropped uint64
 	// NamesDropped is the socket and FIFO name records lost.
 	NamesDropped uint64
+	// NoStorage is how often the kernel could not give a task or socket
+	// its state (a process that could not be followed, a socket whose
+	// operations could not be numbered).
+	NoStorage uint64
 	// DecodeErrors is the records userspace could not decode.
 	DecodeErrors uint64
 }
@@ -276,6 +280,9 @@ func (t *Tracer) Stats() (Stats, error) {
 	}
 	s.Dropped += agg
 	if s.NamesDropped, err = sum(ipcStatIndexSTAT_NAMES_DROPPED); err != nil {
+		return s, err
+	}
+	if s.NoStorage, err = sum(ipcStatIndexSTAT_NO_STORAGE); err != nil {
 		return s, err
 	}
 	s.DecodeErrors = t.decodeErrors.Load()
