@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -81,6 +82,7 @@ func TestSocketsWithoutSyscallHooksStillMatchAndTime(t *testing.T) {
 		transfer{mech: flow.UnixStream, writer: pc.Process.Pid, reader: qc.Process.Pid, count: 20, size: msgSize,
 			sendSyscall: "write", recvSyscall: "read", eof: true})
 	blocked := 0
+	var waits []time.Duration
 	for _, op := range withOp(byPID(ops, pc.Process.Pid), flow.Receive) {
 		if op.Error == "EINTR" {
 			// Go's runtime preempts with SIGURG, which can cut a
@@ -89,8 +91,9 @@ func TestSocketsWithoutSyscallHooksStillMatchAndTime(t *testing.T) {
 		}
 		if op.Blocked {
 			blocked++
-			if op.Duration < 10*time.Millisecond {
-				t.Errorf("blocked receive has duration %s, want the 20ms or more it waited", op.Duration)
+			waits = append(waits, op.Duration)
+			if op.Duration <= 0 {
+				t.Errorf("blocked receive has duration %s, want the time it waited", op.Duration)
 			}
 		} else if op.Duration != 0 {
 			t.Errorf("receive that did not block has duration %s; without an entry hook it is unknown, so 0", op.Duration)
@@ -98,5 +101,11 @@ func TestSocketsWithoutSyscallHooksStillMatchAndTime(t *testing.T) {
 	}
 	if blocked != 20 {
 		t.Errorf("%d of ping's 20 receives blocked, want all", blocked)
+	}
+	// pong waits 20ms before each reply; ping may come back to its read
+	// late (under emulation, by most of that), but not most of the time.
+	slices.Sort(waits)
+	if len(waits) > 0 && waits[len(waits)/2] < 10*time.Millisecond {
+		t.Errorf("median wait of the blocked receives %s, want most of pong's 20ms", waits[len(waits)/2])
 	}
 }

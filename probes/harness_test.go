@@ -221,7 +221,8 @@ func checkTransfer(t *testing.T, ops []*flow.Operation, x transfer) (sends, recv
 				t.Logf("receive %d of %d has no send", i, len(recvs))
 			}
 		}
-		t.Fatalf("%d sends, want %d: %s", len(sends), x.count, describe(sends))
+		t.Fatalf("%d sends, want %d (the writer made %d operations, the reader %d, everyone %d): %s",
+			len(sends), x.count, len(wops), len(rops), len(ops), describe(sends))
 	}
 	wantRecvs := x.count
 	if x.eof {
