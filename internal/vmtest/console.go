@@ -40,8 +40,14 @@ type Console struct {
 	Machine  string // uname -m
 	Exited   bool   // the exit line was seen
 	ExitCode int
-	Panic    string // the first "Kernel panic" line
+	// Trouble is the first line in which the kernel said it is in
+	// trouble: a panic, an oops, a BUG such as a soft lockup, an RCU
+	// stall. What comes first is usually the cause.
+	Trouble string
 }
+
+// troubles start the kernel's reports of its own failures.
+var troubles = []string{"Kernel panic", "BUG:", "Oops", "rcu: INFO:", "INFO: task"}
 
 // Line takes one line of console output. Kernel messages can land in the
 // middle of a line, so markers are found anywhere in it.
@@ -64,8 +70,13 @@ func (c *Console) Line(line string) {
 			}
 		}
 	}
-	if i := strings.Index(line, "Kernel panic"); i >= 0 && c.Panic == "" {
-		c.Panic = line[i:]
+	if c.Trouble == "" {
+		for _, t := range troubles {
+			if i := strings.Index(line, t); i >= 0 {
+				c.Trouble = line[i:]
+				break
+			}
+		}
 	}
 }
 
@@ -75,8 +86,8 @@ func (c *Console) Err(how string) error {
 	switch {
 	case c.Exited:
 		return nil
-	case c.Panic != "":
-		return fmt.Errorf("%s: %s (see the console above)", how, c.Panic)
+	case c.Trouble != "":
+		return fmt.Errorf("%s; the kernel said %q (see the console above)", how, c.Trouble)
 	case c.Release == "":
 		return fmt.Errorf("%s before init started: the kernel did not boot (see the console above)", how)
 	default:

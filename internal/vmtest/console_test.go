@@ -59,6 +59,9 @@ func TestConsoleSaysWhyAVMEndedWithoutAnExitLine(t *testing.T) {
 		{"hung", KernelLine("6.1.0-57-cloud-arm64", "aarch64") + "\n=== RUN   TestPipe\n", "the tests did not finish"},
 		{"panic", KernelLine("6.1.0-57-cloud-amd64", "x86_64") + "\n[ 9.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200\n",
 			"Kernel panic - not syncing: Attempted to kill init!"},
+		{"lockup", KernelLine("6.1.0-57-cloud-amd64", "x86_64") + "\n[ 76.5] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [probes.test:96]\n" +
+			"[ 76.6] Kernel panic - not syncing: softlockup: hung tasks\n",
+			"BUG: soft lockup - CPU#0 stuck for 22s! [probes.test:96]"},
 	} {
 		err := feed(tc.transcript).Err("timed out after 1m")
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "timed out after 1m") {

@@ -74,7 +74,10 @@ func (vm VM) command() (*exec.Cmd, error) {
 		"-kernel", vm.Vmlinuz, "-initrd", vm.Initramfs,
 		// panic=-1 reboots at once on a kernel panic (init dying is
 		// one), and -no-reboot turns that into QEMU exiting.
-		"-append", "console="+qa.console+" rdinit=/init panic=-1 quiet",
+		// softlockup_panic: a CPU stuck in the kernel for over 20 s
+		// does not come back, and the panic prints where it was stuck
+		// and ends the VM, where waiting would take the whole timeout.
+		"-append", "console="+qa.console+" rdinit=/init panic=-1 softlockup_panic=1 quiet",
 	)
 	return exec.Command(path, args...), nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -40,9 +41,11 @@ func Run(ctx context.Context, vm VM, timeout time.Duration, out io.Writer) Resul
 	start := time.Now()
 	var mu sync.Mutex // one line at a time on out
 	con := &consoleWriter{prefix: "[" + vm.Kernel.Name + "] ", out: out, mu: &mu, start: start, exited: make(chan struct{})}
-	cmd.Stdout = con
-	cmd.Stderr = &consoleWriter{prefix: "[" + vm.Kernel.Name + " qemu] ", out: out, mu: &mu}
+	qemuErr := &consoleWriter{prefix: "[" + vm.Kernel.Name + " qemu] ", out: out, mu: &mu}
+	cmd.Stdout, cmd.Stderr = con, qemuErr
 	cmd.WaitDelay = 5 * time.Second
+	// QEMU must not outlive a driver that was killed outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		res.Err = fmt.Errorf("start %s: %w", cmd.Path, err)
 		return res
@@ -78,11 +81,16 @@ func Run(ctx context.Context, vm VM, timeout time.Duration, out io.Writer) Resul
 		how = "interrupted"
 	}
 	con.flush()
+	qemuErr.flush()
 	res.Duration = time.Since(start)
 
-	con.mu.Lock()
-	defer con.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
 	res.Release, res.Boot = con.console.Release, con.boot
+	if qemuErr.last != "" {
+		// Such as "terminating on signal 15 from pid 123 (pkill)".
+		how += fmt.Sprintf(" (QEMU said: %s)", qemuErr.last)
+	}
 	if res.Err = con.console.Err(how); res.Err == nil {
 		res.ExitCode = con.console.ExitCode
 	}
@@ -96,6 +104,7 @@ type consoleWriter struct {
 	out     io.Writer
 	mu      *sync.Mutex // shared by the writers of one out
 	buf     []byte
+	last    string // the last line
 	start   time.Time
 	console Console
 	boot    time.Duration
@@ -129,6 +138,9 @@ func (w *consoleWriter) flush() {
 func (w *consoleWriter) line(s string) {
 	s = strings.TrimRight(s, "\r")
 	fmt.Fprintf(w.out, "%s%s\n", w.prefix, s)
+	if strings.TrimSpace(s) != "" {
+		w.last = s
+	}
 	if w.exited == nil {
 		return
 	}
