@@ -59,12 +59,14 @@ test: tools otelcol
 # ~/.cache/icptrack/kernels), booted under QEMU with the test binary in an
 # initramfs (internal/vmtest). Needs qemu-system-x86 and qemu-system-arm,
 # and for arm64's kernel dpkg --add-architecture arm64 && apt-get update.
-# KERNEL_TESTS is go test -run's regexp for what runs inside the VMs.
-KERNEL_TESTS ?= .
-KERNELS      ?= amd64-6.1,arm64-6.1
+# KERNEL_TESTS is go test -run's regexp for what runs inside the VMs;
+# KERNEL_TIMEOUT bounds each VM.
+KERNEL_TESTS   ?= .
+KERNELS        ?= amd64-6.1,arm64-6.1
+KERNEL_TIMEOUT ?= 20m
 test-kernels:
 	$(GO) build -o bin/kernelmatrix ./internal/vmtest/cmd/kernelmatrix
-	bin/kernelmatrix -go '$(GO)' -kernels '$(KERNELS)' -run '$(KERNEL_TESTS)'
+	bin/kernelmatrix -go '$(GO)' -kernels '$(KERNELS)' -run '$(KERNEL_TESTS)' -timeout '$(KERNEL_TIMEOUT)'
 
 # The receiver is a module of its own.
 test-receiver:

@@ -23,7 +23,10 @@ import (
 func main() {
 	kernelList := flag.String("kernels", vmtest.DefaultKernels, "comma-separated kernels to run in")
 	runRE := flag.String("run", ".", "which tests run inside the VMs (go test -run)")
-	timeout := flag.Duration("timeout", 30*time.Minute, "per kernel: boot, tests and power-off")
+	// The whole probes package takes about 6 minutes under TCG: 20
+	// leaves room for a slow machine, and two hung kernels still leave
+	// CI inside its 90 minutes.
+	timeout := flag.Duration("timeout", 20*time.Minute, "per kernel: boot, tests and power-off")
 	pkg := flag.String("pkg", "./probes", "the package whose tests run")
 	cacheDir := flag.String("cache", defaultCache(), "where fetched kernels are kept")
 	outDir := flag.String("out", "bin/vmtest", "where binaries and initramfs images go")
