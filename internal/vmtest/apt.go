@@ -50,7 +50,7 @@ func FetchKernel(ctx context.Context, k Kernel, cacheDir string, say func(format
 // newestPackage finds the package of k's series with the highest ABI
 // number in apt's lists, and its version.
 func newestPackage(ctx context.Context, k Kernel) (Image, error) {
-	out, err := run(ctx, "", "apt-cache", "search", "--names-only", k.Package.String())
+	out, err := output(ctx, "", "apt-cache", "search", "--names-only", k.Package.String())
 	if err != nil {
 		return Image{}, fmt.Errorf("look up %s kernels: %w", k.Name, err)
 	}
@@ -70,7 +70,7 @@ func newestPackage(ctx context.Context, k Kernel) (Image, error) {
 		}
 		return Image{}, fmt.Errorf("no package matching %s in apt's lists: run %s", k.Package, hint)
 	}
-	out, err = run(ctx, "", "apt-cache", "show", "--no-all-versions", best+":"+k.Arch)
+	out, err = output(ctx, "", "apt-cache", "show", "--no-all-versions", best+":"+k.Arch)
 	if err != nil {
 		return Image{}, fmt.Errorf("look up the version of %s: %w", best, err)
 	}
@@ -94,7 +94,7 @@ func download(ctx context.Context, k Kernel, img Image, dir string) error {
 		return fmt.Errorf("kernel cache: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := run(ctx, tmp, "apt-get", "download", img.Package+":"+k.Arch+"="+img.Version); err != nil {
+	if _, err := output(ctx, tmp, "apt-get", "download", img.Package+":"+k.Arch+"="+img.Version); err != nil {
 		return fmt.Errorf("download %s: %w", img.Package, err)
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
@@ -199,9 +199,9 @@ func hostDebArch() string {
 	return strings.TrimSpace(string(out))
 }
 
-// run runs a command in dir and returns its output; a failure carries
+// output runs a command in dir and returns its standard output; a failure carries
 // what the command said.
-func run(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
+func output(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
 	if _, err := exec.LookPath(name); err != nil {
 		return nil, fmt.Errorf("%s not found: this needs Debian's apt (or a cached kernel)", name)
 	}

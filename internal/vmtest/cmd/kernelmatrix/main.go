@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -138,7 +139,7 @@ func (m *matrix) runAll(ctx context.Context) []vmtest.Result {
 
 // summarize prints the table and the final count, and returns how many
 // kernels failed.
-func summarize(out *os.File, results []vmtest.Result) (failed int) {
+func summarize(out io.Writer, results []vmtest.Result) (failed int) {
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "KERNEL\tUNAME -R\tRESULT\tBOOT\tTOTAL")
