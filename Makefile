@@ -10,7 +10,7 @@ FUZZTIME   ?= 200000x
 
 export BPF_CLANG BPF_STRIP BPF_CFLAGS
 
-.PHONY: all build generate tools otelcol test test-receiver crossbuild fuzz demo bench lint clean
+.PHONY: all build generate tools otelcol test test-receiver test-kernels crossbuild fuzz demo bench lint clean
 
 all: build
 
@@ -53,6 +53,20 @@ bin/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 test: tools otelcol
 	$(GO) test ./...
 	$(MAKE) test-receiver crossbuild fuzz
+
+# The probes' kernel tests inside other kernels: Debian bookworm's newest
+# 6.1 cloud kernels for amd64 and arm64 (from apt, cached in
+# ~/.cache/icptrack/kernels), booted under QEMU with the test binary in an
+# initramfs (internal/vmtest). Needs qemu-system-x86 and qemu-system-arm,
+# and for arm64's kernel dpkg --add-architecture arm64 && apt-get update.
+# KERNEL_TESTS is go test -run's regexp for what runs inside the VMs;
+# KERNEL_TIMEOUT bounds each VM.
+KERNEL_TESTS   ?= .
+KERNELS        ?= amd64-6.1,arm64-6.1
+KERNEL_TIMEOUT ?= 20m
+test-kernels:
+	$(GO) build -o bin/kernelmatrix ./internal/vmtest/cmd/kernelmatrix
+	bin/kernelmatrix -go '$(GO)' -kernels '$(KERNELS)' -run '$(KERNEL_TESTS)' -timeout '$(KERNEL_TIMEOUT)'
 
 # The receiver is a module of its own.
 test-receiver:

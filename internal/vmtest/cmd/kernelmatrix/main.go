@@ -1,0 +1,198 @@
+// Command kernelmatrix runs a package's tests inside other Linux kernels
+// under QEMU: make test-kernels. For each kernel it builds the test binary
+// for the kernel's architecture, fetches the newest Debian kernel of the
+// series with apt, boots it with the binary in an initramfs, and reports
+// the binary's exit status. It prints every VM's console and a summary,
+// and exits non-zero when any kernel failed.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/icptrack/icptrack/internal/vmtest"
+)
+
+func main() {
+	kernelList := flag.String("kernels", vmtest.DefaultKernels, "comma-separated kernels to run in")
+	runRE := flag.String("run", ".", "which tests run inside the VMs (go test -run)")
+	// The whole probes package takes about 6 minutes under TCG: 20
+	// leaves room for a slow machine, and two hung kernels still leave
+	// CI inside its 90 minutes.
+	timeout := flag.Duration("timeout", 20*time.Minute, "per kernel: boot, tests and power-off")
+	pkg := flag.String("pkg", "./probes", "the package whose tests run")
+	cacheDir := flag.String("cache", defaultCache(), "where fetched kernels are kept")
+	outDir := flag.String("out", "bin/vmtest", "where binaries and initramfs images go")
+	goCmd := flag.String("go", envOr("GO", "go"), "the go command")
+	cpus := flag.Int("cpus", 2, "virtual CPUs per VM")
+	memory := flag.Int("memory", 2048, "memory per VM, MiB")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := matrix{runRE: *runRE, timeout: *timeout, cacheDir: *cacheDir, cpus: *cpus, memory: *memory}
+	if err := m.prepare(ctx, *kernelList, *goCmd, *pkg, *outDir); err != nil {
+		fmt.Fprintf(os.Stderr, "kernelmatrix: %v\n", err)
+		os.Exit(2)
+	}
+	results := m.runAll(ctx)
+	if failed := summarize(os.Stdout, results); failed > 0 {
+		os.Exit(1)
+	}
+}
+
+type matrix struct {
+	runRE    string
+	timeout  time.Duration
+	cacheDir string
+	cpus     int
+	memory   int
+
+	kernels    []vmtest.Kernel
+	initramfss map[string]string // per architecture
+}
+
+// prepare checks QEMU is there and builds one initramfs per architecture.
+func (m *matrix) prepare(ctx context.Context, kernelList, goCmd, pkg, outDir string) error {
+	kernels, err := vmtest.ParseKernels(kernelList)
+	if err != nil {
+		return err
+	}
+	m.kernels = kernels
+	for _, k := range kernels {
+		if _, err := vmtest.QEMU(k.Arch); err != nil {
+			return err
+		}
+	}
+	root, err := vmtest.ModRoot(goCmd)
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(outDir) {
+		outDir = filepath.Join(root, outDir)
+	}
+	b := vmtest.Build{Go: goCmd, ModRoot: root, Package: pkg, OutDir: outDir}
+	m.initramfss = map[string]string{}
+	for _, k := range kernels {
+		if m.initramfss[k.Arch] != "" {
+			continue
+		}
+		start := time.Now()
+		initPath, testPath, err := b.Binaries(ctx, k.Arch)
+		if err != nil {
+			return err
+		}
+		job := vmtest.Job{Binary: "/" + filepath.Base(testPath), Args: m.testArgs()}
+		path := filepath.Join(outDir, k.Arch, "initramfs.gz")
+		if err := vmtest.WriteInitramfs(path, initPath, testPath, job); err != nil {
+			return err
+		}
+		fmt.Printf("built %s for %s in %s\n", path, k.Arch, time.Since(start).Round(100*time.Millisecond))
+		m.initramfss[k.Arch] = path
+	}
+	return nil
+}
+
+// testArgs run the tests verbosely, so the log shows which ran, and stop
+// them early enough that Go's own timeout, which names the test that hung
+// and prints every goroutine, fires before the VM's.
+func (m *matrix) testArgs() []string {
+	inner := m.timeout - 2*time.Minute
+	if inner < m.timeout/2 {
+		inner = m.timeout / 2
+	}
+	return []string{"-test.v", "-test.run=" + m.runRE, "-test.timeout=" + inner.String()}
+}
+
+func (m *matrix) runAll(ctx context.Context) []vmtest.Result {
+	var results []vmtest.Result
+	for _, k := range m.kernels {
+		say := func(format string, args ...any) {
+			fmt.Printf("[%s] %s\n", k.Name, fmt.Sprintf(format, args...))
+		}
+		if ctx.Err() != nil {
+			results = append(results, vmtest.Result{Kernel: k.Name, Err: fmt.Errorf("not run: interrupted")})
+			continue
+		}
+		img, err := vmtest.FetchKernel(ctx, k, m.cacheDir, say)
+		if err != nil {
+			say("%v", err)
+			results = append(results, vmtest.Result{Kernel: k.Name, Err: err})
+			continue
+		}
+		say("=== %s %s (%s), tests %q", img.Package, img.Version, img.Vmlinuz, m.runRE)
+		vm := vmtest.VM{Kernel: k, Vmlinuz: img.Vmlinuz, Initramfs: m.initramfss[k.Arch], CPUs: m.cpus, MemoryMiB: m.memory}
+		res := vmtest.Run(ctx, vm, m.timeout, os.Stdout)
+		say("=== %s after %s", verdict(res), res.Duration.Round(100*time.Millisecond))
+		results = append(results, res)
+	}
+	return results
+}
+
+// summarize prints the table and the final count, and returns how many
+// kernels failed.
+func summarize(out io.Writer, results []vmtest.Result) (failed int) {
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "KERNEL\tUNAME -R\tRESULT\tBOOT\tTOTAL")
+	for _, r := range results {
+		if !r.Passed() {
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Kernel, orDash(r.Release), verdict(r), dur(r.Boot), dur(r.Duration))
+	}
+	tw.Flush()
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Fprintf(out, "%s: %v\n", r.Kernel, r.Err)
+		}
+	}
+	fmt.Fprintf(out, "%d passed, %d failed\n", len(results)-failed, failed)
+	return failed
+}
+
+func verdict(r vmtest.Result) string {
+	switch {
+	case r.Err != nil:
+		return "FAIL (no exit status)"
+	case r.ExitCode != 0:
+		return fmt.Sprintf("FAIL (exit %d)", r.ExitCode)
+	}
+	return "pass"
+}
+
+func dur(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func defaultCache() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "icptrack", "kernels")
+	}
+	return filepath.Join("bin", "kernels")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
