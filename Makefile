@@ -60,13 +60,18 @@ test: tools otelcol
 # initramfs (internal/vmtest). Needs qemu-system-x86 and qemu-system-arm,
 # and for arm64's kernel dpkg --add-architecture arm64 && apt-get update.
 # KERNEL_TESTS is go test -run's regexp for what runs inside the VMs;
-# KERNEL_TIMEOUT bounds each VM.
+# KERNEL_TIMEOUT bounds each VM. arm64's 6.1 cannot see loopback TCP and
+# UDP (no socket tracepoints, no trampolines: README), so their tests are
+# skipped there, and only there. Both kernels run even when the first fails.
 KERNEL_TESTS   ?= .
-KERNELS        ?= amd64-6.1,arm64-6.1
 KERNEL_TIMEOUT ?= 20m
+ARM64_SKIP     ?= TestLoopbackTCP|TestLoopbackUDP
 test-kernels:
 	$(GO) build -o bin/kernelmatrix ./internal/vmtest/cmd/kernelmatrix
-	bin/kernelmatrix -go '$(GO)' -kernels '$(KERNELS)' -run '$(KERNEL_TESTS)' -timeout '$(KERNEL_TIMEOUT)'
+	@rc=0; \
+	bin/kernelmatrix -go '$(GO)' -kernels amd64-6.1 -run '$(KERNEL_TESTS)' -timeout '$(KERNEL_TIMEOUT)' || rc=1; \
+	bin/kernelmatrix -go '$(GO)' -kernels arm64-6.1 -run '$(KERNEL_TESTS)' -skip '$(ARM64_SKIP)' -timeout '$(KERNEL_TIMEOUT)' || rc=1; \
+	exit $$rc
 
 # The receiver is a module of its own.
 test-receiver:

@@ -88,6 +88,8 @@ func (c *capture) stop(t *testing.T) []*flow.Operation {
 	c.corr.Flush()
 	if st, err := c.tr.Stats(); err == nil && (st.Dropped > 0 || st.DecodeErrors > 0 || st.NoStorage > 0) {
 		t.Errorf("the tracer lost records: %+v", st)
+	} else if err == nil {
+		t.Logf("tracer: %+v, %d events", st, c.events)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -221,8 +223,8 @@ func checkTransfer(t *testing.T, ops []*flow.Operation, x transfer) (sends, recv
 				t.Logf("receive %d of %d has no send", i, len(recvs))
 			}
 		}
-		t.Fatalf("%d sends, want %d (the writer made %d operations, the reader %d, everyone %d): %s",
-			len(sends), x.count, len(wops), len(rops), len(ops), describe(sends))
+		t.Fatalf("%d sends, want %d (the writer made %d operations, the reader %d, everyone %d: %s)",
+			len(sends), x.count, len(wops), len(rops), len(ops), describe(ops))
 	}
 	wantRecvs := x.count
 	if x.eof {

@@ -24,6 +24,7 @@ import (
 func main() {
 	kernelList := flag.String("kernels", vmtest.DefaultKernels, "comma-separated kernels to run in")
 	runRE := flag.String("run", ".", "which tests run inside the VMs (go test -run)")
+	skipRE := flag.String("skip", "", "which tests do not (go test -skip): those of mechanisms a kernel cannot serve")
 	// The whole probes package takes about 6 minutes under TCG: 20
 	// leaves room for a slow machine, and two hung kernels still leave
 	// CI inside its 90 minutes.
@@ -38,7 +39,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := matrix{runRE: *runRE, timeout: *timeout, cacheDir: *cacheDir, cpus: *cpus, memory: *memory}
+	m := matrix{runRE: *runRE, skipRE: *skipRE, timeout: *timeout, cacheDir: *cacheDir, cpus: *cpus, memory: *memory}
 	if err := m.prepare(ctx, *kernelList, *goCmd, *pkg, *outDir); err != nil {
 		fmt.Fprintf(os.Stderr, "kernelmatrix: %v\n", err)
 		os.Exit(2)
@@ -51,6 +52,7 @@ func main() {
 
 type matrix struct {
 	runRE    string
+	skipRE   string
 	timeout  time.Duration
 	cacheDir string
 	cpus     int
@@ -109,7 +111,11 @@ func (m *matrix) testArgs() []string {
 	if inner < m.timeout/2 {
 		inner = m.timeout / 2
 	}
-	return []string{"-test.v", "-test.run=" + m.runRE, "-test.timeout=" + inner.String()}
+	args := []string{"-test.v", "-test.run=" + m.runRE, "-test.timeout=" + inner.String()}
+	if m.skipRE != "" {
+		args = append(args, "-test.skip="+m.skipRE)
+	}
+	return args
 }
 
 func (m *matrix) runAll(ctx context.Context) []vmtest.Result {
@@ -128,7 +134,7 @@ func (m *matrix) runAll(ctx context.Context) []vmtest.Result {
 			results = append(results, vmtest.Result{Kernel: k.Name, Err: err})
 			continue
 		}
-		say("=== %s %s (%s), tests %q", img.Package, img.Version, img.Vmlinuz, m.runRE)
+		say("=== %s %s (%s), tests %q, skipping %q", img.Package, img.Version, img.Vmlinuz, m.runRE, m.skipRE)
 		vm := vmtest.VM{Kernel: k, Vmlinuz: img.Vmlinuz, Initramfs: m.initramfss[k.Arch], CPUs: m.cpus, MemoryMiB: m.memory}
 		res := vmtest.Run(ctx, vm, m.timeout, os.Stdout)
 		say("=== %s after %s", verdict(res), res.Duration.Round(100*time.Millisecond))
