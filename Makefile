@@ -69,8 +69,8 @@ ARM64_SKIP     ?= TestLoopbackTCP|TestLoopbackUDP
 test-kernels:
 	$(GO) build -o bin/kernelmatrix ./internal/vmtest/cmd/kernelmatrix
 	@rc=0; \
-	bin/kernelmatrix -go '$(GO)' -kernels amd64-6.1 -run '$(KERNEL_TESTS)' -timeout '$(KERNEL_TIMEOUT)' || rc=1; \
-	bin/kernelmatrix -go '$(GO)' -kernels arm64-6.1 -run '$(KERNEL_TESTS)' -skip '$(ARM64_SKIP)' -timeout '$(KERNEL_TIMEOUT)' || rc=1; \
+	bin/kernelmatrix -go '$(GO)' -kernels amd64-6.1 -retry -run '$(KERNEL_TESTS)' -timeout '$(KERNEL_TIMEOUT)' || rc=1; \
+	bin/kernelmatrix -go '$(GO)' -kernels arm64-6.1 -retry -run '$(KERNEL_TESTS)' -skip '$(ARM64_SKIP)' -timeout '$(KERNEL_TIMEOUT)' || rc=1; \
 	exit $$rc
 
 # The receiver is a module of its own.

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -34,12 +36,13 @@ func main() {
 	outDir := flag.String("out", "bin/vmtest", "where binaries and initramfs images go")
 	goCmd := flag.String("go", envOr("GO", "go"), "the go command")
 	cpus := flag.Int("cpus", 2, "virtual CPUs per VM")
+	retry := flag.Bool("retry", false, "run the tests that failed once more in a new VM, and report them as flaky if they pass")
 	memory := flag.Int("memory", 2048, "memory per VM, MiB")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := matrix{runRE: *runRE, skipRE: *skipRE, timeout: *timeout, cacheDir: *cacheDir, cpus: *cpus, memory: *memory}
+	m := matrix{retry: *retry, runRE: *runRE, skipRE: *skipRE, timeout: *timeout, cacheDir: *cacheDir, cpus: *cpus, memory: *memory}
 	if err := m.prepare(ctx, *kernelList, *goCmd, *pkg, *outDir); err != nil {
 		fmt.Fprintf(os.Stderr, "kernelmatrix: %v\n", err)
 		os.Exit(2)
@@ -59,7 +62,9 @@ type matrix struct {
 	memory   int
 
 	kernels    []vmtest.Kernel
-	initramfss map[string]string // per architecture
+	initramfss map[string]string    // per architecture
+	binaries   map[string][2]string // per architecture: init and test binary, for a retry's initramfs
+	retry      bool
 }
 
 // prepare checks QEMU is there and builds one initramfs per architecture.
@@ -83,6 +88,7 @@ func (m *matrix) prepare(ctx context.Context, kernelList, goCmd, pkg, outDir str
 	}
 	b := vmtest.Build{Go: goCmd, ModRoot: root, Package: pkg, OutDir: outDir}
 	m.initramfss = map[string]string{}
+	m.binaries = map[string][2]string{}
 	for _, k := range kernels {
 		if m.initramfss[k.Arch] != "" {
 			continue
@@ -99,6 +105,7 @@ func (m *matrix) prepare(ctx context.Context, kernelList, goCmd, pkg, outDir str
 		}
 		fmt.Printf("built %s for %s in %s\n", path, k.Arch, time.Since(start).Round(100*time.Millisecond))
 		m.initramfss[k.Arch] = path
+		m.binaries[k.Arch] = [2]string{initPath, testPath}
 	}
 	return nil
 }
@@ -136,8 +143,12 @@ func (m *matrix) runAll(ctx context.Context) []vmtest.Result {
 		}
 		say("=== %s %s (%s), tests %q, skipping %q", img.Package, img.Version, img.Vmlinuz, m.runRE, m.skipRE)
 		vm := vmtest.VM{Kernel: k, Vmlinuz: img.Vmlinuz, Initramfs: m.initramfss[k.Arch], CPUs: m.cpus, MemoryMiB: m.memory}
-		res := vmtest.Run(ctx, vm, m.timeout, os.Stdout)
+		var console bytes.Buffer
+		res := vmtest.Run(ctx, vm, m.timeout, io.MultiWriter(os.Stdout, &console))
 		say("=== %s after %s", verdict(res), res.Duration.Round(100*time.Millisecond))
+		if m.retry && !res.Passed() && ctx.Err() == nil {
+			res = m.rerun(ctx, vm, res, failedTests(console.String()), say)
+		}
 		results = append(results, res)
 	}
 	return results
@@ -201,4 +212,53 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// failedTests are the top-level tests a go test -v log says failed.
+func failedTests(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if i := strings.Index(line, "] --- FAIL: "); i >= 0 {
+			name, _, _ := strings.Cut(line[i+len("] --- FAIL: "):], " ")
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// rerun runs the tests that failed once more, in a fresh VM, and says so
+// loudly: a test that passes then is flaky on that kernel, which is a
+// defect to fix, but not one that should hide whether the rest works.
+// A VM that died (a kernel panic or lockup, a timeout) runs everything
+// again. A test that fails twice fails the kernel.
+func (m *matrix) rerun(ctx context.Context, vm vmtest.VM, first vmtest.Result, failed []string, say func(string, ...any)) vmtest.Result {
+	what := strings.Join(failed, " ")
+	if first.Err != nil || len(failed) == 0 {
+		say("=== RETRY everything once, in a new VM: the first ended with %v", orExit(first))
+		what = "the whole run (" + orExit(first) + ")"
+	} else {
+		say("=== RETRY once, in a new VM: %s", what)
+		re := "^(" + strings.Join(failed, "|") + ")$"
+		args := []string{"-test.v", "-test.run=" + re, "-test.timeout=" + (m.timeout / 2).String()}
+		bins := m.binaries[vm.Kernel.Arch]
+		path := strings.TrimSuffix(vm.Initramfs, ".gz") + "-retry.gz"
+		if err := vmtest.WriteInitramfs(path, bins[0], bins[1], vmtest.Job{Binary: "/" + filepath.Base(bins[1]), Args: args}); err != nil {
+			return vmtest.Result{Kernel: vm.Kernel.Name, Err: err}
+		}
+		vm.Initramfs = path
+	}
+	res := vmtest.Run(ctx, vm, m.timeout, os.Stdout)
+	if res.Passed() {
+		say("=== FLAKY on %s: %s failed, then passed on the retry", vm.Kernel.Name, what)
+	} else {
+		say("=== failed again on the retry: %s", what)
+	}
+	return res
+}
+
+func orExit(r vmtest.Result) string {
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	return fmt.Sprintf("exit %d", r.ExitCode)
 }
