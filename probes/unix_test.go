@@ -16,6 +16,12 @@ import (
 	"github.com/icptrack/icptrack/internal/ipcload"
 )
 
+// socketWays are the pairs of send and receive calls every socket test
+// goes through.
+var socketWays = []struct{ send, recv string }{
+	{"write", "read"}, {"writev", "readv"}, {"sendto", "recvfrom"}, {"sendmsg", "recvmsg"},
+}
+
 var unixTypes = map[flow.Mechanism]int{
 	flow.UnixStream:    unix.SOCK_STREAM,
 	flow.UnixDgram:     unix.SOCK_DGRAM,
@@ -25,11 +31,8 @@ var unixTypes = map[flow.Mechanism]int{
 // A socketpair made by the test: one workload writes on one end, another
 // reads the other, through each pair of send and receive syscalls.
 func TestUnixSocketpairEveryMechanismAndSyscall(t *testing.T) {
-	ways := []struct{ send, recv string }{
-		{"write", "read"}, {"writev", "readv"}, {"sendto", "recvfrom"}, {"sendmsg", "recvmsg"},
-	}
 	for _, mech := range []flow.Mechanism{flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket} {
-		for _, way := range ways {
+		for _, way := range socketWays {
 			t.Run(mech.String()+"/"+way.send, func(t *testing.T) {
 				c := startCapture(t, DefaultConfig())
 				a, b := socketpair(t, unixTypes[mech])
@@ -62,11 +65,8 @@ func TestUnixSocketpairEveryMechanismAndSyscall(t *testing.T) {
 // as exactly; loopback TCP and UDP are off and say why. Forced here, so
 // that it is tested on every kernel.
 func TestUnixSocketsFromSyscallHooksAlone(t *testing.T) {
-	ways := []struct{ send, recv string }{
-		{"write", "read"}, {"writev", "readv"}, {"sendto", "recvfrom"}, {"sendmsg", "recvmsg"},
-	}
 	for _, mech := range []flow.Mechanism{flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket} {
-		for _, way := range ways {
+		for _, way := range socketWays {
 			t.Run(mech.String()+"/"+way.send, func(t *testing.T) {
 				cfg := DefaultConfig()
 				cfg.sockSyscalls = true
