@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -294,7 +295,9 @@ func KernelRelease() string {
 // socketHooksExist says whether the kernel offers a way into every
 // socket send and receive: the tracepoints, or fexit on unix sockets'.
 // Where it has neither, unix sockets are seen from the syscall hooks.
-func socketHooksExist() bool {
+// Asked once per process: trying fexit patches kernel text, which is
+// worth doing once, not at every Open.
+var socketHooksExist = sync.OnceValue(func() bool {
 	if spec, err := btf.LoadKernelSpec(); err == nil {
 		var td *btf.Typedef
 		if spec.TypeByName("btf_trace_sock_send_length", &td) == nil {
@@ -302,7 +305,7 @@ func socketHooksExist() bool {
 		}
 	}
 	return tryTracing(ebpf.AttachTraceFExit, "unix_stream_sendmsg") == nil
-}
+})
 
 // socketsViaSyscalls is how the sockets group fares when unix sockets are
 // seen from the syscall hooks: as they did, and loopback TCP and UDP not
