@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,14 +190,27 @@ func TestInflightSlotsBalance(t *testing.T) {
 	blocked := spawn(t, "read", []*os.File{r2}, "3", "64", "read")
 	closeAll(r, w, r2)
 	wait(t, wc, rc)
-	inRead := strconv.Itoa(unix.SYS_READ) + " "
+	// The Go runtime may make the read on any of its threads.
+	inRead := []byte(strconv.Itoa(unix.SYS_READ) + " ")
+	reading := func() (bool, string) {
+		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(blocked.Process.Pid) + "/task/*/syscall")
+		var seen []string
+		for _, p := range tasks {
+			b, _ := os.ReadFile(p)
+			if bytes.HasPrefix(b, inRead) {
+				return true, ""
+			}
+			seen = append(seen, strings.TrimSpace(string(b)))
+		}
+		return false, strings.Join(seen, "; ")
+	}
 	for i := 0; ; i++ {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(blocked.Process.Pid) + "/syscall")
-		if bytes.HasPrefix(b, []byte(inRead)) {
+		ok, seen := reading()
+		if ok {
 			break
 		}
 		if i == 500 {
-			t.Fatalf("the reader never waited in read(2): /proc/PID/syscall says %q", b)
+			t.Fatalf("the reader never waited in read(2): its threads' /proc/PID/task/TID/syscall say %q", seen)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
