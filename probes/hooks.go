@@ -97,7 +97,7 @@ var hookGroups = []hookGroup{
 func always(*Config) bool { return true }
 
 // wanted is the variant's hooks that the configuration needs.
-func (g *hookGroup) wanted(variant []hook, c *Config) []hook {
+func wanted(variant []hook, c *Config) []hook {
 	var hs []hook
 	for _, h := range variant {
 		if h.needs == 0 || h.needs&c.Mechanisms != 0 {

@@ -44,9 +44,7 @@ const rejectEnv = "ICPTRACK_TEST_REJECT"
 // no variant can serve is reported, not fatal. Only the process table is
 // fatal, since everything needs it.
 func (t *Tracer) loadGroups(spec *ebpf.CollectionSpec) error {
-	mapsOnly := spec.Copy()
-	mapsOnly.Programs = nil
-	coll, err := ebpf.NewCollection(mapsOnly)
+	coll, err := ebpf.NewCollection(withPrograms(spec, nil))
 	if err != nil {
 		return loadError(err)
 	}
@@ -71,7 +69,7 @@ func (t *Tracer) loadGroups(spec *ebpf.CollectionSpec) error {
 		res := groupResult{group: g}
 		var errs []string
 		for _, variant := range g.variants {
-			hooks := g.wanted(variant, &t.cfg)
+			hooks := wanted(variant, &t.cfg)
 			if len(hooks) == 0 {
 				continue
 			}
@@ -93,12 +91,18 @@ func (t *Tracer) loadGroups(spec *ebpf.CollectionSpec) error {
 	return nil
 }
 
+// withPrograms is spec with only the given programs: a shallow copy, since
+// loading does not change a spec, and copying every program's
+// instructions for each group would be wasted.
+func withPrograms(spec *ebpf.CollectionSpec, progs map[string]*ebpf.ProgramSpec) *ebpf.CollectionSpec {
+	return &ebpf.CollectionSpec{Maps: spec.Maps, Variables: spec.Variables, Types: spec.Types,
+		ByteOrder: spec.ByteOrder, Programs: progs}
+}
+
 // attachVariant loads a variant's programs against the shared maps and
 // attaches them all, or leaves nothing behind.
 func (t *Tracer) attachVariant(spec *ebpf.CollectionSpec, hooks []hook, reject []string) error {
-	// A shallow copy: the maps are not created from it, only matched.
-	vs := &ebpf.CollectionSpec{Maps: spec.Maps, Variables: spec.Variables, Types: spec.Types, ByteOrder: spec.ByteOrder,
-		Programs: make(map[string]*ebpf.ProgramSpec, len(hooks))}
+	vs := withPrograms(spec, make(map[string]*ebpf.ProgramSpec, len(hooks)))
 	for _, h := range hooks {
 		ps := spec.Programs[h.program]
 		if ps == nil {
