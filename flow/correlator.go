@@ -268,6 +268,8 @@ func (c *Correlator) newOperation(ev *Event) *Operation {
 		ID:               c.ids.next(),
 		Time:             ev.Start,
 		Duration:         ev.End.Sub(ev.Start),
+		Count:            ev.Count,
+		Busy:             ev.Busy,
 		StartUnknown:     ev.StartUnknown,
 		PID:              ev.PID,
 		TID:              ev.TID,

@@ -52,6 +52,14 @@ func (o OpType) String() string {
 // see the field comments.
 type Event struct {
 	Start, End time.Time
+	// Count is how many operations the kernel coalesced into this record
+	// (a run of same-direction operations by one thread on one channel,
+	// --coalesce): Start is the first one's, End the last one's, Result
+	// their total and Offset the first one's. 0 and 1 both mean one.
+	Count uint32
+	// Busy is the time the coalesced operations spent in their calls,
+	// summed; 0 when Count is at most 1 (End-Start is then that time).
+	Busy time.Duration
 	// StartUnknown is set when no entry hook saw the call begin: Start is
 	// then when it began to wait (Blocked) or equals End.
 	StartUnknown bool
@@ -181,6 +189,14 @@ type Operation struct {
 	ID       OpID
 	Time     time.Time
 	Duration time.Duration
+	// Count is how many operations this record stands for: more than one
+	// when the kernel coalesced a run of them (Event.Count). Bytes is
+	// then their total, Time the first one's start and Duration reaches
+	// to the last one's end. 0 and 1 both mean one.
+	Count uint32
+	// Busy is the coalesced operations' summed time in their calls (0
+	// when Count is at most 1: Duration is that time).
+	Busy time.Duration
 	// StartUnknown: no hook saw the call begin (signals; socket calls
 	// without syscall hooks), so Duration was not measured. It is the
 	// time the call waited when Blocked, else 0.
@@ -240,4 +256,12 @@ func (op *Operation) Clone() *Operation {
 	c.Payload = slices.Clone(op.Payload)
 	c.Peers = slices.Clone(op.Peers)
 	return &c
+}
+
+// Ops is how many operations op stands for: Count, or 1.
+func (op *Operation) Ops() int64 {
+	if op.Count > 1 {
+		return int64(op.Count)
+	}
+	return 1
 }

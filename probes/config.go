@@ -41,6 +41,13 @@ type Config struct {
 	AttachOnly bool
 	// Cmdline adds each process's command line to its operations.
 	Cmdline bool
+	// Coalesce, when positive, makes the kernel send a run of
+	// same-direction operations by one thread on one byte stream (pipe,
+	// FIFO, unix stream, TCP), each starting where the last ended and
+	// all within Coalesce of the first, as one record with their count
+	// (flow.Event.Count), their total bytes and the byte range they
+	// covered. 0 sends a record per operation.
+	Coalesce time.Duration
 	// MetricsOnly counts operations in the kernel (Tracer.Aggregates)
 	// instead of sending each one: no events, no correlation, a fraction
 	// of the cost.
