@@ -127,7 +127,8 @@ enum stat_index {
 	STAT_NO_STORAGE = 2,    /* task or socket storage could not be had */
 	STAT_SUBMITS = 3,       /* records submitted on this CPU, to pace checks of the fill level */
 	STAT_AGG_DROPPED = 4,   /* metrics mode: operations not counted, the aggregate map was full */
-	STAT_MAX = 5,
+	STAT_HELD = 5,          /* operations held in coalesced runs not yet sent (summed over CPUs) */
+	STAT_MAX = 6,
 };
 
 /* One completed operation. Shared with Go through bpf2go -type; keep the
@@ -158,7 +159,12 @@ struct op_record {
 	char comm[TASK_COMM_LEN];
 	__u64 cgroup;      /* cgroup v2 id of the task */
 	__u32 payload_len; /* captured payload bytes that follow the record */
-	__u32 _pad;
+	/* Coalesced runs (coalesce_ns): the operations the record stands
+	 * for (0 for a record of one), and their summed time in their
+	 * calls. start_ns is the first one's start, end_ns the last one's
+	 * end, ret their total and off the first one's offset. */
+	__u32 count;
+	__u64 busy_ns;
 };
 
 /* What queues, shared memory, futexes and signals record in place of
@@ -287,6 +293,9 @@ struct task_state {
 	__u64 cgroup;
 	__u8 ident_ok;
 	__u8 _pad3[7];
+	/* The run of operations being coalesced (coalesce.h); run.count is
+	 * 0 when there is none. Only this task's own hooks touch it. */
+	struct op_record run;
 };
 
 /* The task_state that holds an inflight. */
@@ -337,6 +346,10 @@ const volatile __u8 metrics_only = 0;  /* count operations in agg_ops instead of
 const volatile __u8 select_mode = 0;   /* trace what the selector maps name */
 const volatile __u8 select_cgroup = 0; /* the cgroup selector is set */
 const volatile __u64 wakeup_bytes = 0; /* wake the reader when this much is waiting */
+const volatile __u64 coalesce_ns = 0;  /* coalesce runs of operations started within this of the first; 0: off */
+/* Set by userspace when tracing stops: runs are sent at their thread's
+ * next hook, and no new one starts. */
+volatile __u8 coalesce_stop = 0;
 const volatile __u8 syscall_classes[SYSCALL_MAX] = {};
 
 /* How many tasks whose thread id falls in each slot (tid modulo
@@ -494,11 +507,16 @@ static __always_inline bool mech_on(__u8 mech)
 	return mechanisms & (1u << mech);
 }
 
-static __always_inline void stat_inc(__u32 idx)
+static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
 	if (v)
-		__sync_fetch_and_add(v, 1);
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	stat_add(idx, 1);
 }
 
 /* Tasks icptrack follows (children of traced ones) whose storage could
@@ -812,16 +830,10 @@ static __always_inline void count_op(struct op_record *r)
 	count(r->pid, r->mechanism, r->op, r->ret, r->start_ns, r->end_ns);
 }
 
-/* Sends a finished record. With payload capture on, the record was built
- * in scratch space and is copied out with its payload; otherwise it was
- * reserved in the ring buffer and is committed in place. In metrics mode
- * it was built in scratch space and is only counted. */
-static __always_inline void submit_op(struct op_record *r, bool reserved)
+/* Hands a finished record to userspace: committed in place when it was
+ * reserved in the ring buffer, else copied out with its payload. */
+static __always_inline void output_op(struct op_record *r, bool reserved)
 {
-	if (metrics_only) {
-		count_op(r);
-		return;
-	}
 	if (reserved) {
 		bpf_ringbuf_submit(r, submit_flags());
 		return;
@@ -831,14 +843,130 @@ static __always_inline void submit_op(struct op_record *r, bool reserved)
 		stat_inc(STAT_OPS_DROPPED);
 }
 
+/* Coalescing (--coalesce). A run of operations by one thread, in one
+ * direction of one byte stream, each starting at the byte where the last
+ * one ended, with no other operation of that thread between them and all
+ * started within coalesce_ns of the first, is sent as one record: the
+ * first start, the last end, the total bytes and the first offset, so the
+ * byte range it covers is exact and userspace links receives to it as to
+ * any send. The run lives in the thread's own task storage and only its
+ * own hooks touch it: it is sent by the thread's next operation that does
+ * not continue it, its next traced call after coalesce_ns, its next sleep
+ * (sched_switch), its exit, or its next hook once userspace sets
+ * coalesce_stop. STAT_HELD counts the operations held, so that whatever a
+ * thread still holds when tracing ends is reported, not lost unseen. */
+static __always_inline bool run_mergeable(struct op_record *r)
+{
+	if ((r->op != OPER_SEND && r->op != OPER_RECEIVE) || r->ret <= 0 || r->payload_len)
+		return false;
+	if (r->flags & (OPF_PEEK | OPF_SEQ | OPF_PEER | OPF_UNSURE | OPF_PATH | OPF_TRUNCATED))
+		return false;
+	return r->mechanism == MECH_PIPE || r->mechanism == MECH_FIFO || r->mechanism == MECH_UNIX_STREAM ||
+	       r->mechanism == MECH_TCP;
+}
+
+static __always_inline bool run_continues(struct op_record *p, struct op_record *r)
+{
+	__u64 next = p->off + (__u64)p->ret;
+
+	if (p->mechanism != r->mechanism || p->op != r->op || p->syscall != r->syscall || p->fd != r->fd ||
+	    p->ino != r->ino || p->sk != r->sk || p->peer_sk != r->peer_sk || p->dev != r->dev ||
+	    p->family != r->family || p->sport != r->sport || p->dport != r->dport ||
+	    ((p->flags ^ r->flags) & OPF_NO_START))
+		return false;
+	if (__builtin_memcmp(p->saddr, r->saddr, sizeof(p->saddr)) ||
+	    __builtin_memcmp(p->daddr, r->daddr, sizeof(p->daddr)))
+		return false;
+	/* TCP offsets are 32-bit sequence numbers. */
+	if (r->mechanism == MECH_TCP ? (__u32)next != (__u32)r->off : next != r->off)
+		return false;
+	return r->start_ns >= p->start_ns && r->start_ns - p->start_ns < coalesce_ns;
+}
+
+/* Sends the thread's run, if it holds one. */
+static __always_inline void run_flush(struct task_state *ts)
+{
+	struct op_record *p = &ts->run;
+	__u32 n = p->count;
+
+	if (!n)
+		return;
+	if (n == 1) {
+		p->count = 0;
+		p->busy_ns = 0;
+	}
+	if (bpf_ringbuf_output(&events, p, sizeof(*p), submit_flags()))
+		stat_add(STAT_OPS_DROPPED, n);
+	stat_add(STAT_HELD, -(__u64)n);
+	p->count = 0;
+}
+
+/* Sends the run when it can no longer grow: too old, or tracing stops. */
+static __always_inline void run_check(struct task_state *ts)
+{
+	if (coalesce_ns && ts->run.count &&
+	    (coalesce_stop || bpf_ktime_get_ns() - ts->run.start_ns >= coalesce_ns))
+		run_flush(ts);
+}
+
+/* Sends a finished record of the current task, whose state is ts (NULL
+ * when unknown: nothing is coalesced then). In metrics mode it is only
+ * counted. */
+static __always_inline void submit_op_ts(struct op_record *r, bool reserved, struct task_state *ts)
+{
+	if (metrics_only) {
+		count_op(r);
+		return;
+	}
+	if (coalesce_ns && ts) {
+		struct op_record *p = &ts->run;
+
+		if (p->count && !coalesce_stop && run_mergeable(r) && run_continues(p, r)) {
+			p->count++;
+			p->ret += r->ret;
+			p->end_ns = r->end_ns;
+			p->busy_ns += r->end_ns - r->start_ns;
+			p->flags |= r->flags & OPF_BLOCKED;
+			stat_inc(STAT_HELD);
+			return;
+		}
+		run_flush(ts);
+		if (!coalesce_stop && !reserved && run_mergeable(r)) {
+			__builtin_memcpy(p, r, sizeof(*r));
+			p->count = 1;
+			p->busy_ns = r->end_ns - r->start_ns;
+			stat_inc(STAT_HELD);
+			return;
+		}
+	}
+	output_op(r, reserved);
+}
+
+/* The same for a record whose task state is not at hand. Records made in
+ * another task's context (the kernel delivering for someone) leave the
+ * current task's run alone. */
+static __always_inline void submit_op(struct op_record *r, bool reserved)
+{
+	struct task_state *ts = NULL;
+
+	if (coalesce_ns && !metrics_only) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
+		if (r->tid == (__u32)task->pid)
+			ts = bpf_task_storage_get(&task_states, task, 0, 0);
+	}
+	submit_op_ts(r, reserved, ts);
+}
+
 /* A zeroed record to fill: in the ring buffer when there is no payload to
- * append, else in per-CPU scratch space. NULL (and counted) when the ring
+ * append and nothing is coalesced, else in per-CPU scratch space. NULL (and counted) when the ring
  * buffer is full. */
 static __always_inline struct op_record *new_op_with(bool *reserved, bool variable)
 {
 	struct op_record *r;
 
-	if (!payload_max && !variable && !metrics_only) {
+	/* Coalescing builds records aside: most never reach the buffer. */
+	if (!payload_max && !variable && !metrics_only && !coalesce_ns) {
 		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 		if (!r) {
 			stat_inc(STAT_OPS_DROPPED);

@@ -78,6 +78,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	ts = traced_task(task);
 	if (!ts)
 		return 0;
+	run_check(ts);
 	in = &ts->in;
 	in->mech[0] = 0;
 	in->mech[1] = 0;
@@ -331,7 +332,7 @@ static __always_inline int sock_event(struct sock *sk, int ret, int flags, __u8 
 		return 0;
 	}
 	sock_payload(ts, r, ret);
-	submit_op(r, reserved);
+	submit_op_ts(r, reserved, ts);
 	return 0;
 }
 
@@ -529,6 +530,8 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
 	struct proc_record *p;
 
+	if (ts && coalesce_ns)
+		run_flush(ts);
 	if (ts && ts->in.cls) {
 		/* exit(2) and exit_group(2) never return: no sys_exit. */
 		ts->in.cls = 0;
@@ -616,6 +619,15 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 
 	if (preempt || prev_state == TASK_RUNNING)
 		return 0;
+	/* A thread going to sleep sends its run: whoever it waits for may
+	 * be reading those bytes now. */
+	if (coalesce_ns) {
+		ts = bpf_task_storage_get(&task_states, prev, 0, 0);
+		if (ts)
+			run_flush(ts);
+	}
+	if (syscall_hooks)
+		return 0; /* attached only to coalesce: sys_enter gives starts */
 	ts = traced_task(prev);
 	if (!ts)
 		return 0;

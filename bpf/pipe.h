@@ -217,5 +217,5 @@ static __always_inline void emit_pipe(struct task_struct *task, struct inflight 
 		if (r->payload_len < ret)
 			r->flags |= OPF_TRUNCATED;
 	}
-	submit_op(r, reserved);
+	submit_op_ts(r, reserved, task_state_of(in));
 }

@@ -149,5 +149,5 @@ static __noinline void unix_syscall_exit(struct task_struct *task, struct inflig
 		if (r->payload_len < ret)
 			r->flags |= OPF_TRUNCATED;
 	}
-	submit_op(r, reserved);
+	submit_op_ts(r, reserved, task_state_of(in));
 }

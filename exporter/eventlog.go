@@ -133,11 +133,13 @@ func newField(name string) field { return field{name, `,"` + name + `":`} }
 // The event log's fields.
 var (
 	fBlocked          = newField("blocked")
+	fBusyNs           = newField("busy_ns")
 	fBytes            = newField("bytes")
 	fCgroupId         = newField("cgroup_id")
 	fChannel          = newField("channel")
 	fCmdline          = newField("cmdline")
 	fComm             = newField("comm")
+	fCount            = newField("count")
 	fContainerId      = newField("container_id")
 	fDurationNs       = newField("duration_ns")
 	fEndpoint         = newField("endpoint")
@@ -190,6 +192,10 @@ func eventFields(op *flow.Operation, w fieldWriter) {
 		w.str(fEndpoint, op.Endpoint)
 	}
 	w.int(fBytes, op.Bytes)
+	if op.Count > 1 {
+		w.int(fCount, int64(op.Count))
+		w.int(fBusyNs, int64(op.Busy))
+	}
 	if op.Peer.PID != 0 || op.Peer == flow.Kernel {
 		w.int(fPeerPid, int64(op.Peer.PID))
 		w.str(fPeerComm, op.Peer.Comm)

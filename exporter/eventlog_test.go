@@ -18,6 +18,8 @@ var contractFields = []string{
 	"payload", "payload_truncated", "container_id",
 	// Added with queues, shared memory, signals and the process table.
 	"exe", "cmdline", "cgroup_id", "signal", "queue_depth", "peers", "message_type",
+	// Added with coalescing.
+	"count", "busy_ns",
 }
 
 func fullOperation() *flow.Operation {
@@ -28,7 +30,7 @@ func fullOperation() *flow.Operation {
 		Peer: flow.Peer{PID: 20, Comm: "server"}, Links: []flow.OpID{1, 2}, Error: "EAGAIN", Blocked: true,
 		Payload: []byte("hi\x00"), PayloadCaptured: true, PayloadTruncated: true, ContainerID: "abc",
 		Exe: "/usr/bin/client", Cmdline: "client --fast", CgroupID: 77, Signal: "SIGUSR1", QueueDepth: 3,
-		Peers: []uint32{20, 30}, MessageType: 5, HasMessageType: true,
+		Peers: []uint32{20, 30}, MessageType: 5, HasMessageType: true, Count: 4, Busy: 1200,
 	}
 }
 
@@ -56,7 +58,7 @@ func TestEventLogLineHasExactlyTheContractFields(t *testing.T) {
 	for k, v := range map[string]any{
 		"id": "0000000000001234", "time": "2026-11-26T05:00:00.123456789Z", "duration_ns": 1500.0,
 		"comm": "cli\"ent\n", "mechanism": "unix_stream", "op": "receive", "peer_pid": 20.0,
-		"payload": "aGkA", "blocked": true, "links": []any{"0000000000000001", "0000000000000002"},
+		"payload": "aGkA", "blocked": true, "count": 4.0, "busy_ns": 1200.0, "links": []any{"0000000000000001", "0000000000000002"},
 	} {
 		if g := got[k]; !equalJSON(g, v) {
 			t.Errorf("%s = %#v, want %#v", k, g, v)
@@ -71,7 +73,7 @@ func TestEventLogLeavesOutWhatDoesNotApply(t *testing.T) {
 	op := &flow.Operation{ID: 1, Time: time.Unix(0, 0), Mechanism: flow.Pipe, Op: flow.Send, Bytes: 3, QueueDepth: -1}
 	line := string(AppendJSON(nil, op))
 	for _, absent := range []string{"peer_pid", "links", "error", "payload", "container_id", "exe", "cmdline",
-		"cgroup_id", "signal", "queue_depth", "peers", "message_type"} {
+		"cgroup_id", "signal", "queue_depth", "peers", "message_type", "count", "busy_ns"} {
 		if strings.Contains(line, `"`+absent+`"`) {
 			t.Errorf("%s present in %s", absent, line)
 		}

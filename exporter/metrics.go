@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -182,7 +183,13 @@ func shm(m flow.Mechanism) bool {
 // Record counts one operation.
 func (m *Metrics) Record(op *flow.Operation) {
 	sets := m.setsFor(op)
-	m.duration.Record(context.Background(), op.Duration.Seconds(), sets.record...)
+	n := op.Ops()
+	d := OpDuration(op).Seconds()
+	// A coalesced run: each of its operations at their mean time in the
+	// call, so that the histogram counts operations, not records.
+	for range n {
+		m.duration.Record(context.Background(), d, sets.record...)
+	}
 	if op.Error != "" {
 		return
 	}
@@ -195,10 +202,20 @@ func (m *Metrics) Record(op *flow.Operation) {
 	default:
 		return
 	}
-	sets.messages.Add(1)
+	sets.messages.Add(n)
 	if op.Bytes > 0 {
 		sets.bytes.Add(op.Bytes)
 	}
+}
+
+// OpDuration is how long one of the operations op stands for took: its
+// duration, or for a coalesced run the mean time its operations spent in
+// their calls.
+func OpDuration(op *flow.Operation) time.Duration {
+	if op.Count > 1 {
+		return op.Busy / time.Duration(op.Count)
+	}
+	return op.Duration
 }
 
 // message reports whether the mechanism moves messages, which may be

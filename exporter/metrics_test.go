@@ -245,3 +245,33 @@ func TestMetricsToPdata(t *testing.T) {
 		t.Errorf("icptrack.events.processed %v", p.Sum().DataPoints().At(0).IntValue())
 	}
 }
+
+// A coalesced record counts its operations: messages, bytes and the
+// duration histogram are what they would be with a record per operation,
+// each operation at the run's mean time in the call.
+func TestMetricsCountCoalescedOperations(t *testing.T) {
+	m, reader := newTestMetrics(t, nil)
+	a := process(10, "alpha")
+	run := op(a, flow.Pipe, flow.Send, "write", "pipe:7", "pipe:[7]", 640)
+	run.Count, run.Busy, run.Duration = 10, 30*time.Microsecond, 900*time.Microsecond
+	m.Record(&run)
+	single := op(a, flow.Pipe, flow.Send, "write", "pipe:7", "pipe:[7]", 64)
+	single.Count, single.Duration = 1, 3*time.Microsecond
+	m.Record(&single)
+
+	got := collect(t, reader)
+	if s := sums(t, got[semconv.MetricIPCSentMessages]); s["[ipc.mechanism=pipe process.executable.name=alpha]"] != 11 {
+		t.Errorf("sent messages %v: want 11, the run's 10 and one more", s)
+	}
+	if io := sums(t, got[semconv.MetricIPCIO]); io["[ipc.direction=send ipc.mechanism=pipe process.executable.name=alpha]"] != 704 {
+		t.Errorf("ipc.io %v: want 704 bytes", io)
+	}
+	h := got[semconv.MetricIPCOperationDuration].Data.(metricdata.Histogram[float64])
+	if len(h.DataPoints) != 1 {
+		t.Fatalf("%d duration series, want 1", len(h.DataPoints))
+	}
+	p := h.DataPoints[0]
+	if p.Count != 11 || p.Sum < 32.9e-6 || p.Sum > 33.1e-6 {
+		t.Errorf("duration: %d operations in %gs, want 11 in 33µs (3µs each)", p.Count, p.Sum)
+	}
+}

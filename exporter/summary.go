@@ -238,7 +238,8 @@ func newSketch() *ddsketch.DDSketch {
 }
 
 func (r *summaryRow) add(op *flow.Operation) {
-	r.ops++
+	n := op.Ops()
+	r.ops += n
 	switch op.Op {
 	case flow.Send:
 		r.sent += op.Bytes
@@ -248,15 +249,16 @@ func (r *summaryRow) add(op *flow.Operation) {
 	// EAGAIN is how non-blocking I/O says "not yet"; programs handle it,
 	// so it is not counted as an error here (the event log still has it).
 	if op.Error != "" && op.Error != "EAGAIN" {
-		r.errors++
+		r.errors += n
 	}
 	if !op.StartUnknown || op.Blocked {
-		r.timed++
+		r.timed += n
 	}
 	if r.durations != nil {
 		// DDSketch takes positive values; a 0 ns duration (start unknown)
-		// counts as the smallest.
-		_ = r.durations.Add(max(float64(op.Duration), 1))
+		// counts as the smallest. A coalesced run adds its operations
+		// at their mean time in the call.
+		_ = r.durations.AddWithCount(max(float64(OpDuration(op)), 1), float64(n))
 	}
 }
 

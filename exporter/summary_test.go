@@ -93,3 +93,14 @@ func TestSummaryShowsNoDurationWhereNoneWasMeasured(t *testing.T) {
 		}
 	}
 }
+
+func TestSummaryCountsCoalescedOperations(t *testing.T) {
+	s := NewSummary()
+	a := process(10, "alpha")
+	run := op(a, flow.Pipe, flow.Send, "write", "pipe:7", "pipe:[7]", 640)
+	run.Count, run.Busy = 10, 30*time.Microsecond
+	s.Add(&run)
+	if n := s.Operations(); n != 10 {
+		t.Errorf("%d operations, want the run's 10", n)
+	}
+}

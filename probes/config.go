@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 	if c.DrainInterval <= 0 {
 		return fmt.Errorf("drain interval %s must be positive", c.DrainInterval)
 	}
+	if c.Coalesce < 0 {
+		return fmt.Errorf("coalesce window %s is negative: use 0 (a record per operation) or a duration such as 1ms", c.Coalesce)
+	}
 	if c.FollowPID == 0 && !c.TraceAll {
 		return fmt.Errorf("nothing selected to trace: set a process to follow or trace all")
 	}
@@ -111,6 +114,10 @@ func (c *Config) syscallHooks() bool {
 
 // syscallMechanisms are seen only from sys_enter/sys_exit.
 var syscallMechanisms = flow.SetOf(flow.Pipe, flow.FIFO, flow.POSIXMQ, flow.SysVMQ, flow.SysVShm, flow.POSIXShm, flow.Memfd)
+
+// coalescing reports whether the kernel coalesces runs of operations:
+// only when it sends records one by one.
+func (c *Config) coalescing() bool { return c.Coalesce > 0 && !c.MetricsOnly && !c.AttachOnly }
 
 func (c *Config) signals() bool { return c.Mechanisms.Has(flow.Signal) }
 

@@ -110,6 +110,11 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 		return fmt.Errorf("timestamp %d out of range", r.EndNs)
 	}
 
+	// A coalesced run's busy time is part of its span: more is corrupt.
+	if r.Count > 1 && (r.BusyNs > r.EndNs-min(r.StartNs, r.EndNs) || r.Ret < 0) {
+		return fmt.Errorf("coalesced record of %d operations busy %d ns in %d", r.Count, r.BusyNs, r.EndNs-min(r.StartNs, r.EndNs))
+	}
+
 	*ev = flow.Event{
 		End:              d.clock.wall(r.EndNs),
 		Start:            d.clock.wall(r.StartNs),
@@ -125,6 +130,8 @@ func (d *decoder) decodeOp(raw []byte, ev *flow.Event) error {
 		FD:               r.Fd,
 		Result:           r.Ret,
 		Ino:              r.Ino,
+		Count:            countOf(r.Count),
+		Busy:             busyOf(r.Count, r.BusyNs),
 		Sock:             d.sockID(r.Sk),
 		PeerSock:         d.sockID(r.PeerSk),
 		Dev:              r.Dev,
@@ -475,4 +482,15 @@ func kernelMechanisms(s flow.MechanismSet) uint32 {
 		}
 	}
 	return bits
+}
+
+// countOf is a record's operation count: 0 (a record of one) reads as 1.
+func countOf(n uint32) uint32 { return max(n, 1) }
+
+// busyOf is a coalesced record's summed call time; 0 for a record of one.
+func busyOf(n uint32, busy uint64) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	return time.Duration(busy)
 }

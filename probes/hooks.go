@@ -38,7 +38,10 @@ type hookGroup struct {
 	name string
 	// serves: the mechanisms that cannot run without this group; 0 for
 	// the process table, which everything needs.
-	serves   flow.MechanismSet
+	serves flow.MechanismSet
+	// optional: when no variant loads, nothing is turned off and nothing
+	// fails (a group that only makes something prompter).
+	optional bool
 	needed   func(*Config) bool
 	variants [][]hook
 }
@@ -91,6 +94,11 @@ var hookGroups = []hookGroup{
 		variants: [][]hook{{tp("signal_generate"), tp("signal_deliver")}}},
 	// Sockets without syscall hooks: where a task went to sleep.
 	{name: "sleeps", serves: sockets, needed: func(c *Config) bool { return c.sockets() && !c.syscallHooks() },
+		variants: [][]hook{{tp("sched_switch")}}},
+	// Coalescing with syscall hooks: a thread going to sleep sends the
+	// run it holds (without syscall hooks, "sleeps" does it). Without
+	// this, a run waits for its thread's next call.
+	{name: "runs", optional: true, needed: func(c *Config) bool { return c.coalescing() && c.syscallHooks() },
 		variants: [][]hook{{tp("sched_switch")}}},
 }
 

@@ -143,7 +143,8 @@ type ipcOpRecord struct {
 	Comm       [16]int8
 	Cgroup     uint64
 	PayloadLen uint32
-	Pad        uint32
+	Count      uint32
+	BusyNs     uint64
 }
 
 type ipcOpType uint32
@@ -226,7 +227,8 @@ const (
 	ipcStatIndexSTAT_NO_STORAGE    ipcStatIndex = 2
 	ipcStatIndexSTAT_SUBMITS       ipcStatIndex = 3
 	ipcStatIndexSTAT_AGG_DROPPED   ipcStatIndex = 4
-	ipcStatIndexSTAT_MAX           ipcStatIndex = 5
+	ipcStatIndexSTAT_HELD          ipcStatIndex = 5
+	ipcStatIndexSTAT_MAX           ipcStatIndex = 6
 )
 
 type ipcStreamState struct {
@@ -314,6 +316,7 @@ type ipcTaskState struct {
 	Cgroup    uint64
 	IdentOk   uint8
 	Pad3      [7]uint8
+	Run       ipcOpRecord
 }
 
 type ipcUdpSender struct {
@@ -383,6 +386,8 @@ const (
 	ipcVarSyscallClass               = "_syscall_class"
 	ipcVarAttachOnly                 = "attach_only"
 	ipcVarCaptureArgs                = "capture_args"
+	ipcVarCoalesceNs                 = "coalesce_ns"
+	ipcVarCoalesceStop               = "coalesce_stop"
 	ipcVarFollowTgid                 = "follow_tgid"
 	ipcVarFollowedUnstored           = "followed_unstored"
 	ipcVarInflightSlots              = "inflight_slots"
@@ -510,6 +515,8 @@ type ipcVariableSpecs struct {
 	SyscallClass     *ebpf.VariableSpec `ebpf:"_syscall_class"`
 	AttachOnly       *ebpf.VariableSpec `ebpf:"attach_only"`
 	CaptureArgs      *ebpf.VariableSpec `ebpf:"capture_args"`
+	CoalesceNs       *ebpf.VariableSpec `ebpf:"coalesce_ns"`
+	CoalesceStop     *ebpf.VariableSpec `ebpf:"coalesce_stop"`
 	FollowTgid       *ebpf.VariableSpec `ebpf:"follow_tgid"`
 	FollowedUnstored *ebpf.VariableSpec `ebpf:"followed_unstored"`
 	InflightSlots    *ebpf.VariableSpec `ebpf:"inflight_slots"`
@@ -606,6 +613,8 @@ type ipcVariables struct {
 	SyscallClass     *ebpf.Variable `ebpf:"_syscall_class"`
 	AttachOnly       *ebpf.Variable `ebpf:"attach_only"`
 	CaptureArgs      *ebpf.Variable `ebpf:"capture_args"`
+	CoalesceNs       *ebpf.Variable `ebpf:"coalesce_ns"`
+	CoalesceStop     *ebpf.Variable `ebpf:"coalesce_stop"`
 	FollowTgid       *ebpf.Variable `ebpf:"follow_tgid"`
 	FollowedUnstored *ebpf.Variable `ebpf:"followed_unstored"`
 	InflightSlots    *ebpf.Variable `ebpf:"inflight_slots"`

@@ -82,7 +82,7 @@ func (t *Tracer) loadGroups(spec *ebpf.CollectionSpec) error {
 		}
 		if res.hooks == nil {
 			res.err = errors.New(strings.Join(errs, "; "))
-			if g.serves == 0 {
+			if g.serves == 0 && !g.optional {
 				return fmt.Errorf("load the process table's programs: %w", loadError(res.err))
 			}
 		}

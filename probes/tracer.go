@@ -120,6 +120,7 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		"attach_only":     boolByte(cfg.AttachOnly),
 		"metrics_only":    boolByte(cfg.MetricsOnly),
 		"wakeup_bytes":    uint64(cfg.RingBufferBytes / 4),
+		"coalesce_ns":     coalesceNs(cfg),
 		"syscall_classes": syscallClasses(cfg.Mechanisms),
 		"capture_args":    boolByte(cfg.Cmdline),
 		"select_mode":     boolByte(cfg.TraceAll && cfg.Select != nil),
@@ -135,6 +136,13 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		}
 	}
 	return nil
+}
+
+func coalesceNs(cfg *Config) uint64 {
+	if !cfg.coalescing() {
+		return 0
+	}
+	return uint64(cfg.Coalesce.Nanoseconds())
 }
 
 func boolByte(b bool) uint8 {
@@ -188,6 +196,7 @@ func (t *Tracer) Run(ctx context.Context, h Handler) error {
 
 	var rec ringbuf.Record
 	var ev flow.Event
+	flushed := false
 	for {
 		// Checked before draining, so that the last drain sees everything
 		// submitted before ctx was done.
@@ -197,12 +206,56 @@ func (t *Tracer) Run(ctx context.Context, h Handler) error {
 		}
 		h.Drained()
 		if done {
+			if t.cfg.coalescing() && !flushed {
+				// Runs the threads still hold: out before the last drain.
+				flushed = true
+				t.flushRuns(&rec, &ev, h)
+				continue
+			}
 			return nil
 		}
 		if err := w.wait(t.cfg.DrainInterval); err != nil {
 			return fmt.Errorf("wait for the ring buffer: %w", err)
 		}
 	}
+}
+
+// runFlushWait bounds how long stopping waits for threads to send the
+// runs of operations they hold: each does at its next traced call or
+// sleep. What is still held then is counted (Stats.Held).
+const runFlushWait = 200 * time.Millisecond
+
+// flushRuns tells every thread to send its coalesced run and stop
+// coalescing, and drains until none holds one or runFlushWait passes.
+func (t *Tracer) flushRuns(rec *ringbuf.Record, ev *flow.Event, h Handler) {
+	if v, ok := t.coll.Variables["coalesce_stop"]; !ok || v.Set(uint8(1)) != nil {
+		return
+	}
+	deadline := time.Now().Add(runFlushWait)
+	for {
+		held, err := t.held()
+		if err != nil || held <= 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+		if t.drain(rec, ev, h) != nil {
+			return
+		}
+		h.Drained()
+	}
+}
+
+// held is the operations threads hold in coalesced runs, not yet sent.
+func (t *Tracer) held() (int64, error) {
+	var perCPU []uint64
+	if err := t.stats.Lookup(uint32(ipcStatIndexSTAT_HELD), &perCPU); err != nil {
+		return 0, fmt.Errorf("read BPF statistics: %w", err)
+	}
+	var s uint64
+	for _, v := range perCPU {
+		s += v // per-CPU counts go negative where runs end elsewhere
+	}
+	return int64(s), nil
 }
 
 // drain reads every record waiting in the ring buffer, without blocking.
@@ -231,7 +284,7 @@ func (t *Tracer) handle(raw []byte, ev *flow.Event, h Handler) {
 		case ev.Op == flow.Exited && t.cfg.MetricsOnly:
 			t.exited = append(t.exited, ev.PID)
 		case ev.Op != flow.Delivery && ev.Op != flow.Exited:
-			t.captured.Add(1)
+			t.captured.Add(uint64(max(ev.Count, 1)))
 		}
 		h.Event(ev)
 	}
@@ -239,12 +292,17 @@ func (t *Tracer) handle(raw []byte, ev *flow.Event, h Handler) {
 
 // Stats are the tracer's counters.
 type Stats struct {
-	// Captured is the operation records read from the kernel.
+	// Captured is the operations read from the kernel (a coalesced
+	// record counts its operations).
 	Captured uint64
-	// Dropped is the operation records lost because the ring buffer was
-	// full (or, rarely, kernel storage could not be had); in metrics mode,
-	// the operations not counted because the counts' map was full.
+	// Dropped is the operations lost because the ring buffer was full
+	// (or, rarely, kernel storage could not be had); in metrics mode, the
+	// operations not counted because the counts' map was full.
 	Dropped uint64
+	// Held is the operations threads hold in coalesced runs not sent yet:
+	// after Run returns, those that never reached userspace (a thread that
+	// made no traced call and never slept while tracing stopped).
+	Held uint64
 	// NamesDropped is the socket and FIFO name records lost.
 	NamesDropped uint64
 	// NoStorage is how often the kernel could not give a task or socket
@@ -284,6 +342,13 @@ func (t *Tracer) Stats() (Stats, error) {
 	}
 	if s.NoStorage, err = sum(ipcStatIndexSTAT_NO_STORAGE); err != nil {
 		return s, err
+	}
+	if t.cfg.coalescing() {
+		held, err := t.held()
+		if err != nil {
+			return s, err
+		}
+		s.Held = uint64(max(held, 0))
 	}
 	s.DecodeErrors = t.decodeErrors.Load()
 	return s, nil

@@ -24,6 +24,10 @@ const (
 	modeMetrics = "metrics"
 )
 
+// defaultCoalesce is --coalesce's default: a burst of a stream's reads or
+// writes within a millisecond is one record (README: "Coalescing").
+const defaultCoalesce = time.Millisecond
+
 // captureFlags are the flags run and trace share.
 type captureFlags struct {
 	fs            *pflag.FlagSet
@@ -36,6 +40,7 @@ type captureFlags struct {
 	memoryLimit   string
 	memLimit      int64 // memoryLimit in bytes, once config has checked it
 	drainInterval time.Duration
+	coalesce      time.Duration
 	attachOnly    bool
 	cpuProfile    string
 	cmdline       bool
@@ -82,6 +87,8 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 		"soft limit on icptrack's own memory (Go heap and runtime), such as 96MiB; 0 for none (GOMEMLIMIT, if set, wins)")
 	fs.DurationVar(&f.drainInterval, "drain-interval", d.DrainInterval,
 		"how often to read the ring buffer when it is not filling up")
+	fs.DurationVar(&f.coalesce, "coalesce", defaultCoalesce,
+		"send a run of one thread's reads or writes on one stream (pipe, FIFO, unix stream, TCP) started within this window as one record with its count; 0 for a record per operation")
 	fs.BoolVar(&f.attachOnly, "attach-only", false, "attach the hooks with programs that do nothing (for benchmarks)")
 	_ = fs.MarkHidden("attach-only")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write icptrack's CPU profile to this file (for development)")
@@ -115,6 +122,7 @@ func (f *captureFlags) loadConfig() error {
 	take("cmdline", "cmdline", func() { f.cmdline = file.Cmdline })
 	take("ring_buffer", "ring-buffer", func() { f.ringBuffer = file.RingBuffer })
 	take("drain_interval", "drain-interval", func() { f.drainInterval = file.DrainInterval })
+	take("coalesce", "coalesce", func() { f.coalesce = file.Coalesce })
 	take("memory_limit", "memory-limit", func() { f.memoryLimit = file.MemoryLimit })
 	take("log_level", "log-level", func() { f.logLevel = file.LogLevel })
 	take("service_name", "service-name", func() { f.serviceName = file.ServiceName })
@@ -176,6 +184,10 @@ func (f *captureFlags) config() (probes.Config, error) {
 		return cfg, usageError("--drain-interval %s must be positive, such as 50ms", f.drainInterval)
 	}
 	cfg.DrainInterval = f.drainInterval
+	if f.coalesce < 0 {
+		return cfg, usageError("--coalesce %s is negative: use 0 (a record per operation) or a window such as 1ms", f.coalesce)
+	}
+	cfg.Coalesce = f.coalesce
 	cfg.AttachOnly = f.attachOnly
 	cfg.Cmdline = f.cmdline
 	if err := exporter.ValidateServiceName(f.serviceName); err != nil {

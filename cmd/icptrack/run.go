@@ -106,7 +106,7 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 	if err != nil {
 		return err
 	}
-	losses := exporter.Losses{Dropped: stats.Dropped, Other: stats.NamesDropped + stats.DecodeErrors + stats.NoStorage}
+	losses := exporter.Losses{Dropped: stats.Dropped + stats.Held, Other: stats.NamesDropped + stats.DecodeErrors + stats.NoStorage}
 	if p.out.kernel != nil {
 		err = p.out.kernel.PrintSummary(os.Stderr, losses)
 	} else {

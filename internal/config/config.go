@@ -37,6 +37,7 @@ type File struct {
 	RingBuffer         string
 	MemoryLimit        string
 	DrainInterval      time.Duration
+	Coalesce           time.Duration
 	LogLevel           string
 	ServiceName        string
 	CausalStitching    bool
@@ -110,6 +111,14 @@ var keys = map[string]setter{
 	"cmdline":        boolean(func(f *File) *bool { return &f.Cmdline }),
 	"ring_buffer":    size(func(f *File) *string { return &f.RingBuffer }),
 	"drain_interval": duration(func(f *File) *time.Duration { return &f.DrainInterval }),
+	"coalesce": func(f *File, n *yaml.Node) error {
+		d, err := time.ParseDuration(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil || d < 0 {
+			return fmt.Errorf("%q is not a coalescing window: use 0 (a record per operation) or a duration such as 1ms", n.Value)
+		}
+		f.Coalesce = d
+		return nil
+	},
 	"memory_limit": func(f *File, n *yaml.Node) error {
 		if err := scalar(n, &f.MemoryLimit); err != nil {
 			return err

@@ -18,6 +18,7 @@ cmdline: true
 ring_buffer: 32MiB
 memory_limit: 200MiB
 drain_interval: 20ms
+coalesce: 5ms
 log_level: info
 service_name: "{exe}-{container}"
 causal_stitching: false
@@ -55,7 +56,7 @@ func TestLoadEverySetting(t *testing.T) {
 	}
 	switch {
 	case f.Mechanisms != "pipe,unix,posix_mq", f.Payload != 64, !f.Cmdline, f.RingBuffer != "32MiB", f.MemoryLimit != "200MiB",
-		f.DrainInterval != 20*time.Millisecond, f.LogLevel != "info", f.ServiceName != "{exe}-{container}", f.CausalStitching,
+		f.DrainInterval != 20*time.Millisecond, f.Coalesce != 5*time.Millisecond, f.LogLevel != "info", f.ServiceName != "{exe}-{container}", f.CausalStitching,
 		f.ResourceAttributes["deployment.environment.name"] != "staging", f.Prometheus != "127.0.0.1:9464":
 		t.Errorf("top-level settings: %+v", f)
 	}
