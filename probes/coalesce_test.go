@@ -171,7 +171,8 @@ func compareCoalesced(t *testing.T, mech flow.Mechanism, workload func(t *testin
 
 // Each workload writes everything before the reader starts, so that the
 // writer's run is cut only by what it does, and the reader's by reading
-// to the end.
+// to the end. The TCP test is named TestLoopbackTCP… so that the kernel
+// matrix skips it where loopback TCP cannot be seen (arm64's 6.1).
 
 func TestCoalescePipe(t *testing.T) {
 	compareCoalesced(t, flow.Pipe, func(t *testing.T, cfg Config) streamRun {
@@ -201,7 +202,7 @@ func TestCoalesceUnixStream(t *testing.T) {
 	})
 }
 
-func TestCoalesceLoopbackTCP(t *testing.T) {
+func TestLoopbackTCPCoalesced(t *testing.T) {
 	compareCoalesced(t, flow.TCP, func(t *testing.T, cfg Config) streamRun {
 		srv, addr := listenInet(t, false, true)
 		c := startCapture(t, cfg)
