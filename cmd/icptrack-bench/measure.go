@@ -41,12 +41,15 @@ type sample struct {
 }
 
 type otlpCounts struct {
-	SpansSent      int64 `json:"spans_sent"`
-	SpansDropped   int64 `json:"spans_dropped"`
-	FailedExports  int64 `json:"failed_exports"`
-	Retries        int64 `json:"retries"`
-	SpansReceived  int64 `json:"spans_received"`
-	PointsReceived int64 `json:"metric_points_received"`
+	SpansSent    int64 `json:"spans_sent"`
+	SpansDropped int64 `json:"spans_dropped"`
+	// SpansSampledOut were not exported on purpose (sampling, the
+	// adaptive cap): counted, not lost.
+	SpansSampledOut int64 `json:"spans_sampled_out"`
+	FailedExports   int64 `json:"failed_exports"`
+	Retries         int64 `json:"retries"`
+	SpansReceived   int64 `json:"spans_received"`
+	PointsReceived  int64 `json:"metric_points_received"`
 }
 
 // naError: the mode cannot run with this icptrack; not a failure.

@@ -35,17 +35,21 @@ const (
 	keyUntraced = "untraced"
 	keyFloor    = "floor"
 	keyEvents   = "events"
-	keyOTLP     = "otlp"
-	keyMetrics  = "metrics"
-	keyStrace   = "strace"
-	keySockets  = "sockets" // file-write tax: sockets and signals only
-	keyAll      = "all"     // file-write tax: all mechanisms
+	// keyPerCall is the event log with a record per call (--coalesce 0),
+	// beside the default's coalescing, where it makes a difference.
+	keyPerCall = "events-percall"
+	keyOTLP    = "otlp"
+	keyMetrics = "metrics"
+	keyStrace  = "strace"
+	keySockets = "sockets" // file-write tax: sockets and signals only
+	keyAll     = "all"     // file-write tax: all mechanisms
 )
 
 // modeLabels name the keys in the plot's legend.
 var modeLabels = map[string]string{
 	keyFloor:   "attach-only floor",
 	keyEvents:  "icptrack, event log",
+	keyPerCall: "icptrack, event log, a record per call",
 	keyOTLP:    "icptrack, OTLP",
 	keyMetrics: "icptrack, metrics only",
 	keyStrace:  "strace -f",
@@ -64,10 +68,15 @@ func (b *bench) modesFor(w workload) []mode {
 		{key: keyUntraced, name: "untraced", kind: untraced},
 		{key: keyFloor, name: "attach-only floor", kind: underIcptrack, args: with("--attach-only")},
 		{key: keyEvents, name: "icptrack, event log", kind: underIcptrack, args: with("--events", b.eventsPath())},
+		{key: keyPerCall, name: "icptrack, event log, --coalesce 0", kind: underIcptrack,
+			args: with("--events", b.eventsPath(), "--coalesce", "0")},
 		{key: keyOTLP, name: "icptrack, OTLP/gRPC", kind: underIcptrack, otlp: true,
 			args: with("--otlp-endpoint", "http://"+b.sink.addr, "--otlp-protocol", "grpc")},
 		b.metricsMode(keyMetrics, "icptrack, metrics only", underIcptrack, mech),
 		{key: keyStrace, name: "strace -f", kind: underStrace, opsScale: b.straceScale, na: b.straceNA},
+	}
+	if !w.coalesces {
+		all = slices.DeleteFunc(all, func(m mode) bool { return m.key == keyPerCall })
 	}
 	if w.sustained {
 		// A minute each: the event log (the target), and the exporters.

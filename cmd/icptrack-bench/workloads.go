@@ -33,6 +33,10 @@ type workload struct {
 	tax bool
 	// sustained: paced at sustainRate; its ops come from --sustain.
 	sustained bool
+	// coalesces: bursts of one thread's writes, which the default
+	// coalescing sends as one record; also measured with a record per
+	// call.
+	coalesces bool
 	// reps overrides --reps (0: no override).
 	reps int
 	// noBPFStats: no extra run with the kernel's BPF statistics on.
@@ -60,7 +64,7 @@ func workloads(sustain time.Duration) []workload {
 		{name: "tcp-pingpong", about: "64-byte round trips over loopback TCP (127.0.0.1, TCP_NODELAY)", role: "tcp-pingpong",
 			ops: 50_000, mechanisms: "tcp", roundTrips: true},
 		{name: "pipe-stream", about: "one-way 64-byte pipe writes, the writer never sleeps", role: "pipe-stream",
-			ops: 2_000_000, mechanisms: "pipe"},
+			ops: 2_000_000, mechanisms: "pipe", coalesces: true},
 		{name: "unix-stream-4k", about: "one-way 4 KiB writes on a unix stream socketpair, the writer never sleeps, the reader reads 4 KiB", role: "unix-stream-4k",
 			ops: 500_000, mechanisms: "unix_stream"},
 		channels(10, "10"),
