@@ -109,10 +109,12 @@ demo: build
 	@echo "  sudo bin/icptrack run --otlp-endpoint http://localhost:4317 --otlp-signals traces \\"
 	@echo "       --prometheus 127.0.0.1:9464 -- bin/demo-client --requests 100 --interval 100ms"
 
-# What icptrack costs the programs it watches (needs root; about 11 minutes,
-# on a quiet machine). See BENCHMARKS.md. The tables go to standard output,
-# every sample to docs/bench-results.json, the plot to docs/benchmarks.png. A
-# quick check: make bench BENCH_FLAGS="--scale 0.05 --reps 1 --sustain 2s".
+# What icptrack costs the programs it watches (needs root; about 13 minutes,
+# on a quiet machine; the pgbench workload needs postgresql-15, or
+# BENCH_FLAGS=--skip=pgbench). See BENCHMARKS.md. The tables go to standard
+# output, every sample to docs/bench-results.json, the plot to
+# docs/benchmarks.png. A quick check:
+# make bench BENCH_FLAGS="--scale 0.05 --reps 1 --sustain 2s".
 BENCH_FLAGS ?=
 bench: build
 	$(GO) build -o bin/icptrack-bench ./cmd/icptrack-bench

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/icptrack/icptrack/internal/kerneltest"
@@ -19,12 +22,7 @@ import (
 func TestHarnessSmallRun(t *testing.T) {
 	kerneltest.NeedsRoot(t, "the benchmark harness")
 	dir := t.TempDir()
-	icptrack, bench := filepath.Join(dir, "icptrack"), filepath.Join(dir, "icptrack-bench")
-	for out, pkg := range map[string]string{icptrack: "../icptrack", bench: "."} {
-		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-	}
+	icptrack, bench := binaries(t)
 	jsonPath, plotPath := filepath.Join(dir, "results.json"), filepath.Join(dir, "plot.png")
 	cmd := exec.Command(bench, "--icptrack", icptrack, "--scale", "0.05", "--reps", "1",
 		"--only", "pipe-pingpong,file-write", "--modes", "floor,events,otlp,metrics,sockets,all",
@@ -94,5 +92,147 @@ func TestHarnessSmallRun(t *testing.T) {
 	}
 	if png, err := os.ReadFile(plotPath); err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Errorf("plot: %v", err)
+	}
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds icptrack and the harness, once for the tests that run
+// them.
+func binaries(t *testing.T) (icptrack, bench string) {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "icptrack-bench-test"); built.err != nil {
+			return
+		}
+		for out, pkg := range map[string]string{"icptrack": "../icptrack", "icptrack-bench": "."} {
+			if b, err := exec.Command("go", "build", "-o", filepath.Join(built.dir, out), pkg).CombinedOutput(); err != nil {
+				built.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return filepath.Join(built.dir, "icptrack"), filepath.Join(built.dir, "icptrack-bench")
+}
+
+// pgbench against a real PostgreSQL 15, untraced and with the event log,
+// for a second each. The figures hang together; icptrack, selecting by
+// name, saw the queries and the answers on the unix socket between
+// pgbench and the backends, and dropped nothing; and the cluster is gone
+// afterwards.
+func TestHarnessPgbench(t *testing.T) {
+	kerneltest.NeedsRoot(t, "the benchmark harness")
+	if err := checkPostgres(pgBinDefault); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v; under CI=true the pgbench workload must run (.ci/run installs postgresql-15)", err)
+		}
+		t.Skip(err)
+	}
+	icptrack, bench := binaries(t)
+	jsonPath := filepath.Join(t.TempDir(), "results.json")
+	cmd := exec.Command(bench, "--icptrack", icptrack, "--scale", "0.05", "--reps", "1", "--only", "pgbench",
+		"--modes", "events", "--bpf-stats=false", "--pgbench-scale", "1", "--json", jsonPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("icptrack-bench: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Workloads) != 1 || res.Workloads[0].Seconds != 1 || res.Workloads[0].Comms != "postgres,pgbench" {
+		t.Errorf("workloads %+v, want pgbench alone, 1 s a run, traced by comm", res.Workloads)
+	}
+	if len(res.Rows) != 2 {
+		t.Fatalf("rows %+v, want untraced and event log", res.Rows)
+	}
+	for _, r := range res.Rows {
+		if r.Runs != 1 || r.OpsPerSec <= 0 || r.P50Ns <= 0 || r.P99Ns < r.P50Ns || r.Ratio <= 0 || r.Ratio > 10 {
+			t.Errorf("%s: %d runs, %.0f tps, p50 %.0f ns, p99 %.0f ns, ratio %.2f", r.Mode, r.Runs, r.OpsPerSec, r.P50Ns, r.P99Ns, r.Ratio)
+		}
+	}
+	if ev := res.Rows[1]; ev.Mode != keyEvents || ev.Dropped != 0 || ev.TracerCPUPerMOps <= 0 || ev.TracerMaxRSSKiB <= 0 {
+		t.Errorf("event log: %+v, want no drops, icptrack's CPU and RSS", ev)
+	}
+	for _, s := range res.Samples {
+		// A transaction is a query and its answer: pgbench sends the
+		// query and a backend receives it, two operations from pgbench to
+		// postgres; at least one more goes back (answers may be read
+		// with the receive counted under several senders).
+		var toPostgres, toPgbench int64
+		for _, r := range s.Seen {
+			if r.Mechanism == "unix_stream" && r.From == "pgbench" && r.To == "postgres" {
+				toPostgres += r.Ops
+			}
+			if r.Mechanism == "unix_stream" && r.From == "postgres" && r.To == "pgbench" {
+				toPgbench += r.Ops
+			}
+		}
+		switch s.Mode {
+		case keyUntraced:
+			if s.Seen != nil {
+				t.Errorf("untraced, yet icptrack's summary was read: %+v", s.Seen)
+			}
+		case keyEvents:
+			if toPostgres < 2*int64(s.Ops) || toPgbench < int64(s.Ops) {
+				t.Errorf("%d transactions, and icptrack saw %d unix-socket operations from pgbench to postgres, %d back: %+v",
+					s.Ops, toPostgres, toPgbench, s.Seen)
+			}
+		}
+	}
+	if left := clusterProcesses(); len(left) > 0 {
+		t.Errorf("the harness left its PostgreSQL running: %s", strings.Join(left, "; "))
+	}
+}
+
+// clusterProcesses lists processes whose command line names a cluster of
+// the harness (its directory is icptrack-pgbench*).
+func clusterProcesses() []string {
+	var found []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte("icptrack-pgbench")) {
+			found = append(found, p.Name()+": "+string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+		}
+	}
+	return found
+}
+
+// Without PostgreSQL the harness says what to install, before it runs
+// anything, unless asked to leave pgbench out.
+func TestHarnessSaysWhatToInstallForPgbench(t *testing.T) {
+	kerneltest.NeedsRoot(t, "the benchmark harness")
+	icptrack, bench := binaries(t)
+	missing := filepath.Join(t.TempDir(), "no-postgres")
+	out, err := exec.Command(bench, "--icptrack", icptrack, "--pg-bin", missing, "--only", "pgbench,file-write").CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("apt-get install postgresql-15")) || !bytes.Contains(out, []byte("--skip pgbench")) ||
+		bytes.Contains(out, []byte("file-write 1/")) {
+		t.Errorf("with no PostgreSQL: %v, want a failure naming the package before any run:\n%s", err, out)
+	}
+	// Skipped explicitly, nothing is missing.
+	out, err = exec.Command(bench, "--icptrack", icptrack, "--pg-bin", missing, "--only", "pgbench", "--skip", "pgbench").CombinedOutput()
+	if err != nil || bytes.Contains(out, []byte("pgbench 1/")) {
+		t.Errorf("with pgbench skipped: %v\n%s", err, out)
 	}
 }

@@ -61,6 +61,11 @@ type bench struct {
 	sink                        *otlpSink
 	// Why a mode cannot run here ("": it can).
 	metricsNA, straceNA string
+	// pgbench's PostgreSQL: its programs and the data's scale factor.
+	pgBin   string
+	pgScale int
+	// env is for the workload's driver: where its server is (setup).
+	env []string
 }
 
 func (b *bench) eventsPath() string { return filepath.Join(b.dir, "events.jsonl") }
@@ -74,6 +79,9 @@ func harness() error {
 	flag.StringVar(&b.icptrack, "icptrack", filepath.Join(filepath.Dir(self), "icptrack"), "the icptrack binary to measure")
 	flag.IntVar(&b.reps, "reps", 5, "repetitions of each workload in each mode")
 	only := flag.String("only", "", "comma-separated workloads to run (default all): "+strings.Join(workloadNames(), ", "))
+	skip := flag.String("skip", "", "comma-separated workloads to leave out (pgbench, when PostgreSQL 15 is not installed)")
+	flag.StringVar(&b.pgBin, "pg-bin", pgBinDefault, "where PostgreSQL's initdb, postgres, psql and pgbench are, for the pgbench workload")
+	flag.IntVar(&b.pgScale, "pgbench-scale", 10, "pgbench -i's scale factor (100,000 accounts each) for the pgbench workload")
 	modes := flag.String("modes", "", "comma-separated modes to run besides untraced (default all): "+
 		strings.Join([]string{keyFloor, keyEvents, keyOTLP, keyMetrics, keyStrace, keySockets, keyAll}, ", "))
 	flag.Float64Var(&b.scale, "scale", 1, "multiply each workload's operations by this (0.05 for a quick check)")
@@ -102,8 +110,21 @@ func harness() error {
 	if err != nil {
 		return err
 	}
-	if b.reps < 1 || b.scale <= 0 || b.straceScale <= 0 || b.sustain <= 0 {
-		return errors.New("--reps, --scale, --strace-scale and --sustain must be positive")
+	skipped, err := checkList(*skip, "workload", workloadNames())
+	if err != nil {
+		return err
+	}
+	wanted := func(name string) bool {
+		return (len(names) == 0 || slices.Contains(names, name)) && !slices.Contains(skipped, name)
+	}
+	if b.reps < 1 || b.scale <= 0 || b.straceScale <= 0 || b.sustain <= 0 || b.pgScale < 1 {
+		return errors.New("--reps, --scale, --strace-scale, --sustain and --pgbench-scale must be positive")
+	}
+	// Before anything runs, not after ten minutes of other workloads.
+	if wanted("pgbench") {
+		if err := checkPostgres(b.pgBin); err != nil {
+			return err
+		}
 	}
 	if !hasFlag(b.icptrack, "--mode") {
 		b.metricsNA = "this icptrack has no --mode metrics"
@@ -128,7 +149,7 @@ func harness() error {
 	}}
 	var failed []string
 	for _, w := range workloads(b.sustain) {
-		if len(names) > 0 && !slices.Contains(names, w.name) {
+		if !wanted(w.name) {
 			continue
 		}
 		ws, errs := b.runWorkload(w)
@@ -165,6 +186,19 @@ func (b *bench) runWorkload(w workload) (workloadRun, []string) {
 	}
 	wr := workloadRun{modes: modes, samples: make([][]sample, len(modes)), errs: make([]string, len(modes))}
 	var failed []string
+	if w.setup != nil {
+		env, stop, err := w.setup(b)
+		if err != nil {
+			msg := fmt.Sprintf("%s: %v", w.name, err)
+			fmt.Fprintln(os.Stderr, "icptrack-bench: "+msg)
+			for i := range wr.errs {
+				wr.errs[i] = firstLine(err.Error())
+			}
+			return wr, []string{msg}
+		}
+		b.env = env
+		defer func() { stop(); b.env = nil }()
+	}
 	note := func(i int, err error) {
 		var na naError
 		if errors.As(err, &na) {

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -37,6 +39,7 @@ type sample struct {
 	TracerRusageMaxRSSKiB int64       `json:"tracer_rusage_maxrss_kib,omitempty"`
 	Dropped               int64       `json:"events_dropped"`
 	OTLP                  *otlpCounts `json:"otlp,omitempty"`
+	Seen                  []seenRow   `json:"seen,omitempty"`
 	BPF                   []progStat  `json:"bpf,omitempty"`
 }
 
@@ -75,6 +78,21 @@ func (b *bench) opsFor(w workload, m mode) int {
 	return max(int(ops), 1)
 }
 
+// secondsFor is how long a timed workload (w.seconds) runs: --scale
+// shrinks it, down to a second.
+func (b *bench) secondsFor(w workload) int {
+	return max(int(math.Ceil(float64(w.seconds)*b.scale)), 1)
+}
+
+// lengthFor is the driver's first argument: seconds for a timed
+// workload, else operations.
+func (b *bench) lengthFor(w workload, m mode) int {
+	if w.seconds > 0 {
+		return b.secondsFor(w)
+	}
+	return b.opsFor(w, m)
+}
+
 // measure runs w once in m. withStats turns the kernel's BPF statistics
 // on and reads those of icptrack's programs when the workload is done.
 func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, error) {
@@ -91,9 +109,9 @@ func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, er
 		b.sink.take()
 	}
 	var bg *background
-	if m.kind == besideIcptrack {
+	if m.kind == besideIcptrack || m.kind == tracingComms {
 		var err error
-		if bg, err = startBeside(b.icptrack, m.args); err != nil {
+		if bg, err = startBeside(b.icptrack, m); err != nil {
 			return sample{}, b.failure(m, err)
 		}
 		defer bg.stop()
@@ -102,7 +120,7 @@ func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, er
 		switch m.kind {
 		case underIcptrack, underStrace:
 			return cmd.Process.Pid
-		case besideIcptrack:
+		case besideIcptrack, tracingComms:
 			return bg.cmd.Process.Pid
 		}
 		return 0
@@ -126,7 +144,7 @@ func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, er
 		// too: the workload's CPU time is taken away.
 		s.TracerCPUNs = max(cpuTime(r.rusage)-r.result.CPUNs, 0)
 		s.TracerRusageMaxRSSKiB = r.rusage.Maxrss
-	case besideIcptrack:
+	case besideIcptrack, tracingComms:
 		ru, stderr, err := bg.stop()
 		if err != nil {
 			return sample{}, b.failure(m, err)
@@ -146,7 +164,7 @@ func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, er
 
 // command runs w's driver in m; beside icptrack, the driver runs alone.
 func (b *bench) command(w workload, m mode) *exec.Cmd {
-	argv := append([]string{b.self, strconv.Itoa(b.opsFor(w, m))}, w.args...)
+	argv := append([]string{b.self, strconv.Itoa(b.lengthFor(w, m))}, w.args...)
 	var cmd *exec.Cmd
 	switch m.kind {
 	case underIcptrack:
@@ -156,13 +174,15 @@ func (b *bench) command(w workload, m mode) *exec.Cmd {
 	default:
 		cmd = exec.Command(argv[0], argv[1:]...)
 	}
-	cmd.Env = append(os.Environ(), roleEnv+"="+w.role)
+	cmd.Env = append(append(os.Environ(), roleEnv+"="+w.role), b.env...)
 	return cmd
 }
 
-// readSummary takes the events dropped and the OTLP exporter's counts
-// from icptrack's summary on standard error.
+// readSummary takes the events dropped, the OTLP exporter's counts and
+// the operations seen between processes from icptrack's summary on
+// standard error.
 func (s *sample) readSummary(stderr string) {
+	s.Seen = readSeen(stderr)
 	if g := droppedRe.FindStringSubmatch(stderr); g != nil {
 		s.Dropped, _ = strconv.ParseInt(g[1], 10, 64)
 	}
@@ -173,6 +193,38 @@ func (s *sample) readSummary(stderr string) {
 		}
 		s.OTLP = &otlpCounts{SpansSent: n[0], SpansDropped: n[1], FailedExports: n[2], Retries: n[3]}
 	}
+}
+
+// A seenRow is the summary's operations of one mechanism from one process
+// name to another, the processes' ids left out and their rows added up.
+type seenRow struct {
+	Mechanism string `json:"mechanism"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Ops       int64  `json:"ops"`
+}
+
+// summaryRowRe is a row of the summary's table: MECHANISM FROM TO OPS SENT
+// RECEIVED P50 P99 ERRORS.
+var summaryRowRe = regexp.MustCompile(`(?m)^([a-z_]+) +(\S+) +(\S+) +(\d+) +\S+ +\S+ +\S+ +\S+ +\d+ *$`)
+
+// readSeen adds up the summary's rows by mechanism and process names.
+func readSeen(stderr string) []seenRow {
+	var rows []seenRow
+	index := map[[3]string]int{}
+	name := func(p string) string { n, _, _ := strings.Cut(p, "["); return n }
+	for _, g := range summaryRowRe.FindAllStringSubmatch(stderr, -1) {
+		k := [3]string{g[1], name(g[2]), name(g[3])}
+		ops, _ := strconv.ParseInt(g[4], 10, 64)
+		i, ok := index[k]
+		if !ok {
+			i = len(rows)
+			index[k] = i
+			rows = append(rows, seenRow{Mechanism: k[0], From: k[1], To: k[2]})
+		}
+		rows[i].Ops += ops
+	}
+	return rows
 }
 
 // failure turns a failed metrics-only run into "not available": the
@@ -249,34 +301,65 @@ func execute(cmd *exec.Cmd, tracer func() int, withStats bool) (run, error) {
 	return r, nil
 }
 
-// A background icptrack, tracing a sleep, beside the workload.
+// A background icptrack beside the workload: icptrack run tracing a
+// sleep (the tax), or icptrack trace selecting the workload's processes by
+// name.
 type background struct {
 	cmd    *exec.Cmd
-	stderr bytes.Buffer
+	stderr lockedBuffer
 	// What stop found, kept for later calls.
 	stopped bool
 	rusage  *syscall.Rusage
 	err     error
 }
 
-func startBeside(icptrack string, args []string) (*background, error) {
+// tracingLine is what icptrack trace --log-level info logs once its
+// programs are attached.
+const tracingLine = "icptrack is tracing"
+
+func startBeside(icptrack string, m mode) (*background, error) {
 	bg := &background{}
-	bg.cmd = exec.Command(icptrack, append(append([]string{"run"}, args...), "--", "sleep", "3600")...)
+	// Its programs are attached once the sleep runs, or once trace says so.
+	argv := append(append([]string{"run"}, m.args...), "--", "sleep", "3600")
+	ready, what := func() bool { return hasChild(bg.cmd.Process.Pid) }, "start its command"
+	if m.kind == tracingComms {
+		argv = append([]string{"trace"}, m.args...)
+		ready, what = func() bool { return strings.Contains(bg.stderr.String(), tracingLine) }, "say "+strconv.Quote(tracingLine)
+	}
+	bg.cmd = exec.Command(icptrack, argv...)
 	bg.cmd.Stderr = &bg.stderr
 	bg.cmd.SysProcAttr = ownGroup()
 	if err := bg.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", icptrack, err)
 	}
 	track(bg.cmd.Process.Pid)
-	// Its programs are attached once the sleep runs.
-	for deadline := time.Now().Add(10 * time.Second); !hasChild(bg.cmd.Process.Pid); {
+	for deadline := time.Now().Add(10 * time.Second); !ready(); {
 		if exited(bg.cmd.Process.Pid) || time.Now().After(deadline) {
 			bg.stop()
-			return nil, fmt.Errorf("icptrack did not start its command: %s", lastLines(bg.stderr.String(), 6))
+			return nil, fmt.Errorf("icptrack did not %s: %s", what, lastLines(bg.stderr.String(), 6))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return bg, nil
+}
+
+// lockedBuffer is written by exec's copying goroutine and read while the
+// command runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // stop ends the icptrack (it passes SIGTERM to the sleep, then prints its

@@ -1,6 +1,9 @@
 package main
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // How a workload is run.
 type modeKind int
@@ -10,6 +13,10 @@ const (
 	underIcptrack           // icptrack run [args] -- workload
 	besideIcptrack          // icptrack run [args] -- sleep, the workload beside it
 	underStrace             // strace -f -qq -o /dev/null -- workload
+	// icptrack trace [args] --comm C, the workload beside it: for a
+	// workload whose processes are not all its driver's descendants
+	// (workload.comms).
+	tracingComms
 )
 
 type mode struct {
@@ -81,6 +88,19 @@ func (b *bench) modesFor(w workload) []mode {
 	if w.sustained {
 		// A minute each: the event log (the target), and the exporters.
 		all = pick(all, keyUntraced, keyEvents, keyOTLP, keyMetrics)
+	}
+	if w.comms != "" {
+		for i := range all {
+			m := &all[i]
+			switch m.kind {
+			case underIcptrack:
+				// --log-level info: trace says when it is attached.
+				m.kind = tracingComms
+				m.args = append(m.args, "--comm", w.comms, "--log-level", "info")
+			case underStrace:
+				m.na = cmp.Or(m.na, w.straceNA)
+			}
+		}
 	}
 	return b.selected(all)
 }

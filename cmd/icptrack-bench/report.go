@@ -73,14 +73,21 @@ func (res *results) printMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", t.Target, cell(t.Measured), t.Verdict)
 	}
 
-	fmt.Fprintln(w, "\nWorkloads (operations per run):")
+	fmt.Fprintln(w, "\nWorkloads (operations or seconds per run):")
 	fmt.Fprintln(w)
 	for _, wl := range res.Workloads {
+		length := fmt.Sprintf("%d operations", wl.Ops)
+		if wl.Seconds > 0 {
+			length = fmt.Sprintf("%d s", wl.Seconds)
+		}
 		mech := ""
-		if wl.Mechanisms != "" {
+		switch {
+		case wl.Comms != "":
+			mech = fmt.Sprintf(", traced with icptrack trace --comm %s --mechanisms %s", wl.Comms, wl.Mechanisms)
+		case wl.Mechanisms != "":
 			mech = ", traced with --mechanisms " + wl.Mechanisms
 		}
-		fmt.Fprintf(w, "- %s: %s (%d operations%s).\n", wl.Name, wl.About, wl.Ops, mech)
+		fmt.Fprintf(w, "- %s: %s (%s%s).\n", wl.Name, wl.About, length, mech)
 	}
 	fmt.Fprintf(w, "\nRT: round-trip latency; Δ: its difference to untraced. Tracer: icptrack, or strace. "+
 		"strace runs %g of each workload's operations. MB: 10⁶ bytes.\n", s.StraceScale)

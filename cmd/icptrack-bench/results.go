@@ -30,8 +30,10 @@ type settings struct {
 type workloadInfo struct {
 	Name       string `json:"name"`
 	About      string `json:"about"`
-	Ops        int    `json:"ops"` // per run, at --scale
+	Ops        int    `json:"ops"`               // per run, at --scale
+	Seconds    int    `json:"seconds,omitempty"` // per run, for a timed workload (Ops is then 0)
 	Mechanisms string `json:"mechanisms,omitempty"`
+	Comms      string `json:"comms,omitempty"` // icptrack trace --comm
 }
 
 // workloadRun is what runWorkload found: samples[i] are modes[i]'s.
@@ -86,9 +88,11 @@ type bpfRow struct {
 
 // add summarises one workload's runs.
 func (res *results) add(w workload, b *bench, wr workloadRun) {
-	res.Workloads = append(res.Workloads, workloadInfo{
-		Name: w.name, About: w.about, Ops: b.opsFor(w, mode{}), Mechanisms: w.mechanisms,
-	})
+	info := workloadInfo{Name: w.name, About: w.about, Ops: b.opsFor(w, mode{}), Mechanisms: w.mechanisms, Comms: w.comms}
+	if w.seconds > 0 {
+		info.Ops, info.Seconds = 0, b.secondsFor(w)
+	}
+	res.Workloads = append(res.Workloads, info)
 	var base *row
 	for i, m := range wr.modes {
 		r := summarise(w, m, wr.samples[i])

@@ -41,6 +41,19 @@ type workload struct {
 	reps int
 	// noBPFStats: no extra run with the kernel's BPF statistics on.
 	noBPFStats bool
+	// seconds: the driver runs this long at --scale 1 (whole seconds, at
+	// least 1) instead of a count of operations; its rate is what it did.
+	seconds int
+	// comms: icptrack selects the workload's processes by these names
+	// (icptrack trace --comm, beside the driver) instead of following the
+	// driver (icptrack run): they are not all the driver's descendants.
+	comms string
+	// setup starts what the driver talks to (a server) before the
+	// workload's runs; it returns the environment the driver finds it by,
+	// and how to stop it.
+	setup func(b *bench) (env []string, stop func(), err error)
+	// straceNA says why strace cannot measure the workload ("": it can).
+	straceNA string
 }
 
 func workloads(sustain time.Duration) []workload {
@@ -73,6 +86,7 @@ func workloads(sustain time.Duration) []workload {
 		{name: "sustained-200k", about: fmt.Sprintf("64-byte pipe writes paced at %d/s in small bursts for %s, with a reader; ops/s is the pace achieved", sustainRate, sustain),
 			role: "sustained", args: []string{strconv.Itoa(sustainRate)},
 			ops: int(sustain.Seconds() * sustainRate), mechanisms: "pipe", sustained: true, reps: 1, noBPFStats: true},
+		pgbenchWorkload(),
 		{name: "file-write", about: "64-byte writes to a regular file by a process icptrack does not trace", role: "file-write",
 			ops: 2_000_000, tax: true},
 	}
@@ -114,6 +128,8 @@ func runRole(role string, args []string) error {
 		return sustained(n, arg(1))
 	case "file-write":
 		return fileWrite(n)
+	case "pgbench":
+		return pgbenchRun(n)
 	// Partners.
 	case "echo":
 		return echo(fdConn{in: 3, out: 4}, n)

@@ -279,19 +279,33 @@ func TestTraceRejectsBadSelectors(t *testing.T) {
 func TestTraceByNameForADuration(t *testing.T) {
 	needsBPF(t)
 	events := filepath.Join(t.TempDir(), "events.jsonl")
-	tracer := exec.Command(binary, "trace", "--comm", "cat", "--duration", "3s", "--events", events)
+	tracer := exec.Command(binary, "trace", "--comm", "cat", "--duration", "3s", "--events", events, "--log-level", "info")
 	var stderr bytes.Buffer
-	tracer.Stderr = &stderr
+	pipe, err := tracer.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := tracer.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1 * time.Second) // let it attach
+	// It says when its programs are attached; every cat after that is
+	// seen (the count below).
+	lines := bufio.NewScanner(pipe)
+	for lines.Scan() && !strings.Contains(lines.Text(), "icptrack is tracing") {
+		stderr.WriteString(lines.Text() + "\n")
+	}
+	if !strings.Contains(lines.Text(), `"comms": "cat"`) {
+		t.Fatalf("icptrack trace never said it was tracing cat:\n%s", stderr.String())
+	}
+	copied := make(chan struct{})
+	go func() { _, _ = stderr.ReadFrom(pipe); close(copied) }()
 	for i := 0; i < 3; i++ {
 		if out, err := exec.Command("sh", "-c", "echo hello | cat >/dev/null").CombinedOutput(); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
 	}
 	start := time.Now()
+	<-copied
 	if err := tracer.Wait(); err != nil {
 		t.Fatalf("trace: %v\n%s", err, stderr.String())
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/icptrack/icptrack/internal/selector"
@@ -127,6 +128,11 @@ func traceHost(f *traceFlags) error {
 	}
 	defer s.close()
 	tracer := s.tracer
+	// The programs are attached: from here on nothing the selectors name
+	// is missed. Said at info level, so that a script (the benchmark
+	// harness) can start its workload then.
+	s.out.log.Info("icptrack is tracing", zap.Strings("mechanisms", tracedMechanisms(tracer)),
+		zap.String("pids", f.pids), zap.String("comms", f.comms), zap.String("cgroup", f.cgroup), zap.String("container", f.container))
 
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()
@@ -145,4 +151,15 @@ func traceHost(f *traceFlags) error {
 		return &exitError{code: exitFailure, err: err}
 	}
 	return nil
+}
+
+// tracedMechanisms names the mechanisms the tracer serves.
+func tracedMechanisms(t *probes.Tracer) []string {
+	var names []string
+	for _, st := range t.Mechanisms() {
+		if st.Err == nil {
+			names = append(names, st.Mechanism.String())
+		}
+	}
+	return names
 }
