@@ -21,7 +21,6 @@ const (
 
 var pingPongs = []string{"pipe-pingpong", "unix-pingpong", "mq-pingpong", "tcp-pingpong"}
 
-
 func (res *results) targets() []target {
 	var ts []target
 	add := func(t target) { ts = append(ts, t) }
