@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"encoding/base64"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -42,6 +44,28 @@ type SpanOptions struct {
 	// queue is (0 to 1): the cap lowers the rate while it fills, so that
 	// spans are sampled out rather than dropped.
 	QueueFill func() float64
+}
+
+// DefaultMaxSpansPerSecond is the span cap the agent runs with when
+// exporting over OTLP: well under what the span path sustains on one
+// core, so that a busy host has its spans sampled rather than dropped
+// (see the README for how it was chosen).
+const DefaultMaxSpansPerSecond = 20000
+
+// CheckSampleRatio says what is wrong with a trace sample ratio.
+func CheckSampleRatio(r float64) error {
+	if !(r > 0 && r <= 1) {
+		return fmt.Errorf("%v is not a sample ratio: use a fraction of traces above 0 and at most 1, such as 0.1 (1 exports every trace)", r)
+	}
+	return nil
+}
+
+// CheckMaxSpansPerSecond says what is wrong with a span cap.
+func CheckMaxSpansPerSecond(n float64) error {
+	if !(n >= 0) || math.IsInf(n, 0) {
+		return fmt.Errorf("%v is not a rate: use spans per second, such as 20000, or 0 for no cap", n)
+	}
+	return nil
 }
 
 // DefaultSpanOptions are the options icptrack runs with.
