@@ -130,7 +130,7 @@ var keys = map[string]setter{
 		}
 		return exporter.ValidateServiceName(f.ServiceName)
 	},
-	"causal_stitching":    boolean(func(f *File) *bool { return &f.CausalStitching }),
+	"causal_stitching": boolean(func(f *File) *bool { return &f.CausalStitching }),
 	"trace_sample_ratio": func(f *File, n *yaml.Node) error {
 		v, err := number(n)
 		if err != nil {
