@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/icptrack/icptrack/flow"
@@ -135,5 +137,57 @@ func BenchmarkSummary(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		w.op(i, &o, &links)
 		s.Add(&o)
+	}
+}
+
+// BenchmarkSpansMapping is the span mapper alone: operations to pdata
+// spans in batches, handed to a sink that drops them. With
+// BenchmarkSpansMarshal it splits BenchmarkSpansOverOTLP's cost.
+func BenchmarkSpansMapping(b *testing.B) {
+	benchmarkMapping(b, DefaultSpanOptions())
+}
+
+// BenchmarkSpansSampledOut is the mapper's cost per operation when one
+// trace in a hundred is exported: what --max-spans-per-second costs
+// under a flood.
+func BenchmarkSpansSampledOut(b *testing.B) {
+	opts := DefaultSpanOptions()
+	opts.SampleRatio = 0.01
+	benchmarkMapping(b, opts)
+}
+
+func benchmarkMapping(b *testing.B, opts SpanOptions) {
+	spans := NewSpans(opts, func(ptrace.Traces) {})
+	w := newWorkload()
+	var o flow.Operation
+	var links [1]flow.OpID
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.op(i, &o, &links)
+		spans.Add(&o)
+	}
+	spans.Flush()
+}
+
+// BenchmarkSpansMarshal is encoding a batch of mapped spans as an OTLP
+// request, per span.
+func BenchmarkSpansMarshal(b *testing.B) {
+	var batches []ptrace.Traces
+	spans := NewSpans(DefaultSpanOptions(), func(td ptrace.Traces) { batches = append(batches, td) })
+	w := newWorkload()
+	var o flow.Operation
+	var links [1]flow.OpID
+	for i := 0; i < 4096; i++ {
+		w.op(i, &o, &links)
+		spans.Add(&o)
+	}
+	spans.Flush()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batches[0].SpanCount() {
+		if _, err := ptraceotlp.NewExportRequestFromTraces(batches[0]).MarshalProto(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

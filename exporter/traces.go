@@ -2,8 +2,11 @@ package exporter
 
 import (
 	"encoding/base64"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -27,6 +30,42 @@ type SpanOptions struct {
 	BatchTimeout time.Duration
 	// Seed makes trace ids; random when 0.
 	Seed uint64
+	// SampleRatio is the fraction of traces exported, in (0, 1]; 0
+	// means 1. The decision is made once per trace, on its id, so a
+	// stitched trace is exported whole or not at all (OpenTelemetry
+	// consistent probability sampling: the threshold travels in each
+	// span's tracestate as ot=th:…).
+	SampleRatio float64
+	// MaxSpansPerSecond caps the spans exported: under load the
+	// sampling threshold rises, for new traces, until the rate fits. 0
+	// is no cap.
+	MaxSpansPerSecond float64
+	// QueueFill, when set with MaxSpansPerSecond, is how full the export
+	// queue is (0 to 1): the cap lowers the rate while it fills, so that
+	// spans are sampled out rather than dropped.
+	QueueFill func() float64
+}
+
+// DefaultMaxSpansPerSecond is the span cap the agent runs with when
+// exporting over OTLP: well under what the span path sustains on one
+// core, so that a busy host has its spans sampled rather than dropped
+// (see the README for how it was chosen).
+const DefaultMaxSpansPerSecond = 20000
+
+// CheckSampleRatio says what is wrong with a trace sample ratio.
+func CheckSampleRatio(r float64) error {
+	if !(r > 0 && r <= 1) {
+		return fmt.Errorf("%v is not a sample ratio: use a fraction of traces above 0 and at most 1, such as 0.1 (1 exports every trace)", r)
+	}
+	return nil
+}
+
+// CheckMaxSpansPerSecond says what is wrong with a span cap.
+func CheckMaxSpansPerSecond(n float64) error {
+	if !(n >= 0) || math.IsInf(n, 0) {
+		return fmt.Errorf("%v is not a rate: use spans per second, such as 20000, or 0 for no cap", n)
+	}
+	return nil
 }
 
 // DefaultSpanOptions are the options icptrack runs with.
@@ -41,6 +80,9 @@ type SpanStats struct {
 	// UnknownLinks are links to sends whose trace the mapper no longer
 	// remembered (or never saw); they are left out of the span.
 	UnknownLinks uint64
+	// SampledOut are operations whose trace was sampled out: they made
+	// no span. Spans + SampledOut is every operation added.
+	SampledOut uint64
 }
 
 // Spans turns operations into OTLP spans (pdata), one span per operation,
@@ -63,6 +105,16 @@ type Spans struct {
 	batch     spanBatch
 	stats     SpanStats
 	b64       []byte
+	links     []spanRef
+
+	// th is the threshold new traces are decided with: the ratio's, or
+	// the cap's when that is higher.
+	th         threshold
+	ratio      float64
+	cap        *spanCap
+	clock      func() time.Time
+	states     traceStates
+	sampledOut atomic.Uint64
 }
 
 // NewSpans hands each batch to sink, which owns it from then on.
@@ -85,7 +137,17 @@ func NewSpans(opts SpanOptions, sink func(ptrace.Traces)) *Spans {
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		sends:   newSendTable(1 << 16),
 		threads: make(map[uint32]*threadContext),
+		ratio:   1,
+		clock:   time.Now,
+		states:  traceStates{},
 	}
+	if r := opts.SampleRatio; r > 0 && r < 1 {
+		s.ratio = r
+	}
+	if opts.MaxSpansPerSecond > 0 {
+		s.cap = newSpanCap(opts.MaxSpansPerSecond, opts.QueueFill)
+	}
+	s.th = thresholdFor(s.ratio)
 	s.batch.reset()
 	return s
 }
@@ -93,13 +155,34 @@ func NewSpans(opts SpanOptions, sink func(ptrace.Traces)) *Spans {
 // Stats returns the counters so far.
 func (s *Spans) Stats() SpanStats { return s.stats }
 
+// SampledOut is Stats().SampledOut, safe to read from any goroutine (for
+// the self-metrics).
+func (s *Spans) SampledOut() uint64 { return s.sampledOut.Load() }
+
+// Probability is the fraction of new traces being exported now: the
+// sample ratio, or less while the cap holds the rate down.
+func (s *Spans) Probability() float64 { return s.th.probability() }
+
 // Add maps one operation.
 func (s *Spans) Add(op *flow.Operation) {
+	pl := s.place(op)
+	keep := pl.trace.sampled()
+	if s.cap != nil {
+		s.cap.count(keep)
+		if uint64(s.cap.offered)&255 == 0 {
+			s.adapt(s.clock())
+		}
+	}
+	if !keep {
+		s.stats.SampledOut++
+		s.sampledOut.Add(1)
+		return
+	}
 	if s.batch.n == 0 {
 		s.batch.started = time.Now()
 	}
 	span := s.batch.spans(s.res, op).AppendEmpty()
-	s.place(span, op)
+	s.setPlace(span, &pl)
 	s.fill(span, op)
 	s.stats.Spans++
 	if s.batch.n++; s.batch.n >= s.opts.BatchSize {
@@ -107,9 +190,20 @@ func (s *Spans) Add(op *flow.Operation) {
 	}
 }
 
+// adapt lets the cap re-estimate its probability, and moves the
+// threshold for new traces when it changed.
+func (s *Spans) adapt(now time.Time) {
+	if s.cap.update(now, s.th.probability()) {
+		s.th = thresholdFor(min(s.ratio, s.cap.p))
+	}
+}
+
 // Tick sends a batch that has waited long enough and forgets idle
 // threads. Call it on a timer.
 func (s *Spans) Tick(now time.Time) {
+	if s.cap != nil {
+		s.adapt(s.clock())
+	}
 	if s.batch.n > 0 && now.Sub(s.batch.started) >= s.opts.BatchTimeout {
 		s.Flush()
 	}
@@ -168,7 +262,8 @@ func (b *spanBatch) spans(res *resources, op *flow.Operation) ptrace.SpanSlice {
 
 // threadContext is what a thread is doing, for causal stitching.
 type threadContext struct {
-	// parent is the receive that the thread's next sends are children of.
+	// parent is the receive that the thread's next sends are children of,
+	// with its trace's sampling threshold.
 	parent    spanRef
 	hasParent bool
 	// originated are the traces this thread started with a send: a
@@ -197,37 +292,41 @@ func (tc *threadContext) answered(t pcommon.TraceID) bool {
 }
 
 type spanRef struct {
-	trace pcommon.TraceID
+	trace traceRef
 	span  pcommon.SpanID
 }
 
-// sendTable remembers the trace of recent sends, so that the receives
-// that deliver them join it. It is direct-mapped: operation ids look
-// random, and a send is nearly always received soon after it was made.
+// sendTable remembers the trace of recent sends, and the threshold it
+// was decided with, so that the receives that deliver them join it. It
+// is direct-mapped: operation ids look random, and a send is nearly
+// always received soon after it was made.
 type sendTable struct {
 	ids    []flow.OpID
-	traces []pcommon.TraceID
+	traces []traceRef
 	mask   uint64
 }
 
 func newSendTable(n int) sendTable {
-	return sendTable{ids: make([]flow.OpID, n), traces: make([]pcommon.TraceID, n), mask: uint64(n - 1)}
+	return sendTable{ids: make([]flow.OpID, n), traces: make([]traceRef, n), mask: uint64(n - 1)}
 }
 
-func (t *sendTable) put(id flow.OpID, trace pcommon.TraceID) {
+func (t *sendTable) put(id flow.OpID, trace traceRef) {
 	i := uint64(id) & t.mask
 	t.ids[i], t.traces[i] = id, trace
 }
 
-func (t *sendTable) get(id flow.OpID) (pcommon.TraceID, bool) {
+func (t *sendTable) get(id flow.OpID) (traceRef, bool) {
 	i := uint64(id) & t.mask
 	if t.ids[i] != id {
-		return pcommon.TraceID{}, false
+		return traceRef{}, false
 	}
 	return t.traces[i], true
 }
 
-func (s *Spans) newTrace() pcommon.TraceID {
+// newTrace starts a trace, decided with the threshold of the moment. Its
+// id is all random (a PCG stream), as the W3C random flag on its spans
+// promises: the sampling decision rests on its low 56 bits.
+func (s *Spans) newTrace() traceRef {
 	var t pcommon.TraceID
 	for t.IsEmpty() {
 		a, b := s.rng.Uint64(), s.rng.Uint64()
@@ -235,7 +334,7 @@ func (s *Spans) newTrace() pcommon.TraceID {
 			t[i], t[8+i] = byte(a>>(56-8*i)), byte(b>>(56-8*i))
 		}
 	}
-	return t
+	return traceRef{id: t, th: s.th}
 }
 
 func spanID(id flow.OpID) pcommon.SpanID {
@@ -251,9 +350,19 @@ func spanID(id flow.OpID) pcommon.SpanID {
 func sendLike(o flow.OpType) bool    { return o == flow.Send || o == flow.Wake }
 func receiveLike(o flow.OpType) bool { return o == flow.Receive || o == flow.Wait }
 
-// place sets the span's trace, parent and links.
-func (s *Spans) place(span ptrace.Span, op *flow.Operation) {
-	span.SetSpanID(spanID(op.ID))
+// placement is where a span goes: its trace, its parent (zero for a
+// root) and the sends it links to.
+type placement struct {
+	trace  traceRef
+	parent pcommon.SpanID
+	links  []spanRef
+}
+
+// place finds op's trace, parent and links, and moves the causal state
+// (the sends table, the thread's context) on, whether or not op's trace
+// is sampled: a trace sampled out must stay whole for the next spans
+// too.
+func (s *Spans) place(op *flow.Operation) placement {
 	var tc *threadContext
 	if s.opts.CausalStitching && op.PID != flow.Kernel.PID {
 		tc = s.threads[op.TID]
@@ -266,45 +375,44 @@ func (s *Spans) place(span ptrace.Span, op *flow.Operation) {
 	// Only data a thread received moves its causal context: signals and
 	// futex wake-ups interrupt what it is doing rather than start new work.
 	moves := tc != nil && op.Op == flow.Receive && op.Mechanism != flow.Signal && op.Error == ""
-	var trace pcommon.TraceID
+	var pl placement
 	switch {
 	case receiveLike(op.Op) && len(op.Links) > 0:
-		trace = s.placeReceive(span, op)
+		s.placeReceive(&pl, op)
 		// What the thread received is what it now works on, unless it is
 		// the answer to the thread's own request.
 		if moves {
-			if tc.answered(trace) {
+			if tc.answered(pl.trace.id) {
 				tc.hasParent = false
 			} else {
-				tc.parent, tc.hasParent = spanRef{trace: trace, span: spanID(op.ID)}, true
+				tc.parent, tc.hasParent = spanRef{trace: pl.trace, span: spanID(op.ID)}, true
 			}
 		}
 	case moves && op.Bytes > 0:
 		// Bytes from a sender icptrack did not see: the work they start
 		// is still one trace.
-		trace = s.newTrace()
-		tc.parent, tc.hasParent = spanRef{trace: trace, span: spanID(op.ID)}, true
+		pl.trace = s.newTrace()
+		tc.parent, tc.hasParent = spanRef{trace: pl.trace, span: spanID(op.ID)}, true
 	case tc != nil && tc.hasParent:
-		trace = tc.parent.trace
-		span.SetParentSpanID(tc.parent.span)
+		pl.trace = tc.parent.trace
+		pl.parent = tc.parent.span
 	default:
-		trace = s.newTrace()
+		pl.trace = s.newTrace()
 		if tc != nil && sendLike(op.Op) && op.Error == "" {
-			tc.started(trace)
+			tc.started(pl.trace.id)
 		}
 	}
-	span.SetTraceID(trace)
 	if sendLike(op.Op) {
-		s.sends.put(op.ID, trace)
+		s.sends.put(op.ID, pl.trace)
 	}
+	return pl
 }
 
 // placeReceive makes a receive the child of the send it delivered, or of
 // the last of several sends in one trace (linking the others), or the
 // root of a new trace linked to sends of several traces.
-func (s *Spans) placeReceive(span ptrace.Span, op *flow.Operation) pcommon.TraceID {
-	var refs [8]spanRef
-	known := refs[:0]
+func (s *Spans) placeReceive(pl *placement, op *flow.Operation) {
+	known := s.links[:0]
 	for _, id := range op.Links {
 		t, ok := s.sends.get(id)
 		if !ok {
@@ -313,42 +421,62 @@ func (s *Spans) placeReceive(span ptrace.Span, op *flow.Operation) pcommon.Trace
 		}
 		known = append(known, spanRef{trace: t, span: spanID(id)})
 	}
+	s.links = known
 	if len(known) == 0 {
-		return s.newTrace()
+		pl.trace = s.newTrace()
+		return
 	}
 	trace := known[0].trace
 	for _, r := range known[1:] {
-		if r.trace != trace {
-			trace = pcommon.TraceID{}
-			break
+		if r.trace.id != trace.id {
+			pl.trace, pl.links = s.newTrace(), known
+			return
 		}
 	}
-	if trace.IsEmpty() {
-		trace = s.newTrace()
-		s.addLinks(span, known)
-		return trace
-	}
 	last := len(known) - 1
-	span.SetParentSpanID(known[last].span)
-	s.addLinks(span, known[:last])
-	return trace
+	pl.trace, pl.parent, pl.links = trace, known[last].span, known[:last]
 }
 
+// setPlace puts a sampled span in its trace.
+func (s *Spans) setPlace(span ptrace.Span, pl *placement) {
+	span.SetTraceID(pl.trace.id)
+	if !pl.parent.IsEmpty() {
+		span.SetParentSpanID(pl.parent)
+	}
+	span.TraceState().FromRaw(s.states.of(pl.trace.th))
+	span.SetFlags(traceFlagSampled | traceFlagRandom)
+	s.addLinks(span, pl.links)
+}
+
+// addLinks links the span to the sends in refs whose traces were
+// exported: a link to a span that was sampled out would lead nowhere.
 func (s *Spans) addLinks(span ptrace.Span, refs []spanRef) {
-	if len(refs) == 0 {
+	n := 0
+	for _, r := range refs {
+		if r.trace.sampled() {
+			n++
+		}
+	}
+	if n == 0 {
 		return
 	}
 	links := span.Links()
-	links.EnsureCapacity(len(refs))
+	links.EnsureCapacity(n)
 	for _, r := range refs {
+		if !r.trace.sampled() {
+			continue
+		}
 		l := links.AppendEmpty()
-		l.SetTraceID(r.trace)
+		l.SetTraceID(r.trace.id)
 		l.SetSpanID(r.span)
+		l.TraceState().FromRaw(s.states.of(r.trace.th))
+		l.SetFlags(traceFlagSampled | traceFlagRandom)
 	}
 }
 
 // fill sets everything but the span's place in its trace.
 func (s *Spans) fill(span ptrace.Span, op *flow.Operation) {
+	span.SetSpanID(spanID(op.ID))
 	span.SetName(SpanName(op))
 	span.SetKind(spanKind(op.Op))
 	span.SetStartTimestamp(pcommon.NewTimestampFromTime(op.Time))
@@ -419,6 +547,9 @@ func (s *Spans) fill(span ptrace.Span, op *flow.Operation) {
 			a.PutInt(semconv.AttrIPCShmSize, op.Bytes)
 		}
 	}
+	if op.Count > 1 {
+		a.PutInt(semconv.AttrIPCOperationCount, int64(op.Count))
+	}
 	if op.PayloadCaptured {
 		a.PutInt(semconv.AttrIPCPayloadCapturedSize, int64(len(op.Payload)))
 		a.PutBool(semconv.AttrIPCPayloadTruncated, op.PayloadTruncated)
@@ -466,6 +597,9 @@ func attrCount(op *flow.Operation) int {
 	case flow.POSIXMQ, flow.SysVMQ:
 		n += 6
 	case flow.Signal, flow.SysVShm, flow.POSIXShm, flow.Memfd:
+		n++
+	}
+	if op.Count > 1 {
 		n++
 	}
 	if op.PayloadCaptured {

@@ -138,6 +138,13 @@ func (s *TraceSender) sendWait(td ptrace.Traces) {
 	s.queue <- td
 }
 
+// QueueFill is how full the export queue is, from 0 to 1; safe from any
+// goroutine. The span cap (SpanOptions.QueueFill) reads it to sample
+// more while the backend falls behind, rather than drop.
+func (s *TraceSender) QueueFill() float64 {
+	return float64(len(s.queue)) / float64(cap(s.queue))
+}
+
 // Stats returns the counters so far; safe from any goroutine.
 func (s *TraceSender) Stats() SenderStats {
 	return SenderStats{SentSpans: s.sent.Load(), DroppedSpans: s.dropped.Load(), Retries: s.retries.Load(), FailedExports: s.failed.Load()}

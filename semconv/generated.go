@@ -100,6 +100,9 @@ const AttrIPCMessageType = "ipc.message.type"
 // AttrIPCShmSize: Bytes of the shared-memory segment an operation created, opened, attached or detached.
 const AttrIPCShmSize = "ipc.shm.size"
 
+// AttrIPCOperationCount: Operations this span stands for, when the kernel coalesced a run of same-direction operations of one thread on one channel into one record; ipc.payload.size is then their total bytes, the span starts when the first began and ends when the last ended. Absent means 1.
+const AttrIPCOperationCount = "ipc.operation.count"
+
 // AttrIPCDirection: Which way bytes went, for ipc.io.
 const AttrIPCDirection = "ipc.direction"
 
@@ -180,6 +183,13 @@ const (
 	MetricIcptrackEventsDropped            = "icptrack.events.dropped"
 	MetricIcptrackEventsDroppedUnit        = "{event}"
 	MetricIcptrackEventsDroppedDescription = "IPC operations (or their spans) icptrack lost."
+)
+
+// MetricIcptrackSpansSampledOut: IPC operations not exported as spans because their trace was sampled out (--trace-sample-ratio, --max-spans-per-second). They are not lost: the metrics and the event log still count them.
+const (
+	MetricIcptrackSpansSampledOut            = "icptrack.spans.sampled_out"
+	MetricIcptrackSpansSampledOutUnit        = "{span}"
+	MetricIcptrackSpansSampledOutDescription = "IPC operations not exported as spans because their trace was sampled out (--trace-sample-ratio, --max-spans-per-second). They are not lost: the metrics and the event log still count them."
 )
 
 // OpenTelemetry attributes icptrack reuses as they are.

@@ -46,8 +46,8 @@ type sample struct {
 type otlpCounts struct {
 	SpansSent    int64 `json:"spans_sent"`
 	SpansDropped int64 `json:"spans_dropped"`
-	// SpansSampledOut were not exported on purpose (sampling, the
-	// adaptive cap): counted, not lost.
+	// SpansSampledOut are operations icptrack's span cap or sample
+	// ratio left out of the traces: counted, not lost.
 	SpansSampledOut int64 `json:"spans_sampled_out"`
 	FailedExports   int64 `json:"failed_exports"`
 	Retries         int64 `json:"retries"`
@@ -62,7 +62,7 @@ func (e naError) Error() string { return e.reason }
 
 var (
 	droppedRe = regexp.MustCompile(`icptrack: (?:WARNING: )?(\d+) events dropped`)
-	otlpRe    = regexp.MustCompile(`icptrack: OTLP .*?: (\d+) spans sent, (\d+) dropped, (\d+) failed exports, (\d+) retries`)
+	otlpRe    = regexp.MustCompile(`icptrack: OTLP .*?: (\d+) spans sent, (\d+) dropped, (\d+) failed exports, (\d+) retries(?:; (\d+) operations sampled out)?`)
 )
 
 // opsFor is the number of operations of w in m. --scale leaves the
@@ -187,11 +187,11 @@ func (s *sample) readSummary(stderr string) {
 		s.Dropped, _ = strconv.ParseInt(g[1], 10, 64)
 	}
 	if g := otlpRe.FindStringSubmatch(stderr); g != nil {
-		n := make([]int64, 4)
+		n := make([]int64, 5)
 		for i := range n {
-			n[i], _ = strconv.ParseInt(g[i+1], 10, 64)
+			n[i], _ = strconv.ParseInt(g[i+1], 10, 64) // an icptrack without sampling: 0 sampled out
 		}
-		s.OTLP = &otlpCounts{SpansSent: n[0], SpansDropped: n[1], FailedExports: n[2], Retries: n[3]}
+		s.OTLP = &otlpCounts{SpansSent: n[0], SpansDropped: n[1], FailedExports: n[2], Retries: n[3], SpansSampledOut: n[4]}
 	}
 }
 

@@ -36,11 +36,11 @@ func (res *results) printMarkdown(w io.Writer) {
 	if otlp := res.otlpRows(); len(otlp) > 0 {
 		fmt.Fprintln(w, "\nOTLP/gRPC export to the harness's own receiver (all repetitions):")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| workload | spans sent | spans dropped by icptrack | failed exports | spans received | metric points received |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| workload | spans sent | spans dropped by icptrack | operations sampled out | failed exports | spans received | metric points received |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 		for _, r := range otlp {
 			o := r.OTLP
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d |\n", r.Workload, o.SpansSent, o.SpansDropped, o.FailedExports, o.SpansReceived, o.PointsReceived)
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d |\n", r.Workload, o.SpansSent, o.SpansDropped, o.SpansSampledOut, o.FailedExports, o.SpansReceived, o.PointsReceived)
 		}
 	}
 

@@ -139,6 +139,7 @@ func summarise(w workload, m mode, ss []sample) row {
 			}
 			r.OTLP.SpansSent += o.SpansSent
 			r.OTLP.SpansDropped += o.SpansDropped
+			r.OTLP.SpansSampledOut += o.SpansSampledOut
 			r.OTLP.FailedExports += o.FailedExports
 			r.OTLP.Retries += o.Retries
 			r.OTLP.SpansReceived += o.SpansReceived

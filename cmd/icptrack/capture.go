@@ -51,6 +51,8 @@ type captureFlags struct {
 	logLevel      string
 	serviceName   string
 	causal        bool
+	sampleRatio   float64
+	maxSpans      float64
 
 	// file is the configuration file read, if any.
 	file *config.File
@@ -80,6 +82,10 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 		"service.name of each traced process's spans: text with {exe}, {comm} or {container}")
 	fs.BoolVar(&f.causal, "causal-stitching", true,
 		"make a thread's sends children of the receive it made before them, so a request across processes is one trace")
+	fs.Float64Var(&f.sampleRatio, "trace-sample-ratio", 1,
+		"export this fraction of traces as spans, decided per trace so a request is whole or absent (metrics and the event log stay exact)")
+	fs.Float64Var(&f.maxSpans, "max-spans-per-second", exporter.DefaultMaxSpansPerSecond,
+		"at most about this many spans a second: under load fewer traces are sampled, counted as sampled out, rather than spans dropped; 0 for no cap")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level on standard error: debug, info, warn or error")
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
@@ -127,6 +133,8 @@ func (f *captureFlags) loadConfig() error {
 	take("log_level", "log-level", func() { f.logLevel = file.LogLevel })
 	take("service_name", "service-name", func() { f.serviceName = file.ServiceName })
 	take("causal_stitching", "causal-stitching", func() { f.causal = file.CausalStitching })
+	take("trace_sample_ratio", "trace-sample-ratio", func() { f.sampleRatio = file.TraceSampleRatio })
+	take("max_spans_per_second", "max-spans-per-second", func() { f.maxSpans = file.MaxSpansPerSecond })
 	take("prometheus", "prometheus", func() { f.prometheus = file.Prometheus })
 	take("otlp.endpoint", "otlp-endpoint", func() { f.otlpEndpoint = file.OTLP.Endpoint })
 	take("otlp.protocol", "otlp-protocol", func() { f.otlpProtocol = file.OTLP.Protocol })
@@ -192,6 +200,12 @@ func (f *captureFlags) config() (probes.Config, error) {
 	cfg.Cmdline = f.cmdline
 	if err := exporter.ValidateServiceName(f.serviceName); err != nil {
 		return cfg, usageError("--service-name: %v", err)
+	}
+	if err := exporter.CheckSampleRatio(f.sampleRatio); err != nil {
+		return cfg, usageError("--trace-sample-ratio: %v", err)
+	}
+	if err := exporter.CheckMaxSpansPerSecond(f.maxSpans); err != nil {
+		return cfg, usageError("--max-spans-per-second: %v", err)
 	}
 	if _, err := logLevel(f.logLevel); err != nil {
 		return cfg, usageError("--log-level: %v", err)
@@ -327,8 +341,10 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 				opts.BatchTimeout = f.file.BatchTimeout
 			}
 		}
+		opts.SampleRatio, opts.MaxSpansPerSecond, opts.QueueFill = f.sampleRatio, f.maxSpans, o.sender.QueueFill
 		o.spans = exporter.NewSpans(opts, o.sender.Send)
-		log.Info("sending spans over OTLP", zap.String("endpoint", o.sender.Endpoint()), zap.Bool("causal_stitching", f.causal))
+		log.Info("sending spans over OTLP", zap.String("endpoint", o.sender.Endpoint()), zap.Bool("causal_stitching", f.causal),
+			zap.Float64("trace_sample_ratio", f.sampleRatio), zap.Float64("max_spans_per_second", f.maxSpans))
 	}
 	if !metrics {
 		otlp = exporter.OTLPConfig{}
@@ -348,6 +364,12 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 		if o.metrics, err = exporter.NewMetrics(o.meters, o.selfStats); err != nil {
 			o.shutdown()
 			return nil, &exitError{code: exitFailure, err: err}
+		}
+		if o.spans != nil {
+			if _, err = exporter.ObserveSampledOut(o.meters, o.spans.SampledOut); err != nil {
+				o.shutdown()
+				return nil, &exitError{code: exitFailure, err: err}
+			}
 		}
 	}
 	return o, nil

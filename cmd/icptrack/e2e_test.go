@@ -221,6 +221,67 @@ func TestJaegerShowsEachRequestAsOneTraceAcrossThreeServices(t *testing.T) {
 	}
 }
 
+// With --trace-sample-ratio 0.5, Jaeger holds about half of the requests,
+// each of them whole (client, server and worker spans of one request get
+// one decision), with the threshold in the tracestate; the event log and
+// the summary still count every operation, and sent + sampled out is all
+// of them.
+func TestJaegerShowsASampleOfWholeRequests(t *testing.T) {
+	j := startJaeger(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	const requests = 24
+	r := run(t, "run", "--otlp-endpoint", j.otlpGRPC, "--otlp-protocol", "grpc", "--otlp-signals", "traces", "--trace-sample-ratio", "0.5",
+		"--events", events, "--", demoClient(t), "--requests", strconv.Itoa(requests))
+	if r.code != 0 || strings.Count(r.stdout, " -> ") != requests {
+		t.Fatalf("exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	n := len(readEvents(t, events))
+	m := regexp.MustCompile(`(\d+) spans sent, 0 dropped, .*; (\d+) operations sampled out`).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no OTLP line with sampled-out operations in the summary:\n%s", r.stderr)
+	}
+	sent, _ := strconv.Atoi(m[1])
+	out, _ := strconv.Atoi(m[2])
+	if sent+out != n || sent == 0 || out == 0 {
+		t.Fatalf("%d spans sent + %d sampled out, want both above 0 and %d (the event log's operations) together", sent, out, n)
+	}
+
+	// Jaeger stores asynchronously: wait until what it holds stops growing.
+	var chains [][]string
+	var traces []jaegerTrace
+	for deadline, last, stable := time.Now().Add(30*time.Second), -1, 0; time.Now().Before(deadline) && stable < 5; {
+		time.Sleep(200 * time.Millisecond)
+		traces = j.traces(t, "demo-client")
+		chains = chainsIn(traces)
+		if len(chains) == last {
+			stable++
+		} else {
+			last, stable = len(chains), 0
+		}
+	}
+	if len(chains) == 0 || len(chains) == requests {
+		t.Fatalf("Jaeger holds %d of %d requests at ratio 0.5", len(chains), requests)
+	}
+	for i, chain := range chains {
+		if !slices.Equal(chain, requestChain) {
+			t.Errorf("sampled trace %d is not a whole request:\n  %s", i, strings.Join(chain, "\n  "))
+		}
+	}
+	states := map[string]int{}
+	for _, tr := range traces {
+		for _, s := range tr.Spans {
+			for _, tag := range s.Tags {
+				if tag.Key == "w3c.tracestate" {
+					states[fmt.Sprint(tag.Value)]++
+				}
+			}
+		}
+	}
+	if len(states) != 1 || states["ot=th:8"] == 0 {
+		t.Errorf("tracestates in Jaeger %v, want ot=th:8 on every span", states)
+	}
+}
+
 // checkRequestChains checks that Jaeger holds one trace per demo request,
 // each the whole requestChain. Jaeger stores what it accepted
 // asynchronously: it waits until every chain is there, or long enough to

@@ -356,6 +356,8 @@ func TestExportFlagMistakes(t *testing.T) {
 	oneLineError(t, run(t, "run", "--prometheus", "9464", "--", "true"), 2, "--prometheus", "host:port")
 	oneLineError(t, run(t, "run", "--service-name", "{pid}", "--", "true"), 2, "--service-name", "placeholder")
 	oneLineError(t, run(t, "run", "--log-level", "loud", "--", "true"), 2, "--log-level", "debug")
+	oneLineError(t, run(t, "run", "--trace-sample-ratio", "0", "--", "true"), 2, "--trace-sample-ratio", "above 0 and at most 1")
+	oneLineError(t, run(t, "run", "--max-spans-per-second", "-1", "--", "true"), 2, "--max-spans-per-second", "0 for no cap")
 	cmd := exec.Command(binary, "run", "--", "true")
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=nohost")
 	oneLineError(t, runCmd(t, cmd), 2, "OTLP", "not an OTLP endpoint")

@@ -125,8 +125,10 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 	}
 	if s := p.out.sender; s != nil {
 		st := s.Stats()
-		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d failed exports, %d retries\n",
-			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries)
+		// Sampled out is not lost: those operations are in the numbers
+		// above, only not in the traces.
+		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d failed exports, %d retries; %d operations sampled out%s\n",
+			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries, p.out.spans.SampledOut(), samplingNote(p.out.spans))
 	}
 	if n := p.OwnTraffic(); n > 0 {
 		fmt.Fprintf(os.Stderr, "icptrack: %d operations of traced processes with icptrack's own exports left out\n", n)
@@ -135,6 +137,14 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 		fmt.Fprintf(os.Stderr, "icptrack: Prometheus metrics were served on http://%s/metrics\n", m.PrometheusAddr())
 	}
 	return nil
+}
+
+// samplingNote says why operations were sampled out, when any were.
+func samplingNote(s *exporter.Spans) string {
+	if s.SampledOut() == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (--trace-sample-ratio, --max-spans-per-second; %.3g of new traces exported at the end)", s.Probability())
 }
 
 // forwardSignals passes icptrack's signals to the command until it exits.

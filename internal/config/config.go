@@ -48,6 +48,8 @@ type File struct {
 	MetricsInterval    time.Duration
 	BatchSize          int
 	BatchTimeout       time.Duration
+	TraceSampleRatio   float64
+	MaxSpansPerSecond  float64
 	Trace              Trace
 }
 
@@ -137,7 +139,29 @@ var keys = map[string]setter{
 		}
 		return exporter.ValidateServiceName(f.ServiceName)
 	},
-	"causal_stitching":    boolean(func(f *File) *bool { return &f.CausalStitching }),
+	"causal_stitching": boolean(func(f *File) *bool { return &f.CausalStitching }),
+	"trace_sample_ratio": func(f *File, n *yaml.Node) error {
+		v, err := number(n)
+		if err != nil {
+			return err
+		}
+		if err := exporter.CheckSampleRatio(v); err != nil {
+			return err
+		}
+		f.TraceSampleRatio = v
+		return nil
+	},
+	"max_spans_per_second": func(f *File, n *yaml.Node) error {
+		v, err := number(n)
+		if err != nil {
+			return err
+		}
+		if err := exporter.CheckMaxSpansPerSecond(v); err != nil {
+			return err
+		}
+		f.MaxSpansPerSecond = v
+		return nil
+	},
 	"resource_attributes": stringMap(func(f *File) *map[string]string { return &f.ResourceAttributes }),
 	"prometheus": func(f *File, n *yaml.Node) error {
 		if err := scalar(n, &f.Prometheus); err != nil {
@@ -389,6 +413,15 @@ func intIn(field func(*File) *int, lo, hi int) setter {
 		*field(f) = v
 		return nil
 	}
+}
+
+// number reads a decimal number, such as 0.25 or 20000.
+func number(n *yaml.Node) (float64, error) {
+	v, err := strconv.ParseFloat(n.Value, 64)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return 0, fmt.Errorf("%q is not a number", n.Value)
+	}
+	return v, nil
 }
 
 func duration(field func(*File) *time.Duration) setter {

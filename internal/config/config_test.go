@@ -22,6 +22,8 @@ coalesce: 5ms
 log_level: info
 service_name: "{exe}-{container}"
 causal_stitching: false
+trace_sample_ratio: 0.25
+max_spans_per_second: 5000
 resource_attributes:
   deployment.environment.name: staging
 prometheus: 127.0.0.1:9464
@@ -57,7 +59,8 @@ func TestLoadEverySetting(t *testing.T) {
 	switch {
 	case f.Mechanisms != "pipe,unix,posix_mq", f.Payload != 64, !f.Cmdline, f.RingBuffer != "32MiB", f.MemoryLimit != "200MiB",
 		f.DrainInterval != 20*time.Millisecond, f.Coalesce != 5*time.Millisecond, f.LogLevel != "info", f.ServiceName != "{exe}-{container}", f.CausalStitching,
-		f.ResourceAttributes["deployment.environment.name"] != "staging", f.Prometheus != "127.0.0.1:9464":
+		f.ResourceAttributes["deployment.environment.name"] != "staging", f.Prometheus != "127.0.0.1:9464",
+		f.TraceSampleRatio != 0.25, f.MaxSpansPerSecond != 5000:
 		t.Errorf("top-level settings: %+v", f)
 	}
 	o := f.OTLP
@@ -107,6 +110,10 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 		{"trace:\n  pids: [0]\n", 2, "trace.pids", []string{"not a process id"}},
 		{"payload: 1\npayload: 2\n", 2, "payload", []string{"twice"}},
 		{"otlp:\n  signals: [logs]\n", 2, "otlp.signals", []string{"traces or metrics"}},
+		{"trace_sample_ratio: 0\n", 1, "trace_sample_ratio", []string{"above 0 and at most 1"}},
+		{"trace_sample_ratio: 10%\n", 1, "trace_sample_ratio", []string{"not a number"}},
+		{"trace_sample_ratio: 1.5\n", 1, "trace_sample_ratio", []string{"at most 1"}},
+		{"max_spans_per_second: -5\n", 1, "max_spans_per_second", []string{"0 for no cap"}},
 	}
 	for _, tc := range cases {
 		_, err := Parse("/etc/icptrack/config.yaml", []byte(tc.yaml))
