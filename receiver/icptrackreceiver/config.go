@@ -57,6 +57,10 @@ type Config struct {
 	// QueueSize bounds the batches waiting for each pipeline; more are
 	// dropped and counted.
 	QueueSize int `mapstructure:"queue_size"`
+	// Coalesce makes the kernel send a run of same-direction operations
+	// by one thread on one byte stream, within this long of the first,
+	// as one record with their count; 0 sends a record per operation.
+	Coalesce time.Duration `mapstructure:"coalesce"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -87,6 +91,7 @@ func createDefaultConfig() *Config {
 		DrainInterval:   50 * time.Millisecond,
 		MetricsInterval: 10 * time.Second,
 		QueueSize:       16,
+		Coalesce:        time.Millisecond,
 	}
 }
 
@@ -130,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QueueSize <= 0 {
 		bad("queue_size", "%d must be positive", c.QueueSize)
+	}
+	if c.Coalesce < 0 {
+		bad("coalesce", "%s is negative: use a duration such as 1ms, or 0 to send every operation on its own", c.Coalesce)
 	}
 	return errors.Join(errs...)
 }

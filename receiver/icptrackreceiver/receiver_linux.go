@@ -53,23 +53,10 @@ type running struct {
 
 func (i *instance) start(_ context.Context, _ component.Host) (*running, error) {
 	cfg := i.cfg
-	pcfg := probes.DefaultConfig()
-	var err error
-	if pcfg.Mechanisms, err = cfg.mechanisms(); err != nil {
-		return nil, fmt.Errorf("mechanisms: %w", err)
+	pcfg, err := cfg.probes()
+	if err != nil {
+		return nil, err
 	}
-	if !(len(cfg.Mechanisms) == 1 && strings.TrimSpace(cfg.Mechanisms[0]) == "all") {
-		// Named: the receiver fails to start rather than run without one.
-		pcfg.Required = pcfg.Mechanisms
-	}
-	pcfg.PayloadBytes = cfg.PayloadBytes
-	if pcfg.RingBufferBytes, err = config.ParseSize(cfg.RingBufferSize); err != nil {
-		return nil, fmt.Errorf("ring_buffer_size: %w", err)
-	}
-	pcfg.DrainInterval = cfg.DrainInterval
-	pcfg.Cmdline = cfg.Cmdline
-	pcfg.TraceAll = true
-	pcfg.MetricsOnly = cfg.Mode == modeMetrics
 	if pcfg.Select, err = probes.ResolveSelector(cfg.Include.spec(), includeKey); err != nil {
 		return nil, err
 	}
@@ -161,6 +148,30 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 	r.log.Info("icptrack is tracing", zap.String("mode", cfg.Mode), zap.Strings("mechanisms", cfg.Mechanisms),
 		zap.Bool("traces", i.traces != nil), zap.Bool("metrics", i.metrics != nil), zap.Bool("logs", i.logs != nil))
 	return r, nil
+}
+
+// probes is what the tracer is to do, but the processes to trace, which
+// start resolves on the host.
+func (c *Config) probes() (probes.Config, error) {
+	pcfg := probes.DefaultConfig()
+	var err error
+	if pcfg.Mechanisms, err = c.mechanisms(); err != nil {
+		return pcfg, fmt.Errorf("mechanisms: %w", err)
+	}
+	if !(len(c.Mechanisms) == 1 && strings.TrimSpace(c.Mechanisms[0]) == "all") {
+		// Named: the receiver fails to start rather than run without one.
+		pcfg.Required = pcfg.Mechanisms
+	}
+	pcfg.PayloadBytes = c.PayloadBytes
+	if pcfg.RingBufferBytes, err = config.ParseSize(c.RingBufferSize); err != nil {
+		return pcfg, fmt.Errorf("ring_buffer_size: %w", err)
+	}
+	pcfg.DrainInterval = c.DrainInterval
+	pcfg.Coalesce = c.Coalesce
+	pcfg.Cmdline = c.Cmdline
+	pcfg.TraceAll = true
+	pcfg.MetricsOnly = c.Mode == modeMetrics
+	return pcfg, nil
 }
 
 func (r *running) selfStats() exporter.SelfStats {
