@@ -54,9 +54,18 @@ type Config struct {
 	DrainInterval time.Duration `mapstructure:"drain_interval"`
 	// MetricsInterval is how often the metrics go down the pipeline.
 	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
-	// QueueSize bounds the batches waiting for each pipeline; more are
-	// dropped and counted.
+	// QueueSize bounds the batches waiting for each pipeline, while it
+	// is slow or refuses with a retryable error; more are dropped and
+	// counted.
 	QueueSize int `mapstructure:"queue_size"`
+	// Coalesce makes the kernel send a run of same-direction operations
+	// by one thread on one byte stream, within this long of the first,
+	// as one record with their count; 0 sends a record per operation.
+	Coalesce time.Duration `mapstructure:"coalesce"`
+
+	// test is set only by this package's tests; no configuration key
+	// reaches it. nil: the receiver runs as configured.
+	test *testHooks
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -87,6 +96,7 @@ func createDefaultConfig() *Config {
 		DrainInterval:   50 * time.Millisecond,
 		MetricsInterval: 10 * time.Second,
 		QueueSize:       16,
+		Coalesce:        time.Millisecond,
 	}
 }
 
@@ -130,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QueueSize <= 0 {
 		bad("queue_size", "%d must be positive", c.QueueSize)
+	}
+	if c.Coalesce < 0 {
+		bad("coalesce", "%s is negative: use a duration such as 1ms, or 0 to send every operation on its own", c.Coalesce)
 	}
 	return errors.Join(errs...)
 }

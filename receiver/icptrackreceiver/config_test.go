@@ -29,6 +29,9 @@ func TestLoadConfig(t *testing.T) {
 	custom.DrainInterval = 20 * time.Millisecond
 	custom.MetricsInterval = 30 * time.Second
 	custom.QueueSize = 16
+	custom.Coalesce = 5 * time.Millisecond
+	off := createDefaultConfig()
+	off.Coalesce = 0
 
 	tests := []struct {
 		name    string
@@ -37,6 +40,8 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{name: "", want: createDefaultConfig()},
 		{name: "custom", want: custom},
+		{name: "coalesce_off", want: off},
+		{name: "bad_coalesce", wantErr: []string{"coalesce:", "-1ms is negative", "0 to send every operation on its own"}},
 		{name: "bad_mechanism", wantErr: []string{"mechanisms:", "telepathy", "posix_mq"}},
 		{name: "bad_payload", wantErr: []string{"payload_bytes:", "0 (off) to 4096"}},
 		{name: "bad_ring_buffer", wantErr: []string{"ring_buffer_size:", "power of two"}},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,33 +52,31 @@ type running struct {
 
 func (i *instance) start(_ context.Context, _ component.Host) (*running, error) {
 	cfg := i.cfg
-	pcfg := probes.DefaultConfig()
-	var err error
-	if pcfg.Mechanisms, err = cfg.mechanisms(); err != nil {
-		return nil, fmt.Errorf("mechanisms: %w", err)
+	pcfg, err := cfg.probes()
+	if err != nil {
+		return nil, err
 	}
-	if !(len(cfg.Mechanisms) == 1 && strings.TrimSpace(cfg.Mechanisms[0]) == "all") {
-		// Named: the receiver fails to start rather than run without one.
-		pcfg.Required = pcfg.Mechanisms
-	}
-	pcfg.PayloadBytes = cfg.PayloadBytes
-	if pcfg.RingBufferBytes, err = config.ParseSize(cfg.RingBufferSize); err != nil {
-		return nil, fmt.Errorf("ring_buffer_size: %w", err)
-	}
-	pcfg.DrainInterval = cfg.DrainInterval
-	pcfg.Cmdline = cfg.Cmdline
-	pcfg.TraceAll = true
-	pcfg.MetricsOnly = cfg.Mode == modeMetrics
 	if pcfg.Select, err = probes.ResolveSelector(cfg.Include.spec(), includeKey); err != nil {
 		return nil, err
 	}
 
 	r := &running{log: i.set.Logger, traced: make(chan error, 1)}
+	if r.telemetry, err = metadata.NewTelemetryBuilder(i.set.TelemetrySettings); err != nil {
+		return nil, err
+	}
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID: i.set.ID, Transport: "ebpf", ReceiverCreateSettings: i.set,
 	})
 	if err != nil {
+		r.telemetry.Shutdown()
 		return nil, err
+	}
+	retry, hooks := defaultBackoff, cfg.test
+	if hooks != nil && hooks.retry != (backoff{}) {
+		retry = hooks.retry
+	}
+	lost := func(signal string) queueEvents {
+		return newLosses(signal, r.log, r.telemetry, &r.dropped).events()
 	}
 	res := exporter.ResourceOptions{ServiceName: cfg.ServiceName}
 	out := exporter.Outputs{}
@@ -91,7 +88,7 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 		}
 	}
 	if i.traces != nil && kernel == nil {
-		r.traces = newQueue(cfg.QueueSize, &r.dropped, ptrace.Traces.SpanCount, func(ctx context.Context, td ptrace.Traces) error {
+		r.traces = newQueue(cfg.QueueSize, retry, lost("traces"), ptrace.Traces.SpanCount, func(ctx context.Context, td ptrace.Traces) error {
 			ctx = obs.StartTracesOp(ctx)
 			err := i.traces.ConsumeTraces(ctx, td)
 			obs.EndTracesOp(ctx, "icptrack", td.SpanCount(), err)
@@ -99,26 +96,30 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 		})
 		opts := exporter.DefaultSpanOptions()
 		opts.Resource, opts.CausalStitching = res, cfg.CausalStitching
-		out.Spans = exporter.NewSpans(opts, r.traces.put)
+		if n := hooks.batchSize(); n > 0 {
+			opts.BatchSize = n
+		}
+		out.Spans = exporter.NewSpans(opts, seen(hooks.tracesHook(), r.traces.put))
 	}
 	if i.logs != nil && kernel == nil {
-		r.logs = newQueue(cfg.QueueSize, &r.dropped, plog.Logs.LogRecordCount, func(ctx context.Context, ld plog.Logs) error {
+		r.logs = newQueue(cfg.QueueSize, retry, lost("logs"), plog.Logs.LogRecordCount, func(ctx context.Context, ld plog.Logs) error {
 			ctx = obs.StartLogsOp(ctx)
 			err := i.logs.ConsumeLogs(ctx, ld)
 			obs.EndLogsOp(ctx, "icptrack", ld.LogRecordCount(), err)
 			return err
 		})
-		out.Logs = exporter.NewLogs(exporter.LogOptions{Resource: res}, r.logs.put)
+		out.Logs = exporter.NewLogs(exporter.LogOptions{Resource: res, BatchSize: hooks.batchSize()}, seen(hooks.logsHook(), r.logs.put))
 	}
 	if i.metrics != nil {
-		r.metrics = newQueue(cfg.QueueSize, &r.dropped, pmetric.Metrics.DataPointCount, func(ctx context.Context, md pmetric.Metrics) error {
+		r.metrics = newQueue(cfg.QueueSize, retry, lost("metrics"), pmetric.Metrics.DataPointCount, func(ctx context.Context, md pmetric.Metrics) error {
 			ctx = obs.StartMetricsOp(ctx)
 			err := i.metrics.ConsumeMetrics(ctx, md)
 			obs.EndMetricsOp(ctx, "icptrack", md.DataPointCount(), err)
 			return err
 		})
-		if r.collector, err = newMetricsCollector(cfg.MetricsInterval, r.metrics.put, r.selfStats, kernel); err != nil {
+		if r.collector, err = newMetricsCollector(cfg.MetricsInterval, seen(hooks.metricsHook(), r.metrics.put), r.selfStats, kernel); err != nil {
 			r.closeQueues(context.Background())
+			r.telemetry.Shutdown()
 			return nil, err
 		}
 		if kernel == nil {
@@ -131,6 +132,7 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 		if r.collector != nil {
 			_ = r.collector.provider.Shutdown(context.Background())
 		}
+		r.telemetry.Shutdown()
 		return nil, err
 	}
 	if off := r.tracer.Unavailable(); off != nil {
@@ -143,9 +145,10 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 		r.degraded = fmt.Errorf("not traced on this kernel (%s): %s; see the log for why, or run icptrack check",
 			probes.KernelRelease(), strings.Join(names, ", "))
 	}
-	if r.telemetry, err = r.selfTelemetry(i.set.TelemetrySettings); err != nil {
+	if err = r.selfTelemetry(); err != nil {
 		_ = r.tracer.Close()
 		r.closeQueues(context.Background())
+		r.telemetry.Shutdown()
 		return nil, err
 	}
 	if kernel != nil {
@@ -163,6 +166,30 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 	return r, nil
 }
 
+// probes is what the tracer is to do, but the processes to trace, which
+// start resolves on the host.
+func (c *Config) probes() (probes.Config, error) {
+	pcfg := probes.DefaultConfig()
+	var err error
+	if pcfg.Mechanisms, err = c.mechanisms(); err != nil {
+		return pcfg, fmt.Errorf("mechanisms: %w", err)
+	}
+	if !(len(c.Mechanisms) == 1 && strings.TrimSpace(c.Mechanisms[0]) == "all") {
+		// Named: the receiver fails to start rather than run without one.
+		pcfg.Required = pcfg.Mechanisms
+	}
+	pcfg.PayloadBytes = c.PayloadBytes
+	if pcfg.RingBufferBytes, err = config.ParseSize(c.RingBufferSize); err != nil {
+		return pcfg, fmt.Errorf("ring_buffer_size: %w", err)
+	}
+	pcfg.DrainInterval = c.DrainInterval
+	pcfg.Coalesce = c.Coalesce
+	pcfg.Cmdline = c.Cmdline
+	pcfg.TraceAll = true
+	pcfg.MetricsOnly = c.Mode == modeMetrics
+	return pcfg, nil
+}
+
 func (r *running) selfStats() exporter.SelfStats {
 	s := exporter.SelfStats{ExportDropped: r.dropped.Load()}
 	if ts, err := r.tracer.Stats(); err == nil {
@@ -173,34 +200,32 @@ func (r *running) selfStats() exporter.SelfStats {
 
 // selfTelemetry reports what the receiver processed and lost through the
 // Collector's own telemetry.
-func (r *running) selfTelemetry(set component.TelemetrySettings) (*metadata.TelemetryBuilder, error) {
-	tb, err := metadata.NewTelemetryBuilder(set)
-	if err != nil {
-		return nil, err
-	}
+func (r *running) selfTelemetry() error {
 	ringBuffer := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCDropReason, semconv.IPCDropReasonRingBuffer)))
 	exportQueue := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCDropReason, semconv.IPCDropReasonExportQueue)))
-	err = errors.Join(
-		tb.RegisterIcptrackEventsProcessedCallback(func(_ context.Context, o metric.Int64Observer) error {
+	return errors.Join(
+		r.telemetry.RegisterIcptrackEventsProcessedCallback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(int64(r.selfStats().Processed))
 			return nil
 		}),
-		tb.RegisterIcptrackEventsDroppedCallback(func(_ context.Context, o metric.Int64Observer) error {
+		r.telemetry.RegisterIcptrackEventsDroppedCallback(func(_ context.Context, o metric.Int64Observer) error {
 			s := r.selfStats()
 			o.Observe(int64(s.RingBufferDropped), ringBuffer)
 			o.Observe(int64(s.ExportDropped), exportQueue)
 			return nil
 		}),
 	)
-	if err != nil {
-		tb.Shutdown()
-		return nil, err
-	}
-	return tb, nil
 }
 
+// shutdownDrain bounds how long shutdown waits for pipelines that keep
+// refusing when its context sets no deadline (the Collector's own
+// shutdown sets none): a pipeline that refuses forever must not keep the
+// Collector from stopping.
+const shutdownDrain = 5 * time.Second
+
 // stop detaches the programs, flushes what the pipeline holds and lets the
-// queues drain until ctx is done.
+// queues drain, retries included, until ctx is done; then drops and
+// counts what is left.
 func (r *running) stop(ctx context.Context) error {
 	r.cancel()
 	runErr := <-r.traced
@@ -208,7 +233,13 @@ func (r *running) stop(ctx context.Context) error {
 	if r.collector != nil {
 		errs = append(errs, r.collector.stop(ctx))
 	}
-	r.closeQueues(ctx)
+	drain := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		drain, cancel = context.WithTimeout(ctx, shutdownDrain)
+		defer cancel()
+	}
+	r.closeQueues(drain)
 	r.telemetry.Shutdown()
 	errs = append(errs, r.tracer.Close())
 	if st, err := r.tracer.Stats(); err == nil && (st.Dropped > 0 || r.dropped.Load() > 0) {
@@ -229,66 +260,15 @@ func (r *running) closeQueues(ctx context.Context) {
 	}
 }
 
-// queue hands batches to a Collector pipeline from a goroutine of its
-// own. put never blocks: a batch that finds it full is dropped, and
-// counted, as is one the pipeline refuses.
-type queue[T any] struct {
-	ch      chan T
-	count   func(T) int
-	consume func(context.Context, T) error
-	dropped *atomic.Uint64
-	done    chan struct{}
-	ctx     context.Context
-	cancel  context.CancelFunc
-	mu      sync.Mutex
-	closed  bool
-}
-
-func newQueue[T any](size int, dropped *atomic.Uint64, count func(T) int, consume func(context.Context, T) error) *queue[T] {
-	q := &queue[T]{ch: make(chan T, size), count: count, consume: consume, dropped: dropped, done: make(chan struct{})}
-	q.ctx, q.cancel = context.WithCancel(context.Background())
-	go q.run()
-	return q
-}
-
-func (q *queue[T]) put(v T) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		q.dropped.Add(uint64(q.count(v)))
-		return
+// seen has hook, when there is one, see each batch before put takes it.
+func seen[T any](hook func(T), put func(T)) func(T) {
+	if hook == nil {
+		return put
 	}
-	select {
-	case q.ch <- v:
-	default:
-		q.dropped.Add(uint64(q.count(v)))
+	return func(v T) {
+		hook(v)
+		put(v)
 	}
-}
-
-func (q *queue[T]) run() {
-	defer close(q.done)
-	for v := range q.ch {
-		if q.ctx.Err() != nil || q.consume(q.ctx, v) != nil {
-			q.dropped.Add(uint64(q.count(v)))
-		}
-	}
-}
-
-// close lets the queue drain until ctx is done, then drops what is left.
-func (q *queue[T]) close(ctx context.Context) {
-	q.mu.Lock()
-	if !q.closed {
-		q.closed = true
-		close(q.ch)
-	}
-	q.mu.Unlock()
-	select {
-	case <-q.done:
-	case <-ctx.Done():
-		q.cancel()
-		<-q.done
-	}
-	q.cancel()
 }
 
 // metricsCollector records operations with the same instruments as the

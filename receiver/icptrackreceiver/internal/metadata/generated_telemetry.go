@@ -30,6 +30,8 @@ type TelemetryBuilder struct {
 	registrations           []metric.Registration
 	IcptrackEventsDropped   metric.Int64ObservableCounter
 	IcptrackEventsProcessed metric.Int64ObservableCounter
+	IcptrackExportDropped   metric.Int64Counter
+	IcptrackExportRetries   metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -111,6 +113,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_icptrack.events.processed",
 		metric.WithDescription("IPC operations the receiver read from the kernel. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.IcptrackExportDropped, err = builder.meter.Int64Counter(
+		"otelcol_icptrack.export.dropped",
+		metric.WithDescription("Spans, log records and metric data points the receiver gave up on, by pipeline and why: the pipeline's queue was full (raise queue_size, or give the pipeline more room), the next consumer refused them with a permanent error, or the receiver shut down before the pipeline took them. Their sum is icptrack.events.dropped{ipc.drop.reason=export_queue}. [Alpha]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.IcptrackExportRetries, err = builder.meter.Int64Counter(
+		"otelcol_icptrack.export.retries",
+		metric.WithDescription("Times the next consumer refused a batch with a retryable error (as memory_limiter does to make receivers back off) and the receiver offered it again after a backoff. [Alpha]"),
+		metric.WithUnit("{batch}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -52,3 +52,35 @@ func AssertEqualIcptrackEventsProcessed(t *testing.T, tt *componenttest.Telemetr
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
+
+func AssertEqualIcptrackExportDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_icptrack.export.dropped",
+		Description: "Spans, log records and metric data points the receiver gave up on, by pipeline and why: the pipeline's queue was full (raise queue_size, or give the pipeline more room), the next consumer refused them with a permanent error, or the receiver shut down before the pipeline took them. Their sum is icptrack.events.dropped{ipc.drop.reason=export_queue}. [Alpha]",
+		Unit:        "{item}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_icptrack.export.dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualIcptrackExportRetries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_icptrack.export.retries",
+		Description: "Times the next consumer refused a batch with a retryable error (as memory_limiter does to make receivers back off) and the receiver offered it again after a backoff. [Alpha]",
+		Unit:        "{batch}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_icptrack.export.retries")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
