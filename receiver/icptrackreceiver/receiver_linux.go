@@ -193,7 +193,7 @@ func (c *Config) probes() (probes.Config, error) {
 func (r *running) selfStats() exporter.SelfStats {
 	s := exporter.SelfStats{ExportDropped: r.dropped.Load()}
 	if ts, err := r.tracer.Stats(); err == nil {
-		s.Processed, s.RingBufferDropped = ts.Captured, ts.Dropped
+		s.Processed, s.RingBufferDropped = ts.Captured, ts.Dropped+ts.Held
 	}
 	return s
 }
@@ -242,8 +242,8 @@ func (r *running) stop(ctx context.Context) error {
 	r.closeQueues(drain)
 	r.telemetry.Shutdown()
 	errs = append(errs, r.tracer.Close())
-	if st, err := r.tracer.Stats(); err == nil && (st.Dropped > 0 || r.dropped.Load() > 0) {
-		r.log.Warn("icptrack lost operations", zap.Uint64("ring_buffer", st.Dropped), zap.Uint64("export_queue", r.dropped.Load()))
+	if st, err := r.tracer.Stats(); err == nil && (st.Dropped+st.Held > 0 || r.dropped.Load() > 0) {
+		r.log.Warn("icptrack lost operations", zap.Uint64("ring_buffer", st.Dropped), zap.Uint64("held_at_stop", st.Held), zap.Uint64("export_queue", r.dropped.Load()))
 	}
 	return errors.Join(errs...)
 }
