@@ -60,14 +60,33 @@ func (w *workload) op(i int, o *flow.Operation, links *[1]flow.OpID) {
 // for room in the export queue instead of dropping, so ops/s is the rate
 // the whole path sustains; every span must arrive. Run with -cpu 1 for the
 // per-core figure: the receiver then shares the one core too.
+//
+// "encoded" is the standalone agent's path (NewEncodedSpans: protobuf
+// written directly), "pdata" the Collector receiver's (pdata, marshalled
+// to send).
 func BenchmarkSpansOverOTLP(b *testing.B) {
+	b.Run("encoded", func(b *testing.B) {
+		benchmarkSpansOverOTLP(b, func(s *TraceSender) *Spans {
+			return NewEncodedSpans(DefaultSpanOptions(), func(body []byte, n int) {
+				s.sendWait(spanPayload{body: body, spans: n})
+			}, s.Buffer)
+		})
+	})
+	b.Run("pdata", func(b *testing.B) {
+		benchmarkSpansOverOTLP(b, func(s *TraceSender) *Spans {
+			return NewSpans(DefaultSpanOptions(), func(td ptrace.Traces) { s.sendWait(pdataPayload(td)) })
+		})
+	})
+}
+
+func benchmarkSpansOverOTLP(b *testing.B, mapper func(*TraceSender) *Spans) {
 	srv := &otlpServer{}
 	endpoint := startGRPC(b, srv)
 	s, err := NewTraceSender(OTLPConfig{Endpoint: endpoint, Protocol: ProtocolGRPC, Compression: "none"}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	spans := NewSpans(DefaultSpanOptions(), s.sendWait)
+	spans := mapper(s)
 	w := newWorkload()
 	var o flow.Operation
 	var links [1]flow.OpID
@@ -145,6 +164,30 @@ func BenchmarkSummary(b *testing.B) {
 // BenchmarkSpansMarshal it splits BenchmarkSpansOverOTLP's cost.
 func BenchmarkSpansMapping(b *testing.B) {
 	benchmarkMapping(b, DefaultSpanOptions())
+}
+
+// BenchmarkSpansEncoded is the standalone agent's mapper: operations
+// straight to the protobuf an OTLP request is, per span: what
+// BenchmarkSpansMapping and BenchmarkSpansMarshal together cost the pdata
+// way.
+func BenchmarkSpansEncoded(b *testing.B) {
+	var free []byte
+	spans := NewEncodedSpans(DefaultSpanOptions(), func(b []byte, _ int) { free = b }, func(n int) []byte {
+		if cap(free) >= n {
+			return free[:0]
+		}
+		return make([]byte, 0, n)
+	})
+	w := newWorkload()
+	var o flow.Operation
+	var links [1]flow.OpID
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.op(i, &o, &links)
+		spans.Add(&o)
+	}
+	spans.Flush()
 }
 
 // BenchmarkSpansSampledOut is the mapper's cost per operation when one

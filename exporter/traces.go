@@ -95,7 +95,6 @@ type SpanStats struct {
 // traces starts a trace of its own and links to them all.
 type Spans struct {
 	opts  SpanOptions
-	sink  func(ptrace.Traces)
 	res   *resources
 	rng   *rand.Rand
 	sends sendTable
@@ -117,8 +116,22 @@ type Spans struct {
 	sampledOut atomic.Uint64
 }
 
-// NewSpans hands each batch to sink, which owns it from then on.
+// NewSpans hands each batch to sink as pdata, which sink owns from then
+// on: for a Collector pipeline.
 func NewSpans(opts SpanOptions, sink func(ptrace.Traces)) *Spans {
+	return newSpans(opts, newPdataBatch(sink))
+}
+
+// NewEncodedSpans hands each batch to sink as the protobuf encoding of an
+// OTLP ExportTraceServiceRequest with that many spans, which sink owns
+// from then on: for sending, at a fraction of pdata's cost. buf, when not
+// nil, gives a buffer of at least n bytes to encode a batch into, such as
+// one the sink is done with (TraceSender.Buffer).
+func NewEncodedSpans(opts SpanOptions, sink func(body []byte, spans int), buf func(n int) []byte) *Spans {
+	return newSpans(opts, newProtoBatch(sink, buf))
+}
+
+func newSpans(opts SpanOptions, batch spanBatch) *Spans {
 	d := DefaultSpanOptions()
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = d.BatchSize
@@ -132,7 +145,7 @@ func NewSpans(opts SpanOptions, sink func(ptrace.Traces)) *Spans {
 	}
 	s := &Spans{
 		opts:    opts,
-		sink:    sink,
+		batch:   batch,
 		res:     newResources(opts.Resource),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		sends:   newSendTable(1 << 16),
@@ -148,7 +161,6 @@ func NewSpans(opts SpanOptions, sink func(ptrace.Traces)) *Spans {
 		s.cap = newSpanCap(opts.MaxSpansPerSecond, opts.QueueFill)
 	}
 	s.th = thresholdFor(s.ratio)
-	s.batch.reset()
 	return s
 }
 
@@ -178,14 +190,12 @@ func (s *Spans) Add(op *flow.Operation) {
 		s.sampledOut.Add(1)
 		return
 	}
-	if s.batch.n == 0 {
-		s.batch.started = time.Now()
-	}
-	span := s.batch.spans(s.res, op).AppendEmpty()
-	s.setPlace(span, &pl)
-	s.fill(span, op)
+	w := s.batch.begin(s.res, op, attrCount(op))
+	s.setPlace(w, op, &pl)
+	s.fill(w, op)
+	s.batch.end()
 	s.stats.Spans++
-	if s.batch.n++; s.batch.n >= s.opts.BatchSize {
+	if s.batch.size() >= s.opts.BatchSize {
 		s.Flush()
 	}
 }
@@ -204,7 +214,7 @@ func (s *Spans) Tick(now time.Time) {
 	if s.cap != nil {
 		s.adapt(s.clock())
 	}
-	if s.batch.n > 0 && now.Sub(s.batch.started) >= s.opts.BatchTimeout {
+	if s.batch.size() > 0 && now.Sub(s.batch.since()) >= s.opts.BatchTimeout {
 		s.Flush()
 	}
 	if now.Sub(s.lastSweep) >= time.Minute {
@@ -219,45 +229,11 @@ func (s *Spans) Tick(now time.Time) {
 
 // Flush sends the batch being built, if it has spans.
 func (s *Spans) Flush() {
-	if s.batch.n == 0 {
+	if s.batch.size() == 0 {
 		return
 	}
 	s.stats.Batches++
-	td := s.batch.td
-	s.batch.reset()
-	s.sink(td)
-}
-
-// spanBatch is the Traces being filled, with each process's span slice.
-type spanBatch struct {
-	td      ptrace.Traces
-	byPID   map[uint32]ptrace.SpanSlice
-	n       int
-	started time.Time
-}
-
-func (b *spanBatch) reset() {
-	b.td = ptrace.NewTraces()
-	if b.byPID == nil {
-		b.byPID = make(map[uint32]ptrace.SpanSlice)
-	}
-	clear(b.byPID)
-	b.n = 0
-}
-
-func (b *spanBatch) spans(res *resources, op *flow.Operation) ptrace.SpanSlice {
-	attrs := res.of(op)
-	if ss, ok := b.byPID[op.PID]; ok {
-		return ss
-	}
-	rs := b.td.ResourceSpans().AppendEmpty()
-	attrs.CopyTo(rs.Resource().Attributes())
-	scope := rs.ScopeSpans().AppendEmpty()
-	scope.Scope().SetName(ScopeName)
-	scope.Scope().SetVersion(Version())
-	ss := scope.Spans()
-	b.byPID[op.PID] = ss
-	return ss
+	s.batch.flush()
 }
 
 // threadContext is what a thread is doing, for causal stitching.
@@ -438,127 +414,97 @@ func (s *Spans) placeReceive(pl *placement, op *flow.Operation) {
 }
 
 // setPlace puts a sampled span in its trace.
-func (s *Spans) setPlace(span ptrace.Span, pl *placement) {
-	span.SetTraceID(pl.trace.id)
-	if !pl.parent.IsEmpty() {
-		span.SetParentSpanID(pl.parent)
-	}
-	span.TraceState().FromRaw(s.states.of(pl.trace.th))
-	span.SetFlags(traceFlagSampled | traceFlagRandom)
-	s.addLinks(span, pl.links)
+func (s *Spans) setPlace(w spanWriter, op *flow.Operation, pl *placement) {
+	w.ids(pl.trace.id, spanID(op.ID), pl.parent, s.states.of(pl.trace.th), traceFlagSampled|traceFlagRandom)
+	s.addLinks(w, pl.links)
 }
 
 // addLinks links the span to the sends in refs whose traces were
 // exported: a link to a span that was sampled out would lead nowhere.
-func (s *Spans) addLinks(span ptrace.Span, refs []spanRef) {
-	n := 0
+func (s *Spans) addLinks(w spanWriter, refs []spanRef) {
 	for _, r := range refs {
 		if r.trace.sampled() {
-			n++
+			w.link(r.trace.id, r.span, s.states.of(r.trace.th), traceFlagSampled|traceFlagRandom)
 		}
-	}
-	if n == 0 {
-		return
-	}
-	links := span.Links()
-	links.EnsureCapacity(n)
-	for _, r := range refs {
-		if !r.trace.sampled() {
-			continue
-		}
-		l := links.AppendEmpty()
-		l.SetTraceID(r.trace.id)
-		l.SetSpanID(r.span)
-		l.TraceState().FromRaw(s.states.of(r.trace.th))
-		l.SetFlags(traceFlagSampled | traceFlagRandom)
 	}
 }
 
 // fill sets everything but the span's place in its trace.
-func (s *Spans) fill(span ptrace.Span, op *flow.Operation) {
-	span.SetSpanID(spanID(op.ID))
-	span.SetName(SpanName(op))
-	span.SetKind(spanKind(op.Op))
-	span.SetStartTimestamp(pcommon.NewTimestampFromTime(op.Time))
-	span.SetEndTimestamp(pcommon.NewTimestampFromTime(op.Time.Add(op.Duration)))
+func (s *Spans) fill(a spanWriter, op *flow.Operation) {
+	a.head(operationName(op), spanTarget(op), spanKind(op.Op), pcommon.NewTimestampFromTime(op.Time),
+		pcommon.NewTimestampFromTime(op.Time.Add(op.Duration)))
 	if IsError(op.Error) {
-		span.Status().SetCode(ptrace.StatusCodeError)
-		span.Status().SetMessage(op.Error)
+		a.errorStatus(op.Error)
 	}
 
-	a := span.Attributes()
-	a.EnsureCapacity(attrCount(op))
-	a.PutStr(semconv.AttrIPCMechanism, op.Mechanism.String())
-	a.PutStr(semconv.AttrIPCOperationType, op.Op.String())
-	a.PutStr(semconv.AttrIPCOperationName, operationName(op))
+	a.str(semconv.AttrIPCMechanism, op.Mechanism.String())
+	a.str(semconv.AttrIPCOperationType, op.Op.String())
+	a.str(semconv.AttrIPCOperationName, operationName(op))
 	if op.Channel != "" {
-		a.PutStr(semconv.AttrIPCChannelID, op.Channel)
+		a.str(semconv.AttrIPCChannelID, op.Channel)
 	}
 	if op.Endpoint != "" {
-		a.PutStr(semconv.AttrIPCChannelName, op.Endpoint)
+		a.str(semconv.AttrIPCChannelName, op.Endpoint)
 	}
 	if anon, ok := anonymous(op); ok {
-		a.PutBool(semconv.AttrIPCChannelAnonymous, anon)
+		a.flag(semconv.AttrIPCChannelAnonymous, anon)
 	}
-	a.PutInt(semconv.AttrIPCThreadTID, int64(op.TID))
+	a.num(semconv.AttrIPCThreadTID, int64(op.TID))
 	if op.Peer.PID != 0 || op.Peer.Comm != "" {
-		a.PutInt(semconv.AttrIPCPeerProcessPID, int64(op.Peer.PID))
+		a.num(semconv.AttrIPCPeerProcessPID, int64(op.Peer.PID))
 		if op.Peer.Comm != "" {
-			a.PutStr(semconv.AttrIPCPeerProcessExecutableName, op.Peer.Comm)
+			a.str(semconv.AttrIPCPeerProcessExecutableName, op.Peer.Comm)
 		}
 	}
 	if t := transport(op.Mechanism); t != "" {
-		a.PutStr(semconv.AttrNetworkTransport, t)
+		a.str(semconv.AttrNetworkTransport, t)
 	}
 	if op.Remote.IsValid() {
-		a.PutStr(semconv.AttrNetworkPeerAddress, op.Remote.Addr().String())
-		a.PutInt(semconv.AttrNetworkPeerPort, int64(op.Remote.Port()))
+		a.str(semconv.AttrNetworkPeerAddress, op.Remote.Addr().String())
+		a.num(semconv.AttrNetworkPeerPort, int64(op.Remote.Port()))
 	}
 	if op.Op == flow.Send || op.Op == flow.Receive {
-		a.PutInt(semconv.AttrIPCPayloadSize, op.Bytes)
+		a.num(semconv.AttrIPCPayloadSize, op.Bytes)
 	}
 	if op.Error != "" && IsError(op.Error) {
-		a.PutStr(semconv.AttrErrorType, op.Error)
+		a.str(semconv.AttrErrorType, op.Error)
 	}
 	switch op.Mechanism {
 	case flow.POSIXMQ, flow.SysVMQ:
-		a.PutStr(semconv.AttrMessagingSystem, op.Mechanism.String())
+		a.str(semconv.AttrMessagingSystem, op.Mechanism.String())
 		if t := messagingOperation(op.Op); t != "" {
-			a.PutStr(semconv.AttrMessagingOperationType, t)
+			a.str(semconv.AttrMessagingOperationType, t)
 		}
 		if op.Endpoint != "" {
-			a.PutStr(semconv.AttrMessagingDestinationName, op.Endpoint)
+			a.str(semconv.AttrMessagingDestinationName, op.Endpoint)
 		}
 		if op.Op == flow.Send || op.Op == flow.Receive {
-			a.PutInt(semconv.AttrMessagingMessageBodySize, op.Bytes)
+			a.num(semconv.AttrMessagingMessageBodySize, op.Bytes)
 		}
 		if op.QueueDepth >= 0 {
-			a.PutInt(semconv.AttrIPCQueueDepth, op.QueueDepth)
+			a.num(semconv.AttrIPCQueueDepth, op.QueueDepth)
 		}
 		if op.HasMessageType {
-			a.PutInt(semconv.AttrIPCMessageType, op.MessageType)
+			a.num(semconv.AttrIPCMessageType, op.MessageType)
 		}
 	case flow.Signal:
 		if op.Signal != "" {
-			a.PutStr(semconv.AttrIPCSignalName, op.Signal)
+			a.str(semconv.AttrIPCSignalName, op.Signal)
 		}
 	case flow.SysVShm, flow.POSIXShm, flow.Memfd:
 		if op.Bytes > 0 {
-			a.PutInt(semconv.AttrIPCShmSize, op.Bytes)
+			a.num(semconv.AttrIPCShmSize, op.Bytes)
 		}
 	}
 	if op.Count > 1 {
-		a.PutInt(semconv.AttrIPCOperationCount, int64(op.Count))
+		a.num(semconv.AttrIPCOperationCount, int64(op.Count))
 	}
 	if op.PayloadCaptured {
-		a.PutInt(semconv.AttrIPCPayloadCapturedSize, int64(len(op.Payload)))
-		a.PutBool(semconv.AttrIPCPayloadTruncated, op.PayloadTruncated)
+		a.num(semconv.AttrIPCPayloadCapturedSize, int64(len(op.Payload)))
+		a.flag(semconv.AttrIPCPayloadTruncated, op.PayloadTruncated)
 		if len(op.Payload) > 0 {
-			ev := span.Events().AppendEmpty()
-			ev.SetName(semconv.EventIPCPayload)
-			ev.SetTimestamp(pcommon.NewTimestampFromTime(op.Time))
 			s.b64 = base64.StdEncoding.AppendEncode(s.b64[:0], op.Payload)
-			ev.Attributes().PutStr(semconv.AttrIPCPayloadContent, string(s.b64))
+			a.event(semconv.EventIPCPayload, pcommon.NewTimestampFromTime(op.Time), semconv.AttrIPCPayloadContent, string(s.b64))
 		}
 	}
 }

@@ -51,7 +51,7 @@ type TraceSender struct {
 
 	mu     sync.Mutex // guards closed against Send racing Shutdown
 	closed bool
-	queue  chan ptrace.Traces
+	queue  chan spanPayload
 	// stopping is closed when Shutdown starts: batches still queued get
 	// one attempt each, and none is retried.
 	stopping chan struct{}
@@ -60,13 +60,36 @@ type TraceSender struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	// bufs are request buffers sent and done with, for the next batches
+	// (Buffer): a batch is hundreds of kilobytes, and allocating each
+	// afresh made the garbage collector a tenth of the span path.
+	bufs chan []byte
+
 	sent, dropped, retries, failed atomic.Uint64
 	lastWarn                       atomic.Int64 // unix ns
 }
 
+// spanPayload is a batch of spans to send: pdata, or an
+// ExportTraceServiceRequest already encoded (NewEncodedSpans).
+type spanPayload struct {
+	td    ptrace.Traces
+	body  []byte
+	spans int
+}
+
+func pdataPayload(td ptrace.Traces) spanPayload { return spanPayload{td: td, spans: td.SpanCount()} }
+
+// encoded is the request's protobuf encoding.
+func (p spanPayload) encoded() ([]byte, error) {
+	if p.body != nil {
+		return p.body, nil
+	}
+	return ptraceotlp.NewExportRequestFromTraces(p.td).MarshalProto()
+}
+
 // traceClient sends one request; its errors say whether to retry.
 type traceClient interface {
-	export(ctx context.Context, td ptrace.Traces) (rejected int64, err error)
+	export(ctx context.Context, p spanPayload) (rejected int64, err error)
 	close() error
 }
 
@@ -101,9 +124,10 @@ func NewTraceSender(cfg OTLPConfig, log *zap.Logger, own *OwnAddrs) (*TraceSende
 	}
 	s := &TraceSender{
 		cfg: cfg, target: t, client: c, log: log,
-		queue:    make(chan ptrace.Traces, cfg.QueueSize),
+		queue:    make(chan spanPayload, cfg.QueueSize),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
+		bufs:     make(chan []byte, 4),
 	}
 	s.abort, s.cancel = context.WithCancel(context.Background())
 	go s.run()
@@ -116,26 +140,57 @@ func (s *TraceSender) Endpoint() string {
 }
 
 // Send queues a batch; it never blocks.
-func (s *TraceSender) Send(td ptrace.Traces) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		s.dropped.Add(uint64(td.SpanCount()))
+func (s *TraceSender) Send(td ptrace.Traces) { s.send(pdataPayload(td)) }
+
+// SendEncoded queues a batch of spans already encoded as an OTLP
+// ExportTraceServiceRequest (NewEncodedSpans's sink); it never blocks.
+func (s *TraceSender) SendEncoded(body []byte, spans int) {
+	s.send(spanPayload{body: body, spans: spans})
+}
+
+// Buffer returns an empty buffer of at least n bytes for SendEncoded's
+// body, reusing one already sent when it can; safe from any goroutine.
+func (s *TraceSender) Buffer(n int) []byte {
+	select {
+	case b := <-s.bufs:
+		if cap(b) >= n {
+			return b[:0]
+		}
+	default:
+	}
+	return make([]byte, 0, n)
+}
+
+// recycle keeps a sent body for Buffer.
+func (s *TraceSender) recycle(p spanPayload) {
+	if p.body == nil {
 		return
 	}
 	select {
-	case s.queue <- td:
+	case s.bufs <- p.body[:0]:
 	default:
-		n := td.SpanCount()
-		s.dropped.Add(uint64(n))
-		s.warn("the OTLP export queue is full: spans dropped", zap.Int("spans", n))
+	}
+}
+
+func (s *TraceSender) send(p spanPayload) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.dropped.Add(uint64(p.spans))
+		return
+	}
+	select {
+	case s.queue <- p:
+	default:
+		s.dropped.Add(uint64(p.spans))
+		s.warn("the OTLP export queue is full: spans dropped", zap.Int("spans", p.spans))
 	}
 }
 
 // sendWait queues a batch, waiting for room: benchmarks use it to
 // measure how fast batches can go out.
-func (s *TraceSender) sendWait(td ptrace.Traces) {
-	s.queue <- td
+func (s *TraceSender) sendWait(p spanPayload) {
+	s.queue <- p
 }
 
 // QueueFill is how full the export queue is, from 0 to 1; safe from any
@@ -177,19 +232,20 @@ func (s *TraceSender) Shutdown(ctx context.Context) error {
 
 func (s *TraceSender) run() {
 	defer close(s.done)
-	for td := range s.queue {
+	for p := range s.queue {
 		if s.abort.Err() != nil {
-			s.dropped.Add(uint64(td.SpanCount()))
+			s.dropped.Add(uint64(p.spans))
 			continue
 		}
-		s.export(td)
+		s.export(p)
+		s.recycle(p)
 	}
 }
 
 // export sends one batch, retrying with exponential backoff what the
 // OTLP specification says to retry.
-func (s *TraceSender) export(td ptrace.Traces) {
-	n := uint64(td.SpanCount())
+func (s *TraceSender) export(p spanPayload) {
+	n := uint64(p.spans)
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     250 * time.Millisecond,
 		RandomizationFactor: backoff.DefaultRandomizationFactor,
@@ -200,7 +256,7 @@ func (s *TraceSender) export(td ptrace.Traces) {
 	deadline := time.Now().Add(s.cfg.RetryMaxElapsed)
 	for {
 		ctx, cancel := context.WithTimeout(s.abort, s.cfg.Timeout)
-		rejected, err := s.client.export(ctx, td)
+		rejected, err := s.client.export(ctx, p)
 		cancel()
 		if err == nil {
 			if rejected > 0 {
@@ -256,12 +312,38 @@ func (s *TraceSender) warn(msg string, fields ...zap.Field) {
 	}
 }
 
-// grpcTraceClient exports over OTLP/gRPC.
+// grpcTraceClient exports over OTLP/gRPC. Requests go out as the bytes
+// they already are (rawCodec), not through generated message types.
 type grpcTraceClient struct {
-	conn   *grpc.ClientConn
-	client ptraceotlp.GRPCClient
-	md     metadata.MD
-	opts   []grpc.CallOption
+	conn *grpc.ClientConn
+	md   metadata.MD
+	opts []grpc.CallOption
+}
+
+// exportMethod is OTLP's trace service method.
+const exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+// rawCodec sends and receives gRPC messages as their encoded bytes
+// (*[]byte), under the name of the proto codec they are.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return nil, fmt.Errorf("rawCodec cannot send %T", v)
+	}
+	return *b, nil
+}
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return fmt.Errorf("rawCodec cannot receive %T", v)
+	}
+	*b = append((*b)[:0], data...)
+	return nil
 }
 
 func newGRPCTraceClient(t *otlpTarget, own *OwnAddrs) (*grpcTraceClient, error) {
@@ -269,7 +351,7 @@ func newGRPCTraceClient(t *otlpTarget, own *OwnAddrs) (*grpcTraceClient, error) 
 	if err != nil {
 		return nil, fmt.Errorf("OTLP/gRPC client for %s: %w", t.url.Host, err)
 	}
-	c := &grpcTraceClient{conn: conn, client: ptraceotlp.NewGRPCClient(conn), md: metadata.New(t.config.Headers)}
+	c := &grpcTraceClient{conn: conn, md: metadata.New(t.config.Headers), opts: []grpc.CallOption{grpc.ForceCodec(rawCodec{})}}
 	if t.config.Compression == "gzip" {
 		c.opts = append(c.opts, grpc.UseCompressor(grpcgzip.Name))
 	}
@@ -298,15 +380,32 @@ func httpClient(t *otlpTarget, own *OwnAddrs) *http.Client {
 	return &http.Client{Transport: tr, Timeout: t.config.Timeout}
 }
 
-func (c *grpcTraceClient) export(ctx context.Context, td ptrace.Traces) (int64, error) {
+func (c *grpcTraceClient) export(ctx context.Context, p spanPayload) (int64, error) {
+	body, err := p.encoded()
+	if err != nil {
+		return 0, fmt.Errorf("encode spans: %w", err)
+	}
 	if len(c.md) > 0 {
 		ctx = metadata.NewOutgoingContext(ctx, c.md)
 	}
-	resp, err := c.client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td), c.opts...)
-	if err != nil {
+	var out []byte
+	if err := c.conn.Invoke(ctx, exportMethod, &body, &out, c.opts...); err != nil {
 		return 0, grpcError(err)
 	}
-	return resp.PartialSuccess().RejectedSpans(), nil
+	return rejectedSpans(out), nil
+}
+
+// rejectedSpans reads an ExportTraceServiceResponse's partial success;
+// a response that does not decode rejected nothing it could say.
+func rejectedSpans(data []byte) int64 {
+	if len(data) == 0 {
+		return 0
+	}
+	r := ptraceotlp.NewExportResponse()
+	if r.UnmarshalProto(data) != nil {
+		return 0
+	}
+	return r.PartialSuccess().RejectedSpans()
 }
 
 func (c *grpcTraceClient) close() error { return c.conn.Close() }
@@ -353,8 +452,8 @@ func newHTTPTraceClient(t *otlpTarget, own *OwnAddrs) *httpTraceClient {
 	}
 }
 
-func (c *httpTraceClient) export(ctx context.Context, td ptrace.Traces) (int64, error) {
-	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+func (c *httpTraceClient) export(ctx context.Context, p spanPayload) (int64, error) {
+	body, err := p.encoded()
 	if err != nil {
 		return 0, fmt.Errorf("encode spans: %w", err)
 	}
@@ -383,11 +482,7 @@ func (c *httpTraceClient) export(ctx context.Context, td ptrace.Traces) (int64, 
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 == 2 {
-		r := ptraceotlp.NewExportResponse()
-		if len(data) > 0 && r.UnmarshalProto(data) == nil {
-			return r.PartialSuccess().RejectedSpans(), nil
-		}
-		return 0, nil
+		return rejectedSpans(data), nil
 	}
 	err = fmt.Errorf("OTLP/HTTP %s: %s", c.url, resp.Status)
 	switch resp.StatusCode {

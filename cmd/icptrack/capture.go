@@ -342,7 +342,7 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 			}
 		}
 		opts.SampleRatio, opts.MaxSpansPerSecond, opts.QueueFill = f.sampleRatio, f.maxSpans, o.sender.QueueFill
-		o.spans = exporter.NewSpans(opts, o.sender.Send)
+		o.spans = exporter.NewEncodedSpans(opts, o.sender.SendEncoded, o.sender.Buffer)
 		log.Info("sending spans over OTLP", zap.String("endpoint", o.sender.Endpoint()), zap.Bool("causal_stitching", f.causal),
 			zap.Float64("trace_sample_ratio", f.sampleRatio), zap.Float64("max_spans_per_second", f.maxSpans))
 	}
