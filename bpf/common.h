@@ -265,6 +265,28 @@ struct inflight {
 	__s64 x[2];    /* per call: see the classes that use them */
 };
 
+/* Where a thread's last operation on a byte stream left it: what the next
+ * one must match, and the offset it must start at, to continue it. */
+struct run_key {
+	__u64 ino;
+	__u64 sk;
+	__u64 peer_sk;
+	__u64 next; /* the offset after the last byte moved */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 dev;
+	__s32 fd;
+	__u16 syscall;
+	__u16 family;
+	__u16 sport;
+	__u16 dport;
+	__u8 mechanism;
+	__u8 op;
+	__u8 no_start;
+	__u8 valid;
+	__u32 _pad;
+};
+
 struct task_state {
 	__u8 traced;
 	__u8 in_traced_slots; /* counted in traced_slots */
@@ -293,8 +315,11 @@ struct task_state {
 	__u64 cgroup;
 	__u8 ident_ok;
 	__u8 _pad3[7];
-	/* The run of operations being coalesced (coalesce.h); run.count is
-	 * 0 when there is none. Only this task's own hooks touch it. */
+	/* Coalescing (submit_op_ts): the stream position the task's last
+	 * operation reached, and the run of operations held since, whose
+	 * run.count is 0 when there is none. Only this task's hooks touch
+	 * them. */
+	struct run_key last;
 	struct op_record run;
 };
 
@@ -849,12 +874,18 @@ static __always_inline void output_op(struct op_record *r, bool reserved)
  * started within coalesce_ns of the first, is sent as one record: the
  * first start, the last end, the total bytes and the first offset, so the
  * byte range it covers is exact and userspace links receives to it as to
- * any send. The run lives in the thread's own task storage and only its
- * own hooks touch it: it is sent by the thread's next operation that does
- * not continue it, its next traced call after coalesce_ns, its next sleep
- * (sched_switch), its exit, or its next hook once userspace sets
- * coalesce_stop. STAT_HELD counts the operations held, so that whatever a
- * thread still holds when tracing ends is reported, not lost unseen. */
+ * any send.
+ *
+ * An operation is sent at once unless it continues the thread's last one:
+ * a request and its answer are never held back, so their records keep
+ * their order and a ping-pong costs only remembering where it was
+ * (ts->last). What continues is held in the thread's own task storage,
+ * which only its own hooks touch: the run is sent by the thread's next
+ * operation that does not continue it, its next traced call after the
+ * window, its next sleep (sched_switch), its exit, or its next hook once
+ * userspace sets coalesce_stop. STAT_HELD counts the operations held, so
+ * that whatever a thread still holds when tracing ends is reported, not
+ * lost unseen. */
 static __always_inline bool run_mergeable(struct op_record *r)
 {
 	if ((r->op != OPER_SEND && r->op != OPER_RECEIVE) || r->ret <= 0 || r->payload_len)
@@ -865,22 +896,39 @@ static __always_inline bool run_mergeable(struct op_record *r)
 	       r->mechanism == MECH_TCP;
 }
 
-static __always_inline bool run_continues(struct op_record *p, struct op_record *r)
+/* Whether r, a mergeable operation, starts where k left off. */
+static __always_inline bool run_continues(struct run_key *k, struct op_record *r)
 {
-	__u64 next = p->off + (__u64)p->ret;
-
-	if (p->mechanism != r->mechanism || p->op != r->op || p->syscall != r->syscall || p->fd != r->fd ||
-	    p->ino != r->ino || p->sk != r->sk || p->peer_sk != r->peer_sk || p->dev != r->dev ||
-	    p->family != r->family || p->sport != r->sport || p->dport != r->dport ||
-	    ((p->flags ^ r->flags) & OPF_NO_START))
+	if (!k->valid || k->mechanism != r->mechanism || k->op != r->op || k->syscall != r->syscall ||
+	    k->fd != r->fd || k->ino != r->ino || k->sk != r->sk || k->peer_sk != r->peer_sk || k->dev != r->dev ||
+	    k->family != r->family || k->sport != r->sport || k->dport != r->dport ||
+	    k->no_start != !!(r->flags & OPF_NO_START))
 		return false;
-	if (__builtin_memcmp(p->saddr, r->saddr, sizeof(p->saddr)) ||
-	    __builtin_memcmp(p->daddr, r->daddr, sizeof(p->daddr)))
+	if (__builtin_memcmp(k->saddr, r->saddr, sizeof(k->saddr)) ||
+	    __builtin_memcmp(k->daddr, r->daddr, sizeof(k->daddr)))
 		return false;
 	/* TCP offsets are 32-bit sequence numbers. */
-	if (r->mechanism == MECH_TCP ? (__u32)next != (__u32)r->off : next != r->off)
-		return false;
-	return r->start_ns >= p->start_ns && r->start_ns - p->start_ns < coalesce_ns;
+	return r->mechanism == MECH_TCP ? (__u32)k->next == (__u32)r->off : k->next == r->off;
+}
+
+static __always_inline void run_remember(struct run_key *k, struct op_record *r)
+{
+	k->ino = r->ino;
+	k->sk = r->sk;
+	k->peer_sk = r->peer_sk;
+	k->next = r->off + (__u64)r->ret;
+	__builtin_memcpy(k->saddr, r->saddr, sizeof(k->saddr));
+	__builtin_memcpy(k->daddr, r->daddr, sizeof(k->daddr));
+	k->dev = r->dev;
+	k->fd = r->fd;
+	k->syscall = r->syscall;
+	k->family = r->family;
+	k->sport = r->sport;
+	k->dport = r->dport;
+	k->mechanism = r->mechanism;
+	k->op = r->op;
+	k->no_start = !!(r->flags & OPF_NO_START);
+	k->valid = 1;
 }
 
 /* Sends the thread's run, if it holds one. */
@@ -909,6 +957,30 @@ static __always_inline void run_check(struct task_state *ts)
 		run_flush(ts);
 }
 
+/* Takes r into the thread's run, or starts one with it; r was reserved in
+ * the ring buffer or built aside, and is given back either way. */
+static __always_inline void run_take(struct task_state *ts, struct op_record *r, bool reserved)
+{
+	struct op_record *p = &ts->run;
+
+	if (p->count && r->start_ns >= p->start_ns && r->start_ns - p->start_ns < coalesce_ns) {
+		p->count++;
+		p->ret += r->ret;
+		p->end_ns = r->end_ns;
+		p->busy_ns += r->end_ns - r->start_ns;
+		p->flags |= r->flags & OPF_BLOCKED;
+	} else {
+		run_flush(ts);
+		__builtin_memcpy(p, r, sizeof(*r));
+		p->count = 1;
+		p->busy_ns = r->end_ns - r->start_ns;
+	}
+	stat_inc(STAT_HELD);
+	ts->last.next += r->ret;
+	if (reserved)
+		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+}
+
 /* Sends a finished record of the current task, whose state is ts (NULL
  * when unknown: nothing is coalesced then). In metrics mode it is only
  * counted. */
@@ -919,25 +991,17 @@ static __always_inline void submit_op_ts(struct op_record *r, bool reserved, str
 		return;
 	}
 	if (coalesce_ns && ts) {
-		struct op_record *p = &ts->run;
+		bool mergeable = !coalesce_stop && run_mergeable(r);
 
-		if (p->count && !coalesce_stop && run_mergeable(r) && run_continues(p, r)) {
-			p->count++;
-			p->ret += r->ret;
-			p->end_ns = r->end_ns;
-			p->busy_ns += r->end_ns - r->start_ns;
-			p->flags |= r->flags & OPF_BLOCKED;
-			stat_inc(STAT_HELD);
+		if (mergeable && run_continues(&ts->last, r)) {
+			run_take(ts, r, reserved);
 			return;
 		}
 		run_flush(ts);
-		if (!coalesce_stop && !reserved && run_mergeable(r)) {
-			__builtin_memcpy(p, r, sizeof(*r));
-			p->count = 1;
-			p->busy_ns = r->end_ns - r->start_ns;
-			stat_inc(STAT_HELD);
-			return;
-		}
+		if (mergeable)
+			run_remember(&ts->last, r);
+		else
+			ts->last.valid = 0;
 	}
 	output_op(r, reserved);
 }
@@ -959,14 +1023,13 @@ static __always_inline void submit_op(struct op_record *r, bool reserved)
 }
 
 /* A zeroed record to fill: in the ring buffer when there is no payload to
- * append and nothing is coalesced, else in per-CPU scratch space. NULL (and counted) when the ring
+ * append, else in per-CPU scratch space. NULL (and counted) when the ring
  * buffer is full. */
 static __always_inline struct op_record *new_op_with(bool *reserved, bool variable)
 {
 	struct op_record *r;
 
-	/* Coalescing builds records aside: most never reach the buffer. */
-	if (!payload_max && !variable && !metrics_only && !coalesce_ns) {
+	if (!payload_max && !variable && !metrics_only) {
 		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 		if (!r) {
 			stat_inc(STAT_OPS_DROPPED);

@@ -224,36 +224,42 @@ func TestCoalesceConcurrentPipe(t *testing.T) {
 	})
 }
 
-// A thread that wrote and then went to sleep has sent its run: tracing
-// can stop while it sleeps, and nothing is held back.
+// A thread that wrote a burst and then went to sleep has sent its run:
+// tracing can stop while it sleeps, and nothing is held back.
 func TestCoalescedRunIsSentWhenItsThreadSleeps(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Coalesce = coalesceWindow
 	c := startCapture(t, cfg)
-	out, in := pipe(t)     // ping writes one message here...
-	reply, back := pipe(t) // ...and waits for a reply here that never comes
-	pc := spawn(t, "ping", []*os.File{reply, in}, "3", "4", "1", strconv.Itoa(msgSize))
-	closeAll(in, reply)
-	t.Cleanup(func() { pc.Process.Kill(); pc.Wait(); closeAll(out, back) })
+	out, in := pipe(t)     // the burst goes here...
+	wake, never := pipe(t) // ...then the writer waits here for nothing
+	wc := spawn(t, "burst", []*os.File{in, wake}, "3", strconv.Itoa(msgCount), strconv.Itoa(msgSize), "4")
+	closeAll(in, wake)
+	t.Cleanup(func() { closeAll(never); wc.Wait(); closeAll(out) })
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		// Once the message is in the pipe, ping is on its way to sleep.
+		// Once the burst is in the pipe, the writer is on its way to sleep.
 		n, err := unix.IoctlGetInt(int(out.Fd()), unix.TIOCINQ)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == msgSize {
+		if n == msgCount*msgSize {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("ping wrote nothing")
+			t.Fatalf("the writer wrote %d bytes of %d", n, msgCount*msgSize)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond)
-	ops := withOp(byPID(c.stop(t), pc.Process.Pid), flow.Send)
-	if len(ops) != 1 || ops[0].Bytes != msgSize || ops[0].Ops() != 1 {
-		t.Fatalf("ping's sends: %s; want its one write of %d bytes", describe(ops), msgSize)
+	ops := withOp(byPID(c.stop(t), wc.Process.Pid), flow.Send)
+	var n, bytes int64
+	for _, op := range ops {
+		n += op.Ops()
+		bytes += op.Bytes
+	}
+	if n != msgCount || bytes != msgCount*msgSize || len(ops) >= msgCount {
+		t.Fatalf("the writer's sends: %d records of %d operations and %d bytes; want %d coalesced operations of %d bytes: %s",
+			len(ops), n, bytes, msgCount, msgCount*msgSize, describe(ops))
 	}
 	st, err := c.tr.Stats()
 	if err != nil || st.Held != 0 {

@@ -316,7 +316,27 @@ type ipcTaskState struct {
 	Cgroup    uint64
 	IdentOk   uint8
 	Pad3      [7]uint8
-	Run       ipcOpRecord
+	Last      struct {
+		_         structs.HostLayout
+		Ino       uint64
+		Sk        uint64
+		PeerSk    uint64
+		Next      uint64
+		Saddr     [16]uint8
+		Daddr     [16]uint8
+		Dev       uint32
+		Fd        int32
+		Syscall   uint16
+		Family    uint16
+		Sport     uint16
+		Dport     uint16
+		Mechanism uint8
+		Op        uint8
+		NoStart   uint8
+		Valid     uint8
+		Pad       uint32
+	}
+	Run ipcOpRecord
 }
 
 type ipcUdpSender struct {

@@ -83,6 +83,15 @@ func run(mode string, args []string) error {
 		}
 		delay, _ := time.ParseDuration(a.opt(3))
 		return pong(a.int(0), a.int(1), a.int(2), delay)
+	case "burst":
+		// burst OUT COUNT SIZE IN: writes COUNT messages to OUT at once,
+		// then waits, reading IN until end of file.
+		for i := 0; i < a.int(1); i++ {
+			if _, err := unix.Write(a.int(0), Message(i, a.int(2))); err != nil {
+				return fmt.Errorf("write message %d: %w", i, err)
+			}
+		}
+		return read(a.int(3), 1, "read", -1)
 	case "splice":
 		// splice IN OUT SIZE: moves SIZE bytes at a time from IN to OUT
 		// with splice(2) until end of file.
