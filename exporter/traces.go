@@ -98,6 +98,8 @@ type Spans struct {
 	res   *resources
 	rng   *rand.Rand
 	sends sendTable
+	// sizes bounds the traces causal stitching grows.
+	sizes traceSizes
 	// threads is each thread's causal context.
 	threads   map[uint32]*threadContext
 	lastSweep time.Time
@@ -149,6 +151,7 @@ func newSpans(opts SpanOptions, batch spanBatch) *Spans {
 		res:     newResources(opts.Resource),
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		sends:   newSendTable(1 << 16),
+		sizes:   newTraceSizes(1 << 14),
 		threads: make(map[uint32]*threadContext),
 		ratio:   1,
 		clock:   time.Now,
@@ -234,6 +237,42 @@ func (s *Spans) Flush() {
 	}
 	s.stats.Batches++
 	s.batch.flush()
+}
+
+// MaxTraceSpans is how many spans causal stitching puts in one trace:
+// past it, a thread's next operation starts a trace of its own, linked to
+// the last one.
+const MaxTraceSpans = 1000
+
+// traceSizes counts the spans of recent traces, direct-mapped by trace id
+// (all random): a slot taken by a newer trace forgets the older one,
+// which then counts afresh, so a trace may run past the maximum by as
+// much again, never without bound.
+type traceSizes struct {
+	ids  []pcommon.TraceID
+	n    []uint32
+	mask uint64
+}
+
+func newTraceSizes(n int) traceSizes {
+	return traceSizes{ids: make([]pcommon.TraceID, n), n: make([]uint32, n), mask: uint64(n - 1)}
+}
+
+func (t *traceSizes) slot(id pcommon.TraceID) uint64 {
+	return (uint64(id[8])<<24 | uint64(id[9])<<16 | uint64(id[10])<<8 | uint64(id[11])) & t.mask
+}
+
+func (t *traceSizes) add(id pcommon.TraceID) {
+	i := t.slot(id)
+	if t.ids[i] != id {
+		t.ids[i], t.n[i] = id, 0
+	}
+	t.n[i]++
+}
+
+func (t *traceSizes) full(id pcommon.TraceID) bool {
+	i := t.slot(id)
+	return t.ids[i] == id && t.n[i] >= MaxTraceSpans
 }
 
 // threadContext is what a thread is doing, for causal stitching.
@@ -369,9 +408,22 @@ func (s *Spans) place(op *flow.Operation) placement {
 		// is still one trace.
 		pl.trace = s.newTrace()
 		tc.parent, tc.hasParent = spanRef{trace: pl.trace, span: spanID(op.ID)}, true
-	case tc != nil && tc.hasParent:
+	case tc != nil && tc.hasParent && !s.sizes.full(tc.parent.trace.id):
 		pl.trace = tc.parent.trace
 		pl.parent = tc.parent.span
+	case tc != nil && tc.hasParent:
+		// The conversation has gone on for MaxTraceSpans spans (two
+		// processes that answer each other for ever are one causal
+		// chain): what the thread does next starts a trace of its own,
+		// linked to where it came from, so that traces stay readable
+		// and the span cap can sample them.
+		pl.trace = s.newTrace()
+		pl.links = append(s.links[:0], tc.parent)
+		s.links = pl.links
+		tc.parent, tc.hasParent = spanRef{}, false
+		if sendLike(op.Op) && op.Error == "" {
+			tc.started(pl.trace.id)
+		}
 	default:
 		pl.trace = s.newTrace()
 		if tc != nil && sendLike(op.Op) && op.Error == "" {
@@ -381,6 +433,7 @@ func (s *Spans) place(op *flow.Operation) placement {
 	if sendLike(op.Op) {
 		s.sends.put(op.ID, pl.trace)
 	}
+	s.sizes.add(pl.trace.id)
 	return pl
 }
 
