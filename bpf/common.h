@@ -375,6 +375,8 @@ const volatile __u64 coalesce_ns = 0;  /* coalesce runs of operations started wi
 /* Set by userspace when tracing stops: runs are sent at their thread's
  * next hook, and no new one starts. */
 volatile __u8 coalesce_stop = 0;
+/* Threads holding a run: sched_switch looks for one to send only then. */
+__u64 runs_open = 0;
 const volatile __u8 syscall_classes[SYSCALL_MAX] = {};
 
 /* How many tasks whose thread id falls in each slot (tid modulo
@@ -946,6 +948,7 @@ static __always_inline void run_flush(struct task_state *ts)
 	if (bpf_ringbuf_output(&events, p, sizeof(*p), submit_flags()))
 		stat_add(STAT_OPS_DROPPED, n);
 	stat_add(STAT_HELD, -(__u64)n);
+	__sync_fetch_and_add(&runs_open, -1);
 	p->count = 0;
 }
 
@@ -972,6 +975,7 @@ static __always_inline void run_take(struct task_state *ts, struct op_record *r,
 	} else {
 		run_flush(ts);
 		__builtin_memcpy(p, r, sizeof(*r));
+		__sync_fetch_and_add(&runs_open, 1);
 		p->count = 1;
 		p->busy_ns = r->end_ns - r->start_ns;
 	}

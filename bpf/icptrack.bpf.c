@@ -621,7 +621,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		return 0;
 	/* A thread going to sleep sends its run: whoever it waits for may
 	 * be reading those bytes now. */
-	if (coalesce_ns) {
+	if (coalesce_ns && runs_open) {
 		ts = bpf_task_storage_get(&task_states, prev, 0, 0);
 		if (ts)
 			run_flush(ts);

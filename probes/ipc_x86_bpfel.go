@@ -414,6 +414,7 @@ const (
 	ipcVarMechanisms                 = "mechanisms"
 	ipcVarMetricsOnly                = "metrics_only"
 	ipcVarPayloadMax                 = "payload_max"
+	ipcVarRunsOpen                   = "runs_open"
 	ipcVarSelectCgroup               = "select_cgroup"
 	ipcVarSelectMode                 = "select_mode"
 	ipcVarSelfTgid                   = "self_tgid"
@@ -543,6 +544,7 @@ type ipcVariableSpecs struct {
 	Mechanisms       *ebpf.VariableSpec `ebpf:"mechanisms"`
 	MetricsOnly      *ebpf.VariableSpec `ebpf:"metrics_only"`
 	PayloadMax       *ebpf.VariableSpec `ebpf:"payload_max"`
+	RunsOpen         *ebpf.VariableSpec `ebpf:"runs_open"`
 	SelectCgroup     *ebpf.VariableSpec `ebpf:"select_cgroup"`
 	SelectMode       *ebpf.VariableSpec `ebpf:"select_mode"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -641,6 +643,7 @@ type ipcVariables struct {
 	Mechanisms       *ebpf.Variable `ebpf:"mechanisms"`
 	MetricsOnly      *ebpf.Variable `ebpf:"metrics_only"`
 	PayloadMax       *ebpf.Variable `ebpf:"payload_max"`
+	RunsOpen         *ebpf.Variable `ebpf:"runs_open"`
 	SelectCgroup     *ebpf.Variable `ebpf:"select_cgroup"`
 	SelectMode       *ebpf.Variable `ebpf:"select_mode"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
