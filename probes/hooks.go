@@ -56,6 +56,8 @@ var (
 	unixSockets = flow.SetOf(flow.UnixStream, flow.UnixDgram, flow.UnixSeqpacket)
 	inetSockets = flow.SetOf(flow.TCP, flow.UDP)
 	datagrams   = flow.SetOf(flow.UnixDgram, flow.UnixSeqpacket, flow.UDP)
+	// coalesced are the byte streams whose runs the kernel coalesces.
+	coalesced = flow.SetOf(flow.Pipe, flow.FIFO, flow.UnixStream, flow.TCP)
 )
 
 var hookGroups = []hookGroup{
@@ -98,7 +100,9 @@ var hookGroups = []hookGroup{
 	// Coalescing with syscall hooks: a thread going to sleep sends the
 	// run it holds (without syscall hooks, "sleeps" does it). Without
 	// this, a run waits for its thread's next call.
-	{name: "runs", optional: true, needed: func(c *Config) bool { return c.coalescing() && c.syscallHooks() },
+	{name: "runs", optional: true, needed: func(c *Config) bool {
+		return c.coalescing() && c.syscallHooks() && c.Mechanisms&coalesced != 0
+	},
 		variants: [][]hook{{tp("sched_switch")}}},
 }
 
