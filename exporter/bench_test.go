@@ -41,6 +41,19 @@ func newWorkload() *workload {
 	return w
 }
 
+// feed times sink over b.N operations of the endless workload.
+func feed(b *testing.B, sink func(*flow.Operation)) {
+	w := newWorkload()
+	var o flow.Operation
+	var links [1]flow.OpID
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.op(i, &o, &links)
+		sink(&o)
+	}
+}
+
 // op returns the i-th operation of the endless workload, ids and links
 // filled in as the correlator would.
 func (w *workload) op(i int, o *flow.Operation, links *[1]flow.OpID) {
@@ -87,15 +100,7 @@ func benchmarkSpansOverOTLP(b *testing.B, mapper func(*TraceSender) *Spans) {
 		b.Fatal(err)
 	}
 	spans := mapper(s)
-	w := newWorkload()
-	var o flow.Operation
-	var links [1]flow.OpID
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w.op(i, &o, &links)
-		spans.Add(&o)
-	}
+	feed(b, spans.Add)
 	spans.Flush()
 	if err := s.Shutdown(context.Background()); err != nil {
 		b.Fatal(err)
@@ -116,30 +121,14 @@ func BenchmarkMetricsRecord(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := newWorkload()
-	var o flow.Operation
-	var links [1]flow.OpID
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w.op(i, &o, &links)
-		m.Record(&o)
-	}
+	feed(b, m.Record)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
 
 // BenchmarkEventLog is the event log's cost per operation.
 func BenchmarkEventLog(b *testing.B) {
 	l := NewEventLog(io.Discard)
-	w := newWorkload()
-	var o flow.Operation
-	var links [1]flow.OpID
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w.op(i, &o, &links)
-		l.Write(&o)
-	}
+	feed(b, l.Write)
 	if err := l.Flush(); err != nil {
 		b.Fatal(err)
 	}
@@ -148,15 +137,7 @@ func BenchmarkEventLog(b *testing.B) {
 // BenchmarkSummary is the terminal summary's cost per operation.
 func BenchmarkSummary(b *testing.B) {
 	s := NewSummary()
-	w := newWorkload()
-	var o flow.Operation
-	var links [1]flow.OpID
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w.op(i, &o, &links)
-		s.Add(&o)
-	}
+	feed(b, s.Add)
 }
 
 // BenchmarkSpansMapping is the span mapper alone: operations to pdata
@@ -178,15 +159,7 @@ func BenchmarkSpansEncoded(b *testing.B) {
 		}
 		return make([]byte, 0, n)
 	})
-	w := newWorkload()
-	var o flow.Operation
-	var links [1]flow.OpID
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w.op(i, &o, &links)
-		spans.Add(&o)
-	}
+	feed(b, spans.Add)
 	spans.Flush()
 }
 
@@ -201,15 +174,7 @@ func BenchmarkSpansSampledOut(b *testing.B) {
 
 func benchmarkMapping(b *testing.B, opts SpanOptions) {
 	spans := NewSpans(opts, func(ptrace.Traces) {})
-	w := newWorkload()
-	var o flow.Operation
-	var links [1]flow.OpID
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w.op(i, &o, &links)
-		spans.Add(&o)
-	}
+	feed(b, spans.Add)
 	spans.Flush()
 }
 
