@@ -175,7 +175,6 @@ func jsonValue(raw json.RawMessage) (value, error) {
 type csvReader struct {
 	r      *csv.Reader
 	header []string
-	row    int
 }
 
 func newCSVReader(r io.Reader) (*csvReader, error) {
