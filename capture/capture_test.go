@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -52,8 +53,13 @@ func jsonl(t testing.TB, ops []*flow.Operation) []byte {
 
 func write(t testing.TB, f exporter.Format, ops []*flow.Operation) []byte {
 	t.Helper()
+	return writeBatched(t, f, ops, 3)
+}
+
+func writeBatched(t testing.TB, f exporter.Format, ops []*flow.Operation, batch int) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	w, err := exporter.NewWriter(f, &buf, exporter.WriterOptions{BatchSize: 3})
+	w, err := exporter.NewWriter(f, &buf, exporter.WriterOptions{BatchSize: batch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +100,15 @@ func TestRoundTripIsExact(t *testing.T) {
 	if got := jsonl(t, back); !bytes.Equal(got, orig) {
 		t.Fatalf("jsonl → jsonl differs:\n%s\nwant\n%s", got, orig)
 	}
-	for _, format := range []exporter.Format{exporter.CSV, exporter.OTLPJSON, exporter.OTLPProto} {
-		t.Run(string(format), func(t *testing.T) {
-			x := write(t, format, back)
+	// Batches of 3, and one batch of all: there, process 10's last
+	// operation follows others' and must stay last.
+	for _, c := range []struct {
+		format exporter.Format
+		batch  int
+	}{{exporter.CSV, 0}, {exporter.OTLPJSON, 3}, {exporter.OTLPJSON, 0}, {exporter.OTLPProto, 3}, {exporter.OTLPProto, 0}} {
+		format := c.format
+		t.Run(fmt.Sprintf("%s/batch%d", format, c.batch), func(t *testing.T) {
+			x := writeBatched(t, format, back, c.batch)
 			ops, f := readAll(t, x)
 			if f != format {
 				t.Errorf("detected %s", f)

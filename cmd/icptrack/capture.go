@@ -169,6 +169,9 @@ func (f *captureFlags) config() (probes.Config, error) {
 	if _, err := exporter.ParseFormat(f.format); err != nil {
 		return cfg, usageError("--format: %v", err)
 	}
+	if f.fs.Changed("format") && f.events == "" {
+		return cfg, usageError("--format is the event log's: add --events PATH (- for standard output)")
+	}
 	if cfg.Mechanisms, err = flow.ParseMechanisms(f.mechanisms); err != nil {
 		return cfg, usageError("--mechanisms: %v", err)
 	}

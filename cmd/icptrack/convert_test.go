@@ -107,6 +107,7 @@ func TestConvertErrors(t *testing.T) {
 // --format on run: the event log in CSV reads back as the operations.
 func TestRunWritesTheEventLogInEachFormat(t *testing.T) {
 	oneLineError(t, run(t, "run", "--format", "xml", "--", "true"), exitUsage, "--format", `"xml" is not a format`)
+	oneLineError(t, run(t, "run", "--format", "csv", "--", "true"), exitUsage, "--format", "--events PATH")
 	needsBPF(t)
 	for _, f := range []string{"csv", "otlp-proto", "text"} {
 		events := filepath.Join(t.TempDir(), "events."+f)
