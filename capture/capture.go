@@ -200,10 +200,10 @@ func (c *csvReader) Next() (*flow.Operation, error) {
 	if err == io.EOF {
 		return nil, io.EOF
 	}
-	line, _ := c.r.FieldPos(0)
 	if err != nil {
 		return nil, err // csv.ParseError names the line
 	}
+	line, _ := c.r.FieldPos(0)
 	bd := newBuilder()
 	for i, cell := range rec {
 		if cell == "" {
