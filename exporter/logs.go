@@ -16,6 +16,11 @@ type LogOptions struct {
 	Resource     ResourceOptions
 	BatchSize    int
 	BatchTimeout time.Duration
+	// InOrder keeps the records of a batch in the order of the
+	// operations: a process's records share a ResourceLogs only while
+	// they follow each other. A capture file needs that order; a backend
+	// that indexes logs does not, and gets one ResourceLogs per process.
+	InOrder bool
 }
 
 // Logs turns operations into OTel log records (pdata), one per operation,
@@ -31,6 +36,8 @@ type Logs struct {
 	n       int
 	started time.Time
 	body    []byte
+	last    plog.LogRecordSlice // InOrder: the records of lastPID
+	lastPID uint32
 }
 
 // NewLogs hands each batch to sink, which owns it from then on.
@@ -52,7 +59,13 @@ func (l *Logs) Add(op *flow.Operation) {
 	if l.n == 0 {
 		l.started = time.Now()
 	}
-	records, ok := l.byPID[op.PID]
+	var records plog.LogRecordSlice
+	var ok bool
+	if l.opts.InOrder {
+		records, ok = l.last, l.n > 0 && op.PID == l.lastPID
+	} else {
+		records, ok = l.byPID[op.PID]
+	}
 	if !ok {
 		attrs := l.res.of(op)
 		rl := l.batch.ResourceLogs().AppendEmpty()
@@ -61,7 +74,11 @@ func (l *Logs) Add(op *flow.Operation) {
 		sl.Scope().SetName(ScopeName)
 		sl.Scope().SetVersion(Version())
 		records = sl.LogRecords()
-		l.byPID[op.PID] = records
+		if l.opts.InOrder {
+			l.last, l.lastPID = records, op.PID
+		} else {
+			l.byPID[op.PID] = records
+		}
 	}
 	r := records.AppendEmpty()
 	r.SetTimestamp(pcommon.NewTimestampFromTime(op.Time))

@@ -131,3 +131,28 @@ func TestLogsBatch(t *testing.T) {
 		t.Fatal("the batch older than its timeout did not go out")
 	}
 }
+
+// InOrder keeps the operations' order and shares a Resource only between
+// neighbours of one process.
+func TestLogsInOrder(t *testing.T) {
+	var got plog.Logs
+	l := NewLogs(LogOptions{BatchSize: 100, InOrder: true}, func(ld plog.Logs) { got = ld })
+	for i, pid := range []uint32{1, 1, 2, 1} {
+		l.Add(&flow.Operation{ID: flow.OpID(i + 1), PID: pid, Comm: "p", Mechanism: flow.Pipe, Op: flow.Send, QueueDepth: -1})
+	}
+	l.Flush()
+	rls := got.ResourceLogs()
+	var counts []int
+	var ids []string
+	for i := 0; i < rls.Len(); i++ {
+		recs := rls.At(i).ScopeLogs().At(0).LogRecords()
+		counts = append(counts, recs.Len())
+		for j := 0; j < recs.Len(); j++ {
+			v, _ := recs.At(j).Attributes().Get("id")
+			ids = append(ids, v.Str())
+		}
+	}
+	if fmt.Sprint(counts) != "[2 1 1]" || fmt.Sprint(ids) != "[0000000000000001 0000000000000002 0000000000000003 0000000000000004]" {
+		t.Errorf("records per resource %v, ids %v", counts, ids)
+	}
+}

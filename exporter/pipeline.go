@@ -11,10 +11,13 @@ import (
 // Outputs are what a Pipeline feeds; any may be nil.
 type Outputs struct {
 	EventLog io.Writer
-	Summary  *Summary
-	Spans    *Spans
-	Metrics  *Metrics
-	Logs     *Logs
+	// Events, when set, writes the event log in its own format
+	// (NewWriter) instead of JSON Lines to EventLog.
+	Events  OpWriter
+	Summary *Summary
+	Spans   *Spans
+	Metrics *Metrics
+	Logs    *Logs
 	// Own are icptrack's own addresses, whose traffic is left out.
 	Own *OwnAddrs
 	// Kernel, in metrics mode, takes the kernel's counts, which
@@ -28,7 +31,7 @@ type Outputs struct {
 // tracer's handler; everything runs on the tracer's goroutine.
 type Pipeline struct {
 	corr        *flow.Correlator
-	log         *EventLog
+	log         OpWriter
 	out         Outputs
 	lastObserve time.Time
 	lastCount   time.Time
@@ -39,7 +42,10 @@ type Pipeline struct {
 // NewPipeline feeds out from a new correlator.
 func NewPipeline(out Outputs) *Pipeline {
 	p := &Pipeline{out: out}
-	if out.EventLog != nil {
+	switch {
+	case out.Events != nil:
+		p.log = out.Events
+	case out.EventLog != nil:
 		p.log = NewEventLog(out.EventLog)
 	}
 	p.corr = flow.New(p.operation, flow.DefaultOptions())

@@ -36,6 +36,7 @@ type captureFlags struct {
 	mechanisms    string
 	payload       int
 	events        string
+	format        string
 	ringBuffer    string
 	memoryLimit   string
 	memLimit      int64 // memoryLimit in bytes, once config has checked it
@@ -69,7 +70,9 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 		"comma-separated mechanisms to trace: "+strings.Join(flow.MechanismNames(), ", "))
 	fs.IntVar(&f.payload, "payload", 0,
 		fmt.Sprintf("copy the first N bytes of each operation's data into the event log and spans (0 to %d; off by default)", probes.MaxPayloadBytes))
-	fs.StringVar(&f.events, "events", "", "write the event log (JSON Lines) to this file; - for standard output")
+	fs.StringVar(&f.events, "events", "", "write the event log to this file; - for standard output")
+	fs.StringVar(&f.format, "format", string(exporter.JSONL),
+		"the event log's format: jsonl, csv, text (for people), otlp-json or otlp-proto (OTLP logs requests, as the Collector's file exporter writes them)")
 	fs.BoolVar(&f.cmdline, "cmdline", false, "add each process's command line to its operations")
 	fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "",
 		"send spans and metrics over OTLP to this URL, such as http://localhost:4318 (OTEL_EXPORTER_OTLP_* variables are honoured)")
@@ -125,6 +128,7 @@ func (f *captureFlags) loadConfig() error {
 	take("mechanisms", "mechanisms", func() { f.mechanisms = file.Mechanisms })
 	take("payload", "payload", func() { f.payload = file.Payload })
 	take("events", "events", func() { f.events = file.Events })
+	take("format", "format", func() { f.format = file.Format })
 	take("cmdline", "cmdline", func() { f.cmdline = file.Cmdline })
 	take("ring_buffer", "ring-buffer", func() { f.ringBuffer = file.RingBuffer })
 	take("drain_interval", "drain-interval", func() { f.drainInterval = file.DrainInterval })
@@ -161,6 +165,12 @@ func (f *captureFlags) config() (probes.Config, error) {
 		}
 	default:
 		return cfg, usageError("--mode %q is not a mode: use events or metrics", f.mode)
+	}
+	if _, err := exporter.ParseFormat(f.format); err != nil {
+		return cfg, usageError("--format: %v", err)
+	}
+	if f.fs.Changed("format") && f.events == "" {
+		return cfg, usageError("--format is the event log's: add --events PATH (- for standard output)")
 	}
 	if cfg.Mechanisms, err = flow.ParseMechanisms(f.mechanisms); err != nil {
 		return cfg, usageError("--mechanisms: %v", err)
@@ -378,7 +388,8 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 // session is what run and trace share once their settings are checked:
 // the event log, the outputs, and the loaded and attached tracer.
 type session struct {
-	events io.WriteCloser // nil without --events
+	events io.WriteCloser    // nil without --events
+	log    exporter.OpWriter // writes events in --format; nil without --events
 	out    *outputs
 	tracer *probes.Tracer
 	close  func()
@@ -426,7 +437,12 @@ func (f *captureFlags) start(cfg probes.Config) (*session, error) {
 			return nil, &exitError{code: exitFailure, err: err}
 		}
 	}
-	return &session{events: events, out: out, tracer: tracer, close: func() {
+	var w exporter.OpWriter
+	if events != nil {
+		format, _ := exporter.ParseFormat(f.format) // checked by config
+		w, _ = exporter.NewWriter(format, events, exporter.WriterOptions{Colour: isTerminal(events)})
+	}
+	return &session{events: events, log: w, out: out, tracer: tracer, close: func() {
 		stopProfile()
 		tracer.Close()
 		release()

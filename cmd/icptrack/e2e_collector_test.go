@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/icptrack/icptrack/exporter"
 )
 
 // The otelcol-icptrack distribution (make otelcol), run with the example
@@ -86,4 +88,88 @@ func scrape(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// An otlp-json capture line is an OTLP/HTTP logs request as it is: the
+// ocb-built Collector takes it on /v1/logs and its debug exporter prints
+// every record with its fields.
+func TestCollectorTakesAnOTLPJSONCapture(t *testing.T) {
+	bin := os.Getenv("ICPTRACK_OTELCOL")
+	if bin == "" {
+		bin, _ = filepath.Abs("../../bin/otelcol-icptrack")
+	}
+	bin = needsTool(t, "otelcol-icptrack", bin, "run make otelcol (it builds the distribution with ocb)")
+	otlpPort, healthPort := freePort(t), freePort(t)
+	config := filepath.Join(t.TempDir(), "collector.yaml")
+	err := os.WriteFile(config, []byte(fmt.Sprintf(`receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:%d
+exporters:
+  debug:
+    verbosity: detailed
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%d
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [debug]
+`, otlpPort, healthPort)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", config)
+	startServer(t, cmd, fmt.Sprintf("http://127.0.0.1:%d/", healthPort))
+	logPath := cmd.Stderr.(*os.File).Name()
+
+	// The capture as convert writes it, from a CSV one.
+	r := run(t, "convert", "--to", "otlp-json", captureFile(t, exporter.CSV, someOps()))
+	if r.code != 0 {
+		t.Fatalf("convert: exit %d: %s", r.code, r.stderr)
+	}
+	line, _, _ := strings.Cut(r.stdout, "\n")
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/logs", otlpPort), "application/json", strings.NewReader(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/logs: %s: %s", resp.Status, body)
+	}
+
+	want := []string{`"log records": 4`, "EventName: ipc.receive", "EventName: ipc.attach",
+		"-> id: Str(0000000000000abc)", "-> id: Str(000000000000000c)", "-> mechanism: Str(posix_mq)",
+		"-> signal: Str(SIGHUP)", "-> peers: Slice([7,11])", "-> payload: Str(MDEyMzQ1Njc4OQ==)"}
+	var out []byte
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ = os.ReadFile(logPath)
+		missing := 0
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, w := range want {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("the Collector's debug output lacks %q", w)
+		}
+	}
+	t.Logf("Collector output:\n%s", out)
 }

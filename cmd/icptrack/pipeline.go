@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -78,9 +77,9 @@ type pipeline struct {
 	out     *outputs
 }
 
-func newPipeline(events io.Writer, out *outputs) *pipeline {
+func newPipeline(events exporter.OpWriter, out *outputs) *pipeline {
 	p := &pipeline{summary: exporter.NewSummary(), out: out}
-	o := exporter.Outputs{EventLog: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own}
+	o := exporter.Outputs{Events: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own}
 	if out.kernel != nil {
 		// The kernel counts; out.metrics keeps only the self-metrics.
 		o.Kernel, o.Aggregates, o.Metrics = out.kernel, out.tracer.Aggregates, nil

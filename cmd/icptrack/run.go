@@ -58,7 +58,7 @@ func runCommand(f *captureFlags, argv []string) error {
 	defer s.close()
 	tracer := s.tracer
 
-	p := newPipeline(s.events, s.out)
+	p := newPipeline(s.log, s.out)
 	ctx, stopTracing := context.WithCancel(context.Background())
 	defer stopTracing()
 	traced := make(chan error, 1)

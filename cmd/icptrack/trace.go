@@ -141,7 +141,7 @@ func traceHost(f *traceFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	p := newPipeline(s.events, s.out)
+	p := newPipeline(s.log, s.out)
 	runErr := tracer.Run(ctx, p)
 	finishErr := p.finish()
 	if err := report(p, tracer); err != nil {

@@ -33,6 +33,7 @@ type File struct {
 	Mechanisms         string
 	Payload            int
 	Events             string
+	Format             string
 	Cmdline            bool
 	RingBuffer         string
 	MemoryLimit        string
@@ -107,9 +108,11 @@ var keys = map[string]setter{
 		f.Mechanisms = joined
 		return nil
 	},
-	"mode":           oneOf(func(f *File) *string { return &f.Mode }, "events", "metrics"),
-	"payload":        intIn(func(f *File) *int { return &f.Payload }, 0, 4096),
-	"events":         str(func(f *File) *string { return &f.Events }),
+	"mode":    oneOf(func(f *File) *string { return &f.Mode }, "events", "metrics"),
+	"payload": intIn(func(f *File) *int { return &f.Payload }, 0, 4096),
+	"events":  str(func(f *File) *string { return &f.Events }),
+	"format": oneOf(func(f *File) *string { return &f.Format },
+		"jsonl", "csv", "text", "otlp-json", "otlp-proto"),
 	"cmdline":        boolean(func(f *File) *bool { return &f.Cmdline }),
 	"ring_buffer":    size(func(f *File) *string { return &f.RingBuffer }),
 	"drain_interval": duration(func(f *File) *time.Duration { return &f.DrainInterval }),

@@ -14,6 +14,7 @@ mode: events
 mechanisms: [pipe, unix, posix_mq]
 payload: 64
 events: /var/log/icptrack/events.jsonl
+format: otlp-proto
 cmdline: true
 ring_buffer: 32MiB
 memory_limit: 200MiB
@@ -56,6 +57,9 @@ func TestLoadEverySetting(t *testing.T) {
 	if len(f.Keys) != len(Keys())-2 { // all but otlp.certificate and trace.container
 		t.Errorf("%d keys set, want %d", len(f.Keys), len(Keys())-2)
 	}
+	if f.Format != "otlp-proto" {
+		t.Errorf("format %q", f.Format)
+	}
 	switch {
 	case f.Mechanisms != "pipe,unix,posix_mq", f.Payload != 64, !f.Cmdline, f.RingBuffer != "32MiB", f.MemoryLimit != "200MiB",
 		f.DrainInterval != 20*time.Millisecond, f.Coalesce != 5*time.Millisecond, f.LogLevel != "info", f.ServiceName != "{exe}-{container}", f.CausalStitching,
@@ -92,6 +96,7 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 		{"payload: 8\notlp:\n  endpont: http://x:4318\n", 3, "otlp.endpont", []string{"did you mean otlp.endpoint", "valid keys here are"}},
 		{"pyload: 8\n", 1, "pyload", []string{"did you mean payload"}},
 		{"mode: fast\n", 1, "mode", []string{"events, metrics"}},
+		{"format: xml\n", 1, "format", []string{"jsonl, csv, text, otlp-json, otlp-proto"}},
 		{"drain_interval: 10 sec\n", 1, "drain_interval", []string{`"10 sec" is not a duration`, "10s"}},
 		{"otlp:\n  timeout: -1s\n", 2, "otlp.timeout", []string{"positive"}},
 		{"otlp:\n  endpoint: localhost\n", 2, "otlp.endpoint", []string{"not an OTLP endpoint", "http://localhost:4318"}},

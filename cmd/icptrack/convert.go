@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/icptrack/icptrack/capture"
+	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/flow"
+)
+
+// convertFlags are convert's settings.
+type convertFlags struct {
+	to string
+	// keep selects the operations written; nil keeps all. It is the
+	// place for --filter (issue 13, the filter language in package
+	// filter/): compile the expression into it in check.
+	keep func(*flow.Operation) bool
+}
+
+func newConvertCommand() *cobra.Command {
+	var f convertFlags
+	formats := make([]string, len(exporter.Formats))
+	for i, x := range exporter.Formats {
+		formats[i] = string(x)
+	}
+	cmd := &cobra.Command{
+		Use:   "convert --to FORMAT [FILE...]",
+		Short: "Write a capture in another format",
+		Long: "convert reads captures (the event log in any format icptrack writes but text: jsonl, csv,\n" +
+			"otlp-json, otlp-proto; detected from the first bytes) from each FILE in turn, or from\n" +
+			"standard input when there is none or it is -, and writes their operations to standard\n" +
+			"output in FORMAT: " + strings.Join(formats, ", ") + ".",
+		Example: "  icptrack convert --to csv ipc.jsonl > ipc.csv\n" +
+			"  icptrack convert --to text ipc.otlp\n" +
+			"  cat ipc.csv | icptrack convert --to otlp-json",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := f.check(cmd)
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				args = []string{"-"}
+			}
+			return convert(format, args, os.Stdin, os.Stdout, f.keep)
+		},
+	}
+	cmd.Flags().StringVar(&f.to, "to", "", "the format to write: "+strings.Join(formats, ", "))
+	return cmd
+}
+
+// check validates the flags: any mistake is a usage error.
+func (f *convertFlags) check(cmd *cobra.Command) (exporter.Format, error) {
+	if !cmd.Flags().Changed("to") {
+		return "", usageError("convert needs --to FORMAT (jsonl, csv, text, otlp-json or otlp-proto)")
+	}
+	format, err := exporter.ParseFormat(f.to)
+	if err != nil {
+		return "", usageError("--to: %v", err)
+	}
+	return format, nil
+}
+
+// convert copies the operations of each file (- is stdin) to stdout in
+// format. A file that cannot be read stops it, after what came before
+// was written, with an error that names the file and the place.
+func convert(format exporter.Format, files []string, stdin io.Reader, stdout *os.File, keep func(*flow.Operation) bool) error {
+	w, err := exporter.NewWriter(format, stdout, exporter.WriterOptions{Colour: isTerminal(stdout)})
+	if err != nil {
+		return usageError("--to: %v", err)
+	}
+	var readErr error
+	for _, name := range files {
+		if readErr = convertFile(w, name, stdin, keep); readErr != nil {
+			break
+		}
+	}
+	if err := w.Flush(); err != nil && readErr == nil {
+		readErr = &exitError{code: exitFailure, err: fmt.Errorf("writing: %v", err)}
+	}
+	return readErr
+}
+
+func convertFile(w exporter.OpWriter, name string, stdin io.Reader, keep func(*flow.Operation) bool) error {
+	var r io.Reader = stdin
+	shown := "standard input"
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		defer f.Close()
+		r, shown = f, name
+	}
+	fail := func(err error) error {
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %v", shown, err)}
+	}
+	cr, err := capture.Open(r)
+	if err != nil {
+		return fail(err)
+	}
+	for {
+		op, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if keep == nil || keep(op) {
+			w.Write(op)
+		}
+	}
+}
