@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/probes"
 )
 
@@ -28,6 +29,8 @@ type outputs struct {
 	own *exporter.OwnAddrs
 	// kernel takes metrics mode's counts.
 	kernel *exporter.KernelMetrics
+	// filter, if set, decides which operations reach the outputs.
+	filter *filter.Filter
 }
 
 func (o *outputs) selfStats() exporter.SelfStats {
@@ -80,7 +83,7 @@ type pipeline struct {
 
 func newPipeline(events io.Writer, out *outputs) *pipeline {
 	p := &pipeline{summary: exporter.NewSummary(), out: out}
-	o := exporter.Outputs{EventLog: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own}
+	o := exporter.Outputs{EventLog: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own, Filter: out.filter}
 	if out.kernel != nil {
 		// The kernel counts; out.metrics keeps only the self-metrics.
 		o.Kernel, o.Aggregates, o.Metrics = out.kernel, out.tracer.Aggregates, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,20 @@ func traceHost(f *traceFlags) error {
 	}
 	if cfg.Select, err = f.selector(); err != nil {
 		return err
+	}
+	if cfg.Select == nil && f.compiled != nil {
+		// With no selector flags, the pids a filter requires select in
+		// the kernel as --pid would: only they (and what they fork) are
+		// traced. Comms are not pushed: the kernel matches a process's
+		// name when it first makes a call, a thread's own name or a later
+		// rename never (README: "Pushdown").
+		// Pid 0 is the kernel's, which raises signals: not selectable.
+		if pids := f.compiled.Pushdown().PIDs; len(pids) > 0 && !slices.Contains(pids, 0) {
+			cfg.Select = &probes.Selector{}
+			for _, p := range pids {
+				cfg.Select.PIDs = append(cfg.Select.PIDs, int(p))
+			}
+		}
 	}
 	cfg.TraceAll = true
 	s, err := f.start(cfg)
