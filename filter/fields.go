@@ -3,8 +3,7 @@ package filter
 import (
 	"sort"
 	"strconv"
-
-	"golang.org/x/sys/unix"
+	"strings"
 
 	"github.com/icptrack/icptrack/flow"
 )
@@ -122,18 +121,8 @@ func fieldNames() []string {
 var (
 	mechanismValues = enumNames(func(v int) string { return flow.Mechanism(v).String() }, "mechanism(")
 	opValues        = enumNames(func(v int) string { return flow.OpType(v).String() }, "op(")
-	errnoValues     = func() map[string]int64 {
-		m := map[string]int64{}
-		for n := 1; n < 4096; n++ {
-			if name := unix.ErrnoName(unix.Errno(n)); name != "" {
-				if _, dup := m[name]; !dup {
-					m[name] = int64(n)
-				}
-			}
-		}
-		return m
-	}()
-	signalValues = func() map[string]int64 {
+	errnoValues     = errnoNames()
+	signalValues    = func() map[string]int64 {
 		m := map[string]int64{}
 		for n := 1; n <= 64; n++ {
 			m[flow.SignalName(n)] = int64(n)
@@ -156,10 +145,16 @@ func enumNames(name func(int) string, prefix string) map[string]int64 {
 	return m
 }
 
+// anyErrnoName: no errno list on this system, so any E… name passes.
+var anyErrnoName bool
+
 // validErrno reports whether s is an errno name the event log can write:
 // a known name, or errno_N for one without a name (probes/errno.go).
 func validErrno(s string) bool {
 	if _, ok := errnoValues[s]; ok {
+		return true
+	}
+	if anyErrnoName && len(s) > 1 && s[0] == 'E' && strings.Trim(s[1:], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == "" {
 		return true
 	}
 	if len(s) > 6 && s[:6] == "errno_" {
