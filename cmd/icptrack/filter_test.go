@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The filter decides what reaches the event log, and it runs after
@@ -69,5 +74,76 @@ func TestBadFilterExitsTwoWithACaret(t *testing.T) {
 	r = run(t, "run", "--config", path, "--", "true")
 	if r.code != 2 || !strings.Contains(r.stderr, "filter.yaml:4: filter: filter 2:1: unknown field \"cmm\" (did you mean comm?)") {
 		t.Errorf("exit %d, stderr %q: want filter.yaml:4 and the field", r.code, r.stderr)
+	}
+}
+
+// In trace, the pids a filter requires are selected in the kernel: the
+// other processes are not traced at all, so a receive from one of them
+// has no peer (README: "Pushdown").
+func TestTraceFilterSelectsItsPIDsInTheKernel(t *testing.T) {
+	needsBPF(t)
+	// cat reads what this test writes into its stdin.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := exec.Command("cat")
+	cat.Stdin = r
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer func() { w.Close(); _ = cat.Wait() }()
+	pid := strconv.Itoa(cat.Process.Pid)
+
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	tracer := exec.Command(binary, "trace", "--duration", "2s", "--events", events, "--log-level", "info",
+		"--filter", "pid == "+pid+" and op == receive")
+	pipe, err := tracer.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tracer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	lines := bufio.NewScanner(pipe)
+	for lines.Scan() && !strings.Contains(lines.Text(), "icptrack is tracing") {
+		stderr.WriteString(lines.Text() + "\n")
+	}
+	if !strings.Contains(lines.Text(), `"filter_pids": [`+pid+`]`) {
+		t.Fatalf("trace did not select pid %s in the kernel: %q\n%s", pid, lines.Text(), stderr.String())
+	}
+	copied := make(chan struct{})
+	go func() { _, _ = stderr.ReadFrom(pipe); close(copied) }()
+	// cat's read in flight since before the programs were attached is
+	// not seen whole: let it return, then write what the test looks for.
+	if _, err := w.WriteString("x\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := w.WriteString("hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	<-copied
+	if err := tracer.Wait(); err != nil {
+		t.Fatalf("trace: %v\n%s", err, stderr.String())
+	}
+	evs := readEvents(t, events)
+	got := false
+	for _, ev := range evs {
+		if ev["pid"] != float64(cat.Process.Pid) || ev["op"] != "receive" {
+			t.Errorf("the filter let through %v", ev)
+		}
+		if ev["bytes"] == 6.0 {
+			got = true
+			if _, ok := ev["peer_pid"]; ok {
+				t.Errorf("cat's read names its writer %v, which the kernel should not have traced", ev["peer_pid"])
+			}
+		}
+	}
+	if !got {
+		t.Errorf("no 6-byte read by cat in %v", evs)
 	}
 }

@@ -136,6 +136,10 @@ func traceHost(f *traceFlags) error {
 			}
 		}
 	}
+	var pushed []int
+	if cfg.Select != nil && f.pids == "" {
+		pushed = cfg.Select.PIDs
+	}
 	cfg.TraceAll = true
 	s, err := f.start(cfg)
 	if err != nil {
@@ -147,7 +151,8 @@ func traceHost(f *traceFlags) error {
 	// is missed. Said at info level, so that a script (the benchmark
 	// harness) can start its workload then.
 	s.out.log.Info("icptrack is tracing", zap.Strings("mechanisms", tracedMechanisms(tracer)),
-		zap.String("pids", f.pids), zap.String("comms", f.comms), zap.String("cgroup", f.cgroup), zap.String("container", f.container))
+		zap.String("pids", f.pids), zap.String("comms", f.comms), zap.String("cgroup", f.cgroup), zap.String("container", f.container),
+		zap.Ints("filter_pids", pushed))
 
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()
