@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/flow"
 )
 
@@ -24,6 +25,10 @@ type Outputs struct {
 	// Aggregates (the tracer's) reads every second.
 	Kernel     *KernelMetrics
 	Aggregates func(func(*flow.Aggregate)) error
+	// Filter, if set, decides which operations the outputs see. It runs
+	// after correlation, so a kept receive still names the sender and
+	// the sends it delivered when those were filtered out.
+	Filter *filter.Filter
 }
 
 // Pipeline takes the tracer's events through correlation to the outputs:
@@ -36,6 +41,7 @@ type Pipeline struct {
 	lastObserve time.Time
 	lastCount   time.Time
 	ownTraffic  uint64
+	filtered    uint64
 	countErr    error
 }
 
@@ -87,6 +93,10 @@ func (p *Pipeline) Drained() {
 }
 
 func (p *Pipeline) operation(op *flow.Operation) {
+	if p.out.Filter != nil && !p.out.Filter.Match(op) {
+		p.filtered++
+		return
+	}
 	if p.log != nil {
 		p.log.Write(op)
 	}
@@ -138,6 +148,9 @@ func (p *Pipeline) count() {
 
 // OwnTraffic is the operations left out as icptrack's own traffic.
 func (p *Pipeline) OwnTraffic() uint64 { return p.ownTraffic }
+
+// Filtered is the operations the filter left out.
+func (p *Pipeline) Filtered() uint64 { return p.filtered }
 
 // Correlator is the pipeline's correlator, for its statistics.
 func (p *Pipeline) Correlator() *flow.Correlator { return p.corr }

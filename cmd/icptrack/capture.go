@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/flow"
 	"github.com/icptrack/icptrack/internal/config"
 	"github.com/icptrack/icptrack/probes"
@@ -34,6 +36,7 @@ type captureFlags struct {
 	configPath    string
 	mode          string
 	mechanisms    string
+	filter        string
 	payload       int
 	events        string
 	format        string
@@ -57,6 +60,8 @@ type captureFlags struct {
 
 	// file is the configuration file read, if any.
 	file *config.File
+	// compiled is filter, once config has checked it; nil for none.
+	compiled *filter.Filter
 }
 
 func (f *captureFlags) register(fs *pflag.FlagSet) {
@@ -68,6 +73,8 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 		"events: every operation, matched to its peer, as spans, log and metrics; metrics: only metrics, counted in the kernel (a fraction of the cost)")
 	fs.StringVar(&f.mechanisms, "mechanisms", "all",
 		"comma-separated mechanisms to trace: "+strings.Join(flow.MechanismNames(), ", "))
+	fs.StringVar(&f.filter, "filter", "",
+		`keep only the operations that match this expression, such as 'comm glob "nginx*" and bytes > 4KiB' (README: Filters)`)
 	fs.IntVar(&f.payload, "payload", 0,
 		fmt.Sprintf("copy the first N bytes of each operation's data into the event log and spans (0 to %d; off by default)", probes.MaxPayloadBytes))
 	fs.StringVar(&f.events, "events", "", "write the event log to this file; - for standard output")
@@ -126,6 +133,7 @@ func (f *captureFlags) loadConfig() error {
 	}
 	take("mode", "mode", func() { f.mode = file.Mode })
 	take("mechanisms", "mechanisms", func() { f.mechanisms = file.Mechanisms })
+	take("filter", "filter", func() { f.filter = file.Filter })
 	take("payload", "payload", func() { f.payload = file.Payload })
 	take("events", "events", func() { f.events = file.Events })
 	take("format", "format", func() { f.format = file.Format })
@@ -183,6 +191,9 @@ func (f *captureFlags) config() (probes.Config, error) {
 		return cfg, usageError("--payload %d is out of range: use 0 (off) to %d bytes", f.payload, probes.MaxPayloadBytes)
 	}
 	cfg.PayloadBytes = f.payload
+	if err := f.checkFilter(&cfg); err != nil {
+		return cfg, err
+	}
 	if cfg.RingBufferBytes, err = config.ParseSize(f.ringBuffer); err != nil {
 		return cfg, usageError("--ring-buffer: %v", err)
 	}
@@ -232,6 +243,39 @@ func (f *captureFlags) config() (probes.Config, error) {
 		return cfg, usageError("--otlp-signals: %v", err)
 	}
 	return cfg, nil
+}
+
+// checkFilter parses --filter and narrows the mechanisms traced to those
+// it can match (README: "Filters", "Pushdown").
+func (f *captureFlags) checkFilter(cfg *probes.Config) error {
+	if strings.TrimSpace(f.filter) == "" {
+		return nil
+	}
+	if f.mode == modeMetrics {
+		return usageError("--filter needs --mode events: metrics mode counts operations in the kernel, where a filter cannot run")
+	}
+	flt, err := filter.Parse(f.filter)
+	if err != nil {
+		var fe *filter.Error
+		if errors.As(err, &fe) {
+			return usageError("--filter: %s", fe.Caret())
+		}
+		return usageError("--filter: %v", err)
+	}
+	if flt.UsesPayload() && f.payload == 0 {
+		return usageError("--filter tests payload, which needs payload capture: add --payload N, the bytes to capture of each operation (such as --payload 256)")
+	}
+	if ms := flt.Pushdown().Mechanisms; ms != 0 {
+		// Only the mechanisms the filter can match are attached: the
+		// others' operations would all be left out.
+		if cfg.Mechanisms&ms == 0 {
+			return usageError("--filter keeps only %s, which --mechanisms %s leaves out: nothing would match", ms, f.mechanisms)
+		}
+		cfg.Mechanisms &= ms
+		cfg.Required &= ms
+	}
+	f.compiled = flt
+	return nil
 }
 
 // otlp is the OTLP configuration: flags, then the file, then the
@@ -319,7 +363,7 @@ func logLevel(s string) (zapcore.Level, error) {
 // outputs builds the OpenTelemetry outputs the settings ask for. log is
 // where they log.
 func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
-	o := &outputs{log: log, own: &exporter.OwnAddrs{}}
+	o := &outputs{log: log, own: &exporter.OwnAddrs{}, filter: f.compiled}
 	otlp, err := f.otlp()
 	if err != nil {
 		return nil, usageError("%v", err)

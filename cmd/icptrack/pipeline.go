@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/probes"
 )
 
@@ -27,6 +28,8 @@ type outputs struct {
 	own *exporter.OwnAddrs
 	// kernel takes metrics mode's counts.
 	kernel *exporter.KernelMetrics
+	// filter, if set, decides which operations reach the outputs.
+	filter *filter.Filter
 }
 
 func (o *outputs) selfStats() exporter.SelfStats {
@@ -79,7 +82,7 @@ type pipeline struct {
 
 func newPipeline(events exporter.OpWriter, out *outputs) *pipeline {
 	p := &pipeline{summary: exporter.NewSummary(), out: out}
-	o := exporter.Outputs{Events: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own}
+	o := exporter.Outputs{Events: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own, Filter: out.filter}
 	if out.kernel != nil {
 		// The kernel counts; out.metrics keeps only the self-metrics.
 		o.Kernel, o.Aggregates, o.Metrics = out.kernel, out.tracer.Aggregates, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,6 +122,24 @@ func traceHost(f *traceFlags) error {
 	if cfg.Select, err = f.selector(); err != nil {
 		return err
 	}
+	if cfg.Select == nil && f.compiled != nil {
+		// With no selector flags, the pids a filter requires select in
+		// the kernel as --pid would: only they (and what they fork) are
+		// traced. Comms are not pushed: the kernel matches a process's
+		// name when it first makes a call, a thread's own name or a later
+		// rename never (README: "Pushdown").
+		// Pid 0 is the kernel's, which raises signals: not selectable.
+		if pids := f.compiled.Pushdown().PIDs; len(pids) > 0 && !slices.Contains(pids, 0) {
+			cfg.Select = &probes.Selector{}
+			for _, p := range pids {
+				cfg.Select.PIDs = append(cfg.Select.PIDs, int(p))
+			}
+		}
+	}
+	var pushed []int
+	if cfg.Select != nil && f.pids == "" {
+		pushed = cfg.Select.PIDs
+	}
 	cfg.TraceAll = true
 	s, err := f.start(cfg)
 	if err != nil {
@@ -132,7 +151,8 @@ func traceHost(f *traceFlags) error {
 	// is missed. Said at info level, so that a script (the benchmark
 	// harness) can start its workload then.
 	s.out.log.Info("icptrack is tracing", zap.Strings("mechanisms", tracedMechanisms(tracer)),
-		zap.String("pids", f.pids), zap.String("comms", f.comms), zap.String("cgroup", f.cgroup), zap.String("container", f.container))
+		zap.String("pids", f.pids), zap.String("comms", f.comms), zap.String("cgroup", f.cgroup), zap.String("container", f.container),
+		zap.Ints("filter_pids", pushed))
 
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()

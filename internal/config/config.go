@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/flow"
 )
 
@@ -31,6 +32,7 @@ type File struct {
 
 	Mode               string
 	Mechanisms         string
+	Filter             string
 	Payload            int
 	Events             string
 	Format             string
@@ -107,6 +109,13 @@ var keys = map[string]setter{
 		}
 		f.Mechanisms = joined
 		return nil
+	},
+	"filter": func(f *File, n *yaml.Node) error {
+		if err := scalar(n, &f.Filter); err != nil {
+			return err
+		}
+		_, err := filter.Parse(f.Filter)
+		return err
 	},
 	"mode":    oneOf(func(f *File) *string { return &f.Mode }, "events", "metrics"),
 	"payload": intIn(func(f *File) *int { return &f.Payload }, 0, 4096),
@@ -268,6 +277,20 @@ func Parse(path string, b []byte) (*File, error) {
 	return f, nil
 }
 
+// valueLine is the file's line of err in value v: v's own, or for a
+// filter, the line of the filter the error is on.
+func valueLine(v *yaml.Node, err error) int {
+	var fe *filter.Error
+	if !errors.As(err, &fe) {
+		return v.Line
+	}
+	line := v.Line + fe.Line - 1
+	if v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		line++ // the text starts on the line after | or >
+	}
+	return line
+}
+
 func (f *File) walk(m *yaml.Node, prefix string) error {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
@@ -277,7 +300,7 @@ func (f *File) walk(m *yaml.Node, prefix string) error {
 				return &Error{Path: f.Path, Line: k.Line, Key: key, Err: errors.New("is set twice")}
 			}
 			if err := set(f, v); err != nil {
-				return &Error{Path: f.Path, Line: v.Line, Key: key, Err: err}
+				return &Error{Path: f.Path, Line: valueLine(v, err), Key: key, Err: err}
 			}
 			f.Keys[key] = true
 			continue

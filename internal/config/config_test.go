@@ -12,6 +12,7 @@ import (
 const full = `# every setting
 mode: events
 mechanisms: [pipe, unix, posix_mq]
+filter: comm glob "nginx*" and bytes > 4KiB
 payload: 64
 events: /var/log/icptrack/events.jsonl
 format: otlp-proto
@@ -61,7 +62,7 @@ func TestLoadEverySetting(t *testing.T) {
 		t.Errorf("format %q", f.Format)
 	}
 	switch {
-	case f.Mechanisms != "pipe,unix,posix_mq", f.Payload != 64, !f.Cmdline, f.RingBuffer != "32MiB", f.MemoryLimit != "200MiB",
+	case f.Mechanisms != "pipe,unix,posix_mq", f.Filter != `comm glob "nginx*" and bytes > 4KiB`, f.Payload != 64, !f.Cmdline, f.RingBuffer != "32MiB", f.MemoryLimit != "200MiB",
 		f.DrainInterval != 20*time.Millisecond, f.Coalesce != 5*time.Millisecond, f.LogLevel != "info", f.ServiceName != "{exe}-{container}", f.CausalStitching,
 		f.ResourceAttributes["deployment.environment.name"] != "staging", f.Prometheus != "127.0.0.1:9464",
 		f.TraceSampleRatio != 0.25, f.MaxSpansPerSecond != 5000:
@@ -119,6 +120,9 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 		{"trace_sample_ratio: 10%\n", 1, "trace_sample_ratio", []string{"not a number"}},
 		{"trace_sample_ratio: 1.5\n", 1, "trace_sample_ratio", []string{"at most 1"}},
 		{"max_spans_per_second: -5\n", 1, "max_spans_per_second", []string{"0 for no cap"}},
+		{"payload: 8\nfilter: mechanism == unix_stram\n", 2, "filter", []string{"unknown mechanism", "did you mean unix_stream"}},
+		// A filter over several lines: the line of its mistake.
+		{"payload: 8\nfilter: |\n  pid == 1 and\n  cmm == x\n", 4, "filter", []string{`unknown field "cmm"`, "did you mean comm"}},
 	}
 	for _, tc := range cases {
 		_, err := Parse("/etc/icptrack/config.yaml", []byte(tc.yaml))
