@@ -1017,10 +1017,7 @@ static __always_inline void submit_op(struct op_record *r, bool reserved)
 {
 	struct task_state *ts = NULL;
 
-	/* Only a run held somewhere needs sending first; what the thread's
-	 * last stream operation was may stay (a run it starts later is
-	 * still exact). */
-	if (coalesce_ns && !metrics_only && runs_open) {
+	if (coalesce_ns && !metrics_only) {
 		struct task_struct *task = bpf_get_current_task_btf();
 
 		if (r->tid == (__u32)task->pid)
