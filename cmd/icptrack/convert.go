@@ -11,15 +11,15 @@ import (
 
 	"github.com/icptrack/icptrack/capture"
 	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/flow"
 )
 
-// convertFlags are convert's settings.
+// convertFlags are convert's and filter's settings.
 type convertFlags struct {
-	to string
-	// keep selects the operations written; nil keeps all. It is the
-	// place for --filter (issue 13, the filter language in package
-	// filter/): compile the expression into it in check.
+	to     string
+	filter string
+	// keep selects the operations written (--filter); nil keeps all.
 	keep func(*flow.Operation) bool
 }
 
@@ -51,17 +51,68 @@ func newConvertCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&f.to, "to", "", "the format to write: "+strings.Join(formats, ", "))
+	cmd.Flags().StringVar(&f.filter, "filter", "", "write only the operations this filter matches (README: Filters)")
+	return cmd
+}
+
+func newFilterCommand() *cobra.Command {
+	f := convertFlags{to: string(exporter.JSONL)}
+	cmd := &cobra.Command{
+		Use:   "filter EXPR [FILE...]",
+		Short: "Write the operations of a capture that a filter matches",
+		Long: `filter reads captures (jsonl, csv, otlp-json or otlp-proto, detected from the first bytes)
+from each FILE in turn, or from standard input when there is none or it is -, and writes
+the operations EXPR matches to standard output, in --to FORMAT (jsonl by default).
+EXPR is the filter language of --filter (README: Filters).`,
+		Example: `  icptrack filter 'mechanism == unix_stream and bytes > 4KiB' ipc.jsonl
+  icptrack filter --to text 'comm glob "nginx*" and error' ipc.csv
+  cat ipc.otlp | icptrack filter 'duration > 1ms' --to csv`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("filter needs an expression: icptrack filter EXPR [FILE...]")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.filter = args[0]
+			format, err := f.check(cmd)
+			if err != nil {
+				return err
+			}
+			files := args[1:]
+			if len(files) == 0 {
+				files = []string{"-"}
+			}
+			return convert(format, files, os.Stdin, os.Stdout, f.keep)
+		},
+	}
+	cmd.Flags().StringVar(&f.to, "to", f.to, "the format to write")
 	return cmd
 }
 
 // check validates the flags: any mistake is a usage error.
 func (f *convertFlags) check(cmd *cobra.Command) (exporter.Format, error) {
-	if !cmd.Flags().Changed("to") {
+	if cmd.Name() == "convert" && !cmd.Flags().Changed("to") {
 		return "", usageError("convert needs --to FORMAT (jsonl, csv, text, otlp-json or otlp-proto)")
 	}
 	format, err := exporter.ParseFormat(f.to)
 	if err != nil {
 		return "", usageError("--to: %v", err)
+	}
+	if strings.TrimSpace(f.filter) != "" {
+		flt, err := filter.Parse(f.filter)
+		if err != nil {
+			prefix := "" // icptrack filter: the expression is the argument
+			if cmd.Name() == "convert" {
+				prefix = "--filter: "
+			}
+			var fe *filter.Error
+			if errors.As(err, &fe) {
+				return "", usageError("%s%s", prefix, fe.Caret())
+			}
+			return "", usageError("%s%v", prefix, err)
+		}
+		f.keep = flt.Match
 	}
 	return format, nil
 }

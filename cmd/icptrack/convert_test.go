@@ -129,3 +129,47 @@ func TestRunWritesTheEventLogInEachFormat(t *testing.T) {
 		}
 	}
 }
+
+// icptrack filter, and convert --filter, keep what the expression
+// matches, from any format; a bad expression is a usage error with a
+// caret under the mistake.
+func TestFilterCommand(t *testing.T) {
+	ops := someOps()
+	csv := captureFile(t, exporter.CSV, ops)
+	keep := func(want ...*flow.Operation) string {
+		return strings.TrimSpace(string(must(os.ReadFile(captureFile(t, exporter.JSONL, want)))))
+	}
+	for _, c := range []struct {
+		expr string
+		want string
+	}{
+		{"comm == srv", keep(ops[1:]...)},
+		{"mechanism == posix_mq or (op == receive and bytes > 5)", keep(ops[0], ops[1])},
+		{"peers", keep(ops[3])},
+		{"error == EINTR", keep(ops[2])},
+		{"pid == 12345", ""},
+	} {
+		r := run(t, "filter", c.expr, csv)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != c.want {
+			t.Errorf("filter %q (exit %d, %s):\n%s\nwant\n%s", c.expr, r.code, r.stderr, r.stdout, c.want)
+		}
+	}
+	r := run(t, "convert", "--to", "jsonl", "--filter", "comm == srv", csv)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != keep(ops[1:]...) {
+		t.Errorf("convert --filter (exit %d, %s): %s", r.code, r.stderr, r.stdout)
+	}
+	bad := run(t, "filter", "op == recieve", csv)
+	if bad.code != exitUsage || !strings.Contains(bad.stderr, "did you mean receive") || !strings.Contains(bad.stderr, "\n        ^") {
+		t.Errorf("a misspelt operation: exit %d, %q", bad.code, bad.stderr)
+	}
+	if r := run(t, "filter"); r.code != exitUsage || !strings.Contains(r.stderr, "needs an expression") {
+		t.Errorf("no expression: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

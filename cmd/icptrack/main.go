@@ -54,7 +54,7 @@ func execute(args []string) int {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError("%v (see icptrack --help)", err)
 	})
-	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand())
+	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
