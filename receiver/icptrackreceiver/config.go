@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/flow"
 	"github.com/icptrack/icptrack/internal/config"
 	"github.com/icptrack/icptrack/internal/selector"
@@ -54,6 +55,10 @@ type Config struct {
 	DrainInterval time.Duration `mapstructure:"drain_interval"`
 	// MetricsInterval is how often the metrics go down the pipeline.
 	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
+	// Filter keeps only the operations this expression matches (the
+	// filter language, README: Filters), after correlation, for every
+	// pipeline.
+	Filter string `mapstructure:"filter"`
 	// QueueSize bounds the batches waiting for each pipeline, while it
 	// is slow or refuses with a retryable error; more are dropped and
 	// counted.
@@ -144,7 +149,28 @@ func (c *Config) Validate() error {
 	if c.Coalesce < 0 {
 		bad("coalesce", "%s is negative: use a duration such as 1ms, or 0 to send every operation on its own", c.Coalesce)
 	}
+	if flt, err := c.filter(); err != nil {
+		bad("filter", "%v", err)
+	} else if flt != nil && c.Mode == modeMetrics {
+		bad("filter", "needs mode events: metrics mode counts operations in the kernel, where a filter cannot run")
+	} else if flt != nil && flt.UsesPayload() && c.PayloadBytes == 0 {
+		bad("filter", "tests payload, which needs payload capture: set payload_bytes, the bytes to capture of each operation (such as 256)")
+	}
 	return errors.Join(errs...)
+}
+
+// filter is the compiled filter, nil when there is none. A mistake is
+// shown with a caret under it.
+func (c *Config) filter() (*filter.Filter, error) {
+	if strings.TrimSpace(c.Filter) == "" {
+		return nil, nil
+	}
+	flt, err := filter.Parse(c.Filter)
+	var fe *filter.Error
+	if errors.As(err, &fe) {
+		return nil, errors.New(fe.Caret())
+	}
+	return flt, err
 }
 
 func (c *Config) mechanisms() (flow.MechanismSet, error) {

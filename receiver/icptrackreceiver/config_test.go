@@ -41,6 +41,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "", want: createDefaultConfig()},
 		{name: "custom", want: custom},
 		{name: "coalesce_off", want: off},
+		{name: "bad_filter", wantErr: []string{"filter:", `unknown operation "recieve"`, "did you mean receive", "      ^"}},
+		{name: "bad_filter_payload", wantErr: []string{"filter:", "needs payload capture", "payload_bytes"}},
 		{name: "bad_coalesce", wantErr: []string{"coalesce:", "-1ms is negative", "0 to send every operation on its own"}},
 		{name: "bad_mechanism", wantErr: []string{"mechanisms:", "telepathy", "posix_mq"}},
 		{name: "bad_payload", wantErr: []string{"payload_bytes:", "0 (off) to 4096"}},

@@ -80,6 +80,10 @@ func (i *instance) start(_ context.Context, _ component.Host) (*running, error) 
 	}
 	res := exporter.ResourceOptions{ServiceName: cfg.ServiceName}
 	out := exporter.Outputs{}
+	if out.Filter, err = cfg.filter(); err != nil {
+		r.telemetry.Shutdown()
+		return nil, fmt.Errorf("filter: %w", err)
+	}
 	var kernel *exporter.KernelMetrics
 	if pcfg.MetricsOnly {
 		kernel = exporter.NewKernelMetrics()
