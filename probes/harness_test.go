@@ -34,6 +34,8 @@ type capture struct {
 	mu     sync.Mutex
 	ops    []*flow.Operation
 	events int
+	// stopped: stop has taken Run's result.
+	stopped bool
 }
 
 func (c *capture) Event(ev *flow.Event) {
@@ -73,7 +75,14 @@ func startCapture(t *testing.T, cfg Config) *capture {
 	var ctx context.Context
 	ctx, c.cancel = context.WithCancel(context.Background())
 	go func() { c.done <- c.tr.Run(ctx, c) }()
-	t.Cleanup(c.cancel)
+	// Registered after openTracer's Close, so it runs before it: a test
+	// that ends without stop must not close the tracer under Run.
+	t.Cleanup(func() {
+		c.cancel()
+		if !c.stopped {
+			<-c.done
+		}
+	})
 	return c
 }
 
@@ -82,6 +91,7 @@ func startCapture(t *testing.T, cfg Config) *capture {
 func (c *capture) stop(t *testing.T) []*flow.Operation {
 	t.Helper()
 	c.cancel()
+	c.stopped = true
 	if err := <-c.done; err != nil {
 		t.Fatalf("tracer: %v", err)
 	}

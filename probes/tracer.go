@@ -186,6 +186,9 @@ func monotonicOffset() (clock, error) {
 // Run reads records until ctx is done, then reads what is left and
 // returns. It calls h from this goroutine only.
 func (t *Tracer) Run(ctx context.Context, h Handler) error {
+	if t.coll == nil {
+		return errors.New("the tracer is closed")
+	}
 	w, err := newWaker(t.coll.Maps["events"].FD())
 	if err != nil {
 		return err
