@@ -255,8 +255,9 @@ func appendAnyValue(b []byte, v pcommon.Value) []byte {
 // protoSpan encodes one Span message (without its tag) into b.
 type protoSpan struct{ b []byte }
 
-func (p *protoSpan) ids(trace pcommon.TraceID, span, parent pcommon.SpanID, state string, flags uint32) {
-	b := p.b
+// appendIDs writes a trace id, span id and trace state as fields 1, 2
+// and 3, where both Span and Span.Link keep them.
+func appendIDs(b []byte, trace pcommon.TraceID, span pcommon.SpanID, state string) []byte {
 	b = appendTag(b, fieldSpanTraceID, protowire.BytesType)
 	b = appendBytes(b, trace[:])
 	b = appendTag(b, fieldSpanSpanID, protowire.BytesType)
@@ -265,6 +266,11 @@ func (p *protoSpan) ids(trace pcommon.TraceID, span, parent pcommon.SpanID, stat
 		b = appendTag(b, fieldSpanTraceState, protowire.BytesType)
 		b = appendString(b, state)
 	}
+	return b
+}
+
+func (p *protoSpan) ids(trace pcommon.TraceID, span, parent pcommon.SpanID, state string, flags uint32) {
+	b := appendIDs(p.b, trace, span, state)
 	if !parent.IsEmpty() {
 		b = appendTag(b, fieldSpanParentID, protowire.BytesType)
 		b = appendBytes(b, parent[:])
@@ -288,14 +294,7 @@ func (p *protoSpan) link(trace pcommon.TraceID, span pcommon.SpanID, state strin
 	}
 	b = appendTag(b, fieldSpanLinks, protowire.BytesType)
 	b = appendVarint(b, uint64(n))
-	b = appendTag(b, fieldLinkTraceID, protowire.BytesType)
-	b = appendBytes(b, trace[:])
-	b = appendTag(b, fieldLinkSpanID, protowire.BytesType)
-	b = appendBytes(b, span[:])
-	if state != "" {
-		b = appendTag(b, fieldLinkTraceState, protowire.BytesType)
-		b = appendString(b, state)
-	}
+	b = appendIDs(b, trace, span, state)
 	if flags != 0 {
 		b = appendTag(b, fieldLinkFlags, protowire.Fixed32Type)
 		b = protowire.AppendFixed32(b, flags)
