@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,9 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/icptrack/icptrack/capture"
 	"github.com/icptrack/icptrack/exporter"
-	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/flow"
 )
 
@@ -99,20 +96,12 @@ func (f *convertFlags) check(cmd *cobra.Command) (exporter.Format, error) {
 	if err != nil {
 		return "", usageError("--to: %v", err)
 	}
-	if strings.TrimSpace(f.filter) != "" {
-		flt, err := filter.Parse(f.filter)
-		if err != nil {
-			prefix := "" // icptrack filter: the expression is the argument
-			if cmd.Name() == "convert" {
-				prefix = "--filter: "
-			}
-			var fe *filter.Error
-			if errors.As(err, &fe) {
-				return "", usageError("%s%s", prefix, fe.Caret())
-			}
-			return "", usageError("%s%v", prefix, err)
-		}
-		f.keep = flt.Match
+	prefix := "" // icptrack filter: the expression is the argument
+	if cmd.Name() == "convert" {
+		prefix = "--filter: "
+	}
+	if f.keep, err = parseFilter(f.filter, prefix); err != nil {
+		return "", err
 	}
 	return format, nil
 }
@@ -125,46 +114,13 @@ func convert(format exporter.Format, files []string, stdin io.Reader, stdout *os
 	if err != nil {
 		return usageError("--to: %v", err)
 	}
-	var readErr error
-	for _, name := range files {
-		if readErr = convertFile(w, name, stdin, keep); readErr != nil {
-			break
+	readErr := readCaptures(files, stdin, func(op *flow.Operation) {
+		if keep == nil || keep(op) {
+			w.Write(op)
 		}
-	}
+	})
 	if err := w.Flush(); err != nil && readErr == nil {
 		readErr = &exitError{code: exitFailure, err: fmt.Errorf("writing: %v", err)}
 	}
 	return readErr
-}
-
-func convertFile(w exporter.OpWriter, name string, stdin io.Reader, keep func(*flow.Operation) bool) error {
-	var r io.Reader = stdin
-	shown := "standard input"
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		defer f.Close()
-		r, shown = f, name
-	}
-	fail := func(err error) error {
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %v", shown, err)}
-	}
-	cr, err := capture.Open(r)
-	if err != nil {
-		return fail(err)
-	}
-	for {
-		op, err := cr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fail(err)
-		}
-		if keep == nil || keep(op) {
-			w.Write(op)
-		}
-	}
 }

@@ -54,7 +54,8 @@ func execute(args []string) int {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError("%v (see icptrack --help)", err)
 	})
-	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand())
+	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand(),
+		newAnalyzeCommand(), newDiffCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

@@ -1,0 +1,424 @@
+package analyze
+
+import (
+	"cmp"
+	"maps"
+	"math"
+	"slices"
+	"time"
+)
+
+// group gathers flows into one set of statistics on the report's axis.
+type group struct {
+	acc
+	// Per interval: operations, bytes sent, bytes received.
+	perOps, perSent, perReceived []int64
+}
+
+// axis maps the Analyzer's buckets onto the report's intervals.
+type axis struct {
+	first int64 // the first interval, in intervals since the Unix epoch
+	count int
+	k     int64 // the Analyzer's buckets per interval
+}
+
+func newGroup(ax axis) *group {
+	return &group{perOps: make([]int64, ax.count), perSent: make([]int64, ax.count), perReceived: make([]int64, ax.count)}
+}
+
+func (g *group) addFlow(f *flowStats, dir direction, ax axis) {
+	g.acc.merge(&f.acc)
+	s := &f.series
+	for i, n := range s.ops {
+		j := floorDiv(s.first+int64(i), ax.k) - ax.first
+		g.perOps[j] += n
+		switch dir {
+		case sending:
+			g.perSent[j] += s.bytes[i]
+		case receiving:
+			g.perReceived[j] += s.bytes[i]
+		}
+	}
+}
+
+// Report makes the report at DefaultInterval, or at Options.Interval.
+func (a *Analyzer) Report() *Report { return a.ReportEvery(0) }
+
+// ReportEvery makes the report with rates counted per interval d, which
+// is rounded up to a whole number of the Analyzer's buckets; 0 means
+// DefaultInterval. The Analyzer may go on taking operations after.
+func (a *Analyzer) ReportEvery(d time.Duration) *Report {
+	if d <= 0 {
+		d = a.DefaultInterval()
+	}
+	k := max(1, int64((d+a.width-1)/a.width))
+	d = time.Duration(k) * a.width
+	r := &Report{FormatVersion: FormatVersion, Operations: a.ops, Records: a.records}
+	r.Intervals.WidthNS = int64(d)
+	ax := axis{k: k}
+	if a.records > 0 {
+		r.Start, r.End = a.first, a.last
+		r.DurationNS = int64(a.last.Sub(a.first))
+		ax.first = floorDiv(a.minStart, int64(d))
+		ax.count = int(spanBuckets(a.minStart, a.maxStart, d))
+		r.Intervals.Start = time.Unix(0, ax.first*int64(d)).UTC()
+		r.Intervals.Count = ax.count
+	}
+	b := builder{a: a, r: r, ax: ax}
+	b.gather()
+	b.finish()
+	return r
+}
+
+// builder makes one Report: it places each flow in its channel, its pair
+// and its process.
+type builder struct {
+	a  *Analyzer
+	r  *Report
+	ax axis
+
+	channels  map[string]*channelGroup
+	pairs     map[[2]Process]*pairGroup
+	processes map[Process]*group
+	links     map[linkKey]*linkGroup
+}
+
+type channelGroup struct {
+	*group
+	processes map[Process]bool
+	unpaired  int64
+	paired    bool
+}
+
+type pairGroup struct {
+	*group
+	mechanisms, channels map[string]bool
+}
+
+// linkKey is a map line: two processes (ordered by pid, then name), a
+// mechanism and an endpoint.
+type linkKey struct {
+	a, b      Process
+	mechanism string
+	endpoint  string
+}
+
+type linkGroup struct {
+	channels map[string]bool
+	ops      int64
+	// Per direction, [0] a→b and [1] b→a: operations, bytes sent and
+	// received, and when the first send was made.
+	dirOps, sent, received [2]int64
+	firstSend              [2]time.Time
+}
+
+func (b *builder) gather() {
+	b.channels = make(map[string]*channelGroup)
+	b.pairs = make(map[[2]Process]*pairGroup)
+	b.processes = make(map[Process]*group)
+	b.links = make(map[linkKey]*linkGroup)
+	known := b.knownPairs()
+	for k, f := range b.a.flows {
+		ch := b.channels[k.channel]
+		if ch == nil {
+			ch = &channelGroup{group: newGroup(b.ax), processes: make(map[Process]bool)}
+			b.channels[k.channel] = ch
+		}
+		ch.addFlow(f, k.dir, b.ax)
+		ch.processes[k.self] = true
+		p := b.processes[k.self]
+		if p == nil {
+			p = newGroup(b.ax)
+			b.processes[k.self] = p
+		}
+		p.addFlow(f, k.dir, b.ax)
+		if k.dir == other {
+			continue
+		}
+		from, to, ok := b.pairOf(k, known[k.channel])
+		if !ok {
+			ch.unpaired += f.ops
+			continue
+		}
+		ch.paired = true
+		ch.processes[from], ch.processes[to] = true, true
+		pg := b.pairs[[2]Process{from, to}]
+		if pg == nil {
+			pg = &pairGroup{group: newGroup(b.ax), mechanisms: make(map[string]bool), channels: make(map[string]bool)}
+			b.pairs[[2]Process{from, to}] = pg
+		}
+		pg.addFlow(f, k.dir, b.ax)
+		info := b.a.channels[k.channel]
+		pg.mechanisms[info.mechanism.String()] = true
+		pg.channels[k.channel] = true
+		b.addLink(k, f, from, to, info.mechanism.String(), info.endpoint)
+	}
+}
+
+// knownPairs is, per channel, who sent to whom according to the
+// operations that named their other end.
+func (b *builder) knownPairs() map[string]map[[2]Process]bool {
+	known := make(map[string]map[[2]Process]bool)
+	for k := range b.a.flows {
+		if k.dir == other || !k.peer.Known() {
+			continue
+		}
+		pair := [2]Process{k.self, k.peer}
+		if k.dir == receiving {
+			pair = [2]Process{k.peer, k.self}
+		}
+		if known[k.channel] == nil {
+			known[k.channel] = make(map[[2]Process]bool)
+		}
+		known[k.channel][pair] = true
+	}
+	return known
+}
+
+// pairOf says who sent and who received a flow's operations. An
+// operation that does not name its other end (a send made before its
+// receiver was known, an end of file, an EAGAIN) is placed with the one
+// process that, on the same channel, received this process's sends (or
+// sent what it received); with none or several, it stays unpaired.
+func (b *builder) pairOf(k flowKey, known map[[2]Process]bool) (from, to Process, ok bool) {
+	if k.peer.Known() {
+		if k.dir == sending {
+			return k.self, k.peer, true
+		}
+		return k.peer, k.self, true
+	}
+	var other Process
+	n := 0
+	for pair := range known {
+		if k.dir == sending && pair[0] == k.self {
+			other, n = pair[1], n+1
+		}
+		if k.dir == receiving && pair[1] == k.self {
+			other, n = pair[0], n+1
+		}
+	}
+	if n != 1 {
+		return Process{}, Process{}, false
+	}
+	if k.dir == sending {
+		return k.self, other, true
+	}
+	return other, k.self, true
+}
+
+func (b *builder) addLink(k flowKey, f *flowStats, from, to Process, mechanism, endpoint string) {
+	lk, dir := linkKey{a: from, b: to, mechanism: mechanism, endpoint: endpoint}, 0
+	if compareProcess(to, from) < 0 {
+		lk.a, lk.b, dir = to, from, 1
+	}
+	l := b.links[lk]
+	if l == nil {
+		l = &linkGroup{channels: make(map[string]bool)}
+		b.links[lk] = l
+	}
+	l.channels[k.channel] = true
+	l.ops += f.ops
+	l.dirOps[dir] += f.ops
+	l.sent[dir] += f.sent
+	l.received[dir] += f.received
+	if t := f.firstSend; !t.IsZero() && (l.firstSend[dir].IsZero() || t.Before(l.firstSend[dir])) {
+		l.firstSend[dir] = t
+	}
+}
+
+func (b *builder) finish() {
+	r := b.r
+	for id, g := range b.channels {
+		info := b.a.channels[id]
+		c := ChannelStats{
+			Channel:   id,
+			Mechanism: info.mechanism.String(),
+			Endpoint:  info.endpoint,
+			Processes: sortedProcesses(g.processes),
+			Unpaired:  g.unpaired,
+			Stats:     b.stats(g.group),
+		}
+		c.Key = Key(c.Mechanism, c.Endpoint, c.Processes)
+		r.Channels = append(r.Channels, c)
+		if !g.paired && len(g.processes) > 1 {
+			r.Map = append(r.Map, Link{
+				Processes: c.Processes, Direction: Shared, Mechanism: c.Mechanism, Endpoint: c.Endpoint,
+				Channels: 1, Operations: c.Operations, Bytes: c.MovedBytes(),
+			})
+		}
+	}
+	for pair, g := range b.pairs {
+		r.Pairs = append(r.Pairs, PairStats{
+			From: pair[0], To: pair[1],
+			Mechanisms: slices.Sorted(maps.Keys(g.mechanisms)),
+			Channels:   slices.Sorted(maps.Keys(g.channels)),
+			Stats:      b.stats(g.group),
+		})
+	}
+	for p, g := range b.processes {
+		r.Processes = append(r.Processes, ProcessStats{Process: p, Exe: b.a.exes[p], Stats: b.stats(g)})
+	}
+	for k, l := range b.links {
+		line := Link{
+			Processes: []Process{k.a, k.b}, Direction: OneWay, Mechanism: k.mechanism, Endpoint: k.endpoint,
+			Channels: len(l.channels), Operations: l.ops,
+			Bytes: max(l.sent[0], l.received[0]) + max(l.sent[1], l.received[1]),
+		}
+		// A direction counts when it moved bytes; for channels that move
+		// none (signals), when it had operations.
+		way := [2]bool{l.sent[0]+l.received[0] > 0, l.sent[1]+l.received[1] > 0}
+		if !way[0] && !way[1] {
+			way = [2]bool{l.dirOps[0] > 0, l.dirOps[1] > 0}
+		}
+		first1 := !l.firstSend[1].IsZero() && (l.firstSend[0].IsZero() || l.firstSend[1].Before(l.firstSend[0]))
+		switch {
+		case way[0] && way[1]:
+			line.Direction = BothWays
+			if first1 {
+				line.Processes = []Process{k.b, k.a}
+			}
+		case way[1]:
+			line.Processes = []Process{k.b, k.a}
+		}
+		r.Map = append(r.Map, line)
+	}
+	sortReport(r)
+	b.rank()
+}
+
+// stats turns a group into its Stats.
+func (b *builder) stats(g *group) Stats {
+	r := b.r
+	s := Stats{
+		Operations: g.ops, Records: g.records, Sends: g.sends, Receives: g.receives,
+		SentBytes: g.sent, ReceivedBytes: g.received,
+		Blocked:     Blocked{Operations: g.blocked, TimeNS: int64(g.blockedFor)},
+		Errors:      g.errors,
+		PerInterval: Series{Operations: g.perOps, SentBytes: g.perSent, ReceivedBytes: g.perReceived},
+		raw:         &g.acc,
+	}
+	if s.Errors == nil {
+		s.Errors = map[string]int64{}
+	}
+	if secs := time.Duration(r.DurationNS).Seconds(); secs > 0 {
+		s.OperationsPerSecond = float64(s.Operations) / secs
+		s.BytesPerSecond = float64(s.MovedBytes()) / secs
+	}
+	w := r.Intervals.Width().Seconds()
+	for i, n := range g.perOps {
+		s.PeakOperationsPerSecond = max(s.PeakOperationsPerSecond, float64(n)/w)
+		s.PeakBytesPerSecond = max(s.PeakBytesPerSecond, float64(max(g.perSent[i], g.perReceived[i]))/w)
+	}
+	if g.sized > 0 {
+		s.MessageSize = Sizes{
+			Count: g.sized,
+			Mean:  float64(g.sent+g.received) / float64(g.sized),
+			P50:   math.Round(quantile(g.sizes.GetValueAtQuantile, 0.5)),
+			P99:   math.Round(quantile(g.sizes.GetValueAtQuantile, 0.99)),
+		}
+	}
+	if g.timed > 0 {
+		s.Latency = Latency{
+			Count:  g.timed,
+			MeanNS: int64(g.latencySum) / g.timed,
+			P50NS:  int64(quantile(g.latency.GetValueAtQuantile, 0.5)),
+			P90NS:  int64(quantile(g.latency.GetValueAtQuantile, 0.9)),
+			P99NS:  int64(quantile(g.latency.GetValueAtQuantile, 0.99)),
+			MaxNS:  int64(g.latencyMax),
+		}
+	}
+	return s
+}
+
+func quantile(at func(float64) (float64, error), q float64) float64 {
+	v, err := at(q)
+	if err != nil {
+		return 0 // an empty sketch: the caller checked the count
+	}
+	return v
+}
+
+func compareProcess(a, b Process) int {
+	return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Comm, b.Comm))
+}
+
+func sortedProcesses(set map[Process]bool) []Process {
+	ps := make([]Process, 0, len(set))
+	for p := range set {
+		if p.Known() {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortFunc(ps, compareProcess)
+	return ps
+}
+
+// sortReport orders every list by operations, most first, then by name,
+// so that the same capture always gives the same report.
+func sortReport(r *Report) {
+	slices.SortFunc(r.Channels, func(x, y ChannelStats) int {
+		return cmp.Or(cmp.Compare(y.Operations, x.Operations), cmp.Compare(x.Channel, y.Channel))
+	})
+	slices.SortFunc(r.Pairs, func(x, y PairStats) int {
+		return cmp.Or(cmp.Compare(y.Operations, x.Operations), compareProcess(x.From, y.From), compareProcess(x.To, y.To))
+	})
+	slices.SortFunc(r.Processes, func(x, y ProcessStats) int {
+		return cmp.Or(cmp.Compare(y.Operations, x.Operations), compareProcess(x.Process, y.Process))
+	})
+	slices.SortFunc(r.Map, func(x, y Link) int {
+		return cmp.Or(cmp.Compare(y.Operations, x.Operations), cmp.Compare(x.Mechanism, y.Mechanism),
+			cmp.Compare(x.Endpoint, y.Endpoint), slices.CompareFunc(x.Processes, y.Processes, compareProcess))
+	})
+}
+
+// rank fills the Top lists.
+func (b *builder) rank() {
+	r, n := b.r, b.a.opts.Top
+	procs := slices.Clone(r.Processes)
+	slices.SortStableFunc(procs, func(x, y ProcessStats) int {
+		return cmp.Compare(y.SentBytes+y.ReceivedBytes, x.SentBytes+x.ReceivedBytes)
+	})
+	for _, p := range procs {
+		if len(r.Top.TalkersByBytes) < n && p.SentBytes+p.ReceivedBytes > 0 {
+			r.Top.TalkersByBytes = append(r.Top.TalkersByBytes, p.Process)
+		}
+	}
+	for _, p := range r.Processes[:min(n, len(r.Processes))] {
+		r.Top.TalkersByOperations = append(r.Top.TalkersByOperations, p.Process)
+	}
+	for _, c := range r.Channels[:min(n, len(r.Channels))] {
+		r.Top.BusiestByOperations = append(r.Top.BusiestByOperations, c.Channel)
+	}
+	chans := slices.Clone(r.Channels)
+	slices.SortStableFunc(chans, func(x, y ChannelStats) int { return cmp.Compare(y.MovedBytes(), x.MovedBytes()) })
+	for _, c := range chans {
+		if len(r.Top.BusiestByBytes) < n && c.MovedBytes() > 0 {
+			r.Top.BusiestByBytes = append(r.Top.BusiestByBytes, c.Channel)
+		}
+	}
+	slices.SortStableFunc(chans, func(x, y ChannelStats) int {
+		return cmp.Or(cmp.Compare(y.Latency.P99NS, x.Latency.P99NS), cmp.Compare(y.Latency.P50NS, x.Latency.P50NS))
+	})
+	for _, c := range chans {
+		if len(r.Top.Slowest) < n && c.Latency.Count > 0 {
+			r.Top.Slowest = append(r.Top.Slowest, c.Channel)
+		}
+	}
+	// Empty lists are [] in JSON, not null.
+	for _, l := range []*[]Process{&r.Top.TalkersByBytes, &r.Top.TalkersByOperations} {
+		if *l == nil {
+			*l = []Process{}
+		}
+	}
+	for _, l := range []*[]string{&r.Top.BusiestByOperations, &r.Top.BusiestByBytes, &r.Top.Slowest} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	if r.Map == nil {
+		r.Map = []Link{}
+	}
+	if r.Channels == nil {
+		r.Channels, r.Pairs, r.Processes = []ChannelStats{}, []PairStats{}, []ProcessStats{}
+	}
+}

@@ -1,0 +1,63 @@
+package analyze
+
+import (
+	"strconv"
+	"time"
+)
+
+// Human units for the text report: three significant digits at most.
+
+// count shows a number of operations: 38, 1.2k, 3.4M.
+func count(n int64) string {
+	return scaled(float64(n), 1000, []string{"", "k", "M", "G", "T"}, "")
+}
+
+// bytesOf shows a number of bytes: 171 B, 1.2 KiB, 38 KiB.
+func bytesOf(n int64) string {
+	return scaled(float64(n), 1024, []string{"B", "KiB", "MiB", "GiB", "TiB"}, " ")
+}
+
+// perSecond shows a rate: 12/s, 1.2k/s.
+func perSecond(v float64) string {
+	return scaled(v, 1000, []string{"", "k", "M", "G", "T"}, "") + "/s"
+}
+
+// bytesPerSecond shows a byte rate: 38 KiB/s.
+func bytesPerSecond(v float64) string {
+	return scaled(v, 1024, []string{"B", "KiB", "MiB", "GiB", "TiB"}, " ") + "/s"
+}
+
+func scaled(v, unit float64, suffixes []string, sep string) string {
+	i := 0
+	for v >= unit && i < len(suffixes)-1 {
+		v /= unit
+		i++
+	}
+	if i == 0 && v == float64(int64(v)) {
+		return strconv.FormatInt(int64(v), 10) + sep + suffixes[0]
+	}
+	return strconv.FormatFloat(v, 'f', decimals(v), 64) + sep + suffixes[i]
+}
+
+// duration shows a duration with three significant digits: 1.54µs.
+func duration(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return strconv.FormatInt(int64(d), 10) + "ns"
+	case d < time.Millisecond:
+		return strconv.FormatFloat(float64(d)/1e3, 'f', decimals(float64(d)/1e3), 64) + "µs"
+	case d < time.Second:
+		return strconv.FormatFloat(float64(d)/1e6, 'f', decimals(float64(d)/1e6), 64) + "ms"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', decimals(d.Seconds()), 64) + "s"
+}
+
+func decimals(v float64) int {
+	switch {
+	case v < 10:
+		return 2
+	case v < 100:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/icptrack/icptrack/capture"
+	"github.com/icptrack/icptrack/filter"
+	"github.com/icptrack/icptrack/flow"
+)
+
+// readCaptures hands each operation of each file (- is stdin), in any
+// format capture.Open reads, to each in turn. A file that cannot be read
+// stops it with an error that names the file and the place; what came
+// before was handed over.
+func readCaptures(files []string, stdin io.Reader, each func(*flow.Operation)) error {
+	for _, name := range files {
+		if err := readCapture(name, stdin, each); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readCapture(name string, stdin io.Reader, each func(*flow.Operation)) error {
+	var r io.Reader = stdin
+	shown := "standard input"
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		defer f.Close()
+		r, shown = f, name
+	}
+	fail := func(err error) error {
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s: %v", shown, err)}
+	}
+	cr, err := capture.Open(r)
+	if err != nil {
+		return fail(err)
+	}
+	for {
+		op, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fail(err)
+		}
+		each(op)
+	}
+}
+
+// parseFilter compiles a --filter flag's expression into the operations
+// it keeps; nil, for an empty one, keeps all. A mistake is a usage error
+// with a caret under it, after prefix ("--filter: ").
+func parseFilter(expr, prefix string) (func(*flow.Operation) bool, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, nil
+	}
+	flt, err := filter.Parse(expr)
+	if err != nil {
+		var fe *filter.Error
+		if errors.As(err, &fe) {
+			return nil, usageError("%s%s", prefix, fe.Caret())
+		}
+		return nil, usageError("%s%v", prefix, err)
+	}
+	return flt.Match, nil
+}
