@@ -48,7 +48,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, q := range talkers {
 		s := r.Process(q)
 		p("  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", q, count(s.Operations), bytesOf(s.SentBytes), bytesOf(s.ReceivedBytes),
-			duration(time.Duration(s.Blocked.TimeNS)), rank(r.Top.TalkersByBytes, q), rank(r.Top.TalkersByOperations, q))
+			blockedText(s.Blocked), rank(r.Top.TalkersByBytes, q), rank(r.Top.TalkersByOperations, q))
 	}
 
 	if err := tw.Flush(); err != nil {
@@ -150,12 +150,17 @@ func statsColumns(s *Stats) string {
 	if s.Latency.Count > 0 {
 		latency = duration(time.Duration(s.Latency.P50NS)) + "/" + duration(time.Duration(s.Latency.P99NS))
 	}
-	blocked := noValue
-	if s.Blocked.Operations > 0 {
-		blocked = fmt.Sprintf("%s in %s", duration(time.Duration(s.Blocked.TimeNS)), count(s.Blocked.Operations))
-	}
 	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t", count(s.Operations), bytesOf(s.SentBytes), bytesOf(s.ReceivedBytes),
-		size, latency, blocked, errorsText(s.Errors))
+		size, latency, blockedText(s.Blocked), errorsText(s.Errors))
+}
+
+// blockedText is how long the blocked operations took, and how many
+// there were: 1.88ms in 14.
+func blockedText(b Blocked) string {
+	if b.Operations == 0 {
+		return noValue
+	}
+	return fmt.Sprintf("%s in %s", duration(time.Duration(b.TimeNS)), count(b.Operations))
 }
 
 // errorsText lists errnos by count, most first: EAGAIN×20 EPIPE×1.
