@@ -21,7 +21,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 		p("\n%s\n", title)
 		for _, g := range gs {
-			p("  %s %s\t%s\t%s\t%s ops\t%s\t\n", mark, g.Mechanism, g.Endpoint, strings.Join(g.Comms, ", "), count(g.Operations), channelsText(g.Channels))
+			p("  %s %s\t%s\t%s\t%s\t%s\t\n", mark, g.Mechanism, g.Endpoint, strings.Join(g.Comms, ", "), opsText(g.Operations), channelsText(g.Channels))
 		}
 	}
 	pairs := func(title, mark string, gs []PairGroup) {
@@ -30,7 +30,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 		p("\n%s\n", title)
 		for _, g := range gs {
-			p("  %s %s → %s\t%s\t%s ops\t\n", mark, g.From, g.To, strings.Join(g.Mechanisms, ","), count(g.Operations))
+			p("  %s %s → %s\t%s\t%s\t\n", mark, g.From, g.To, strings.Join(g.Mechanisms, ","), opsText(g.Operations))
 		}
 	}
 	channels("New channels (only in B)", "+", d.NewChannels)

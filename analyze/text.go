@@ -31,7 +31,7 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	p("\nMap: who talks to whom\n")
 	for _, l := range r.Map {
-		p("  %s\t%s\t%s\t%s ops\t%s\t%s\t\n", linkText(l), l.Mechanism, l.Endpoint, count(l.Operations), bytesOf(l.Bytes), channelsText(l.Channels))
+		p("  %s\t%s\t%s\t%s\t%s\t%s\t\n", linkText(l), l.Mechanism, l.Endpoint, opsText(l.Operations), bytesOf(l.Bytes), channelsText(l.Channels))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -124,6 +124,14 @@ func linkText(l Link) string {
 		return strings.Join(names, " → ")
 	}
 	return strings.Join(names, ", ") + " share"
+}
+
+// opsText is a number of operations with its noun: 1 op, 38 ops, 1.20k ops.
+func opsText(n int64) string {
+	if n == 1 {
+		return "1 op"
+	}
+	return count(n) + " ops"
 }
 
 func channelsText(n int) string {
