@@ -178,19 +178,21 @@ func channelOf(op *flow.Operation) string {
 	return op.Mechanism.String() + " " + op.Endpoint
 }
 
-// fit widens the buckets, unless their width was asked for, until the
-// capture's starts span at most maxBuckets of them.
+// fit widens the buckets until the capture's starts span at most
+// maxBuckets of them: along the ladder, or when the width was asked for,
+// by doubling it past maxFixedBuckets.
 func (a *Analyzer) fit(start int64) {
 	if a.records == 1 {
 		a.minStart, a.maxStart = start, start
 	} else {
 		a.minStart, a.maxStart = min(a.minStart, start), max(a.maxStart, start)
 	}
+	limit, widen := int64(maxBuckets), nextWidth
 	if a.fixed {
-		return
+		limit, widen = maxFixedBuckets, func(w time.Duration) time.Duration { return 2 * w }
 	}
-	for spanBuckets(a.minStart, a.maxStart, a.width) > maxBuckets {
-		next := nextWidth(a.width)
+	for spanBuckets(a.minStart, a.maxStart, a.width) > limit {
+		next := widen(a.width)
 		k := int64(next / a.width)
 		for _, f := range a.flows {
 			f.series.coarsen(k)

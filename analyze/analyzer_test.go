@@ -112,6 +112,18 @@ func TestLongCaptureIsBoundedAndLosesNothing(t *testing.T) {
 	if sum != total || r.Intervals.Count > 100 {
 		t.Errorf("%d operations in %d intervals, want %d in at most 100", sum, r.Intervals.Count, total)
 	}
+	// An interval that was asked for is kept, unless it would take more
+	// than 100 000 buckets: 1ms over 150s doubles once.
+	fixed := New(Options{Interval: time.Millisecond})
+	for at := time.Duration(0); at <= 150*time.Second; at += time.Second {
+		fixed.Add(op(client, flow.UnixStream, flow.Send, "u", "/s", at, 3))
+	}
+	if r := fixed.Report(); r.Intervals.Width() != 2*time.Millisecond || r.Channels[0].Operations != 151 {
+		t.Errorf("1ms over 150s: %s intervals, %d operations; want 2ms and 151", r.Intervals.Width(), r.Channels[0].Operations)
+	}
+	if r := New(Options{Interval: 250 * time.Millisecond}).Report(); r.Intervals.Width() != 250*time.Millisecond {
+		t.Errorf("--interval 250ms: %s", r.Intervals.Width())
+	}
 	// A short capture gets fine intervals.
 	short := analyzeOps(Options{}, op(client, flow.Pipe, flow.Send, "p", "p", 0, 1), op(client, flow.Pipe, flow.Send, "p", "p", 42*time.Millisecond, 1))
 	if short.Intervals.Width() != time.Millisecond || short.Intervals.Count < 42 {
@@ -325,5 +337,24 @@ func TestTopTalkersOrder(t *testing.T) {
 	}
 	if len(r.Top.BusiestByOperations) != 4 || r.Top.BusiestByOperations[0] != byOps[0].channel || r.Top.BusiestByBytes[0] != byBytes[0].channel {
 		t.Errorf("busiest channels %v by operations, %v by bytes", r.Top.BusiestByOperations, r.Top.BusiestByBytes)
+	}
+}
+
+// Add's cost per operation, on a capture that cycles over a few
+// channels as the demo's does.
+func BenchmarkAdd(b *testing.B) {
+	var ops []*flow.Operation
+	for i := range 1024 {
+		e := []end{client, server, worker}[i%3]
+		o := op(e, flow.UnixStream, []flow.OpType{flow.Send, flow.Receive}[i%2], "u"+string(rune('a'+i%5)), "/s", time.Duration(i)*time.Microsecond, 64)
+		o.Peer = []end{server, worker, client}[i%3].peer()
+		ops = append(ops, o)
+	}
+	a := New(Options{})
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		o := ops[i%len(ops)]
+		o.Time = t0.Add(time.Duration(i) * time.Microsecond)
+		a.Add(o)
 	}
 }

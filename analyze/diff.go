@@ -134,6 +134,11 @@ func Compare(a, b *Analyzer, interval time.Duration, rule Rule) *Diff {
 		interval = max(a.DefaultInterval(), b.DefaultInterval())
 	}
 	ra, rb := a.ReportEvery(interval), b.ReportEvery(interval)
+	if wa, wb := ra.Intervals.Width(), rb.Intervals.Width(); wa != wb {
+		// One side had to widen its buckets (a tiny --interval over a
+		// long capture): count both in the wider.
+		ra, rb = a.ReportEvery(max(wa, wb)), b.ReportEvery(max(wa, wb))
+	}
 	d := &Diff{
 		FormatVersion: FormatVersion, A: side(ra), B: side(rb), IntervalNS: rb.Intervals.WidthNS, Rule: rule,
 		NewChannels: []ChannelGroup{}, GoneChannels: []ChannelGroup{}, NewPairs: []PairGroup{}, GonePairs: []PairGroup{},

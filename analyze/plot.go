@@ -68,8 +68,8 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 	n := 0
 	for _, id := range busiest {
 		c := r.Channel(id)
-		if c.Latency.Count == 0 {
-			continue
+		if c.Latency.Count == 0 || c.raw == nil {
+			continue // a report read back from JSON has no sketches to draw
 		}
 		n++
 		p, err := latencyChart(c)

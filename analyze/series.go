@@ -27,9 +27,13 @@ func nextWidth(w time.Duration) time.Duration {
 // it, every series merges into buckets of the ladder's next width.
 // reportBuckets is how many intervals a report aims at when it chooses
 // its own interval.
+// maxFixedBuckets bounds them when the width was asked for: past it,
+// the width doubles, so that a tiny --interval over a long capture
+// cannot take all memory.
 const (
-	maxBuckets    = 1000
-	reportBuckets = 100
+	maxBuckets      = 1000
+	maxFixedBuckets = 100_000
+	reportBuckets   = 100
 )
 
 // series counts operations and bytes per interval bucket; bucket i covers
