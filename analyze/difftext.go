@@ -10,7 +10,7 @@ import (
 
 // WriteText writes the diff for people.
 func (d *Diff) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(&trimmed{w: w}, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	p("icptrack diff: A has %s operations over %s, B has %s over %s; rates compared in %s intervals\n",
 		count(d.A.Operations), duration(time.Duration(d.A.DurationNS)),
@@ -21,7 +21,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 		p("\n%s\n", title)
 		for _, g := range gs {
-			p("  %s %s\t%s\t%s\t%s\t%s\t\n", mark, g.Mechanism, g.Endpoint, strings.Join(g.Comms, ", "), opsText(g.Operations), channelsText(g.Channels))
+			p("  %s %s\t%s\t%s\t%s\t%s\n", mark, g.Mechanism, g.Endpoint, strings.Join(g.Comms, ", "), opsText(g.Operations), channelsText(g.Channels))
 		}
 	}
 	pairs := func(title, mark string, gs []PairGroup) {
@@ -30,7 +30,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 		}
 		p("\n%s\n", title)
 		for _, g := range gs {
-			p("  %s %s → %s\t%s\t%s\t\n", mark, g.From, g.To, strings.Join(g.Mechanisms, ","), opsText(g.Operations))
+			p("  %s %s → %s\t%s\t%s\n", mark, g.From, g.To, strings.Join(g.Mechanisms, ","), opsText(g.Operations))
 		}
 	}
 	channels("New channels (only in B)", "+", d.NewChannels)
@@ -48,7 +48,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 			if c.PValue == nil {
 				evidence = fmt.Sprintf("%s vs %s operations", count(c.CountA), count(c.CountB))
 			}
-			p("  ~ %s\t%s\t%s\t%s\t%s → %s\t%s\t%s\t\n", c.Mechanism, c.Endpoint, strings.Join(c.Comms, ", "),
+			p("  ~ %s\t%s\t%s\t%s\t%s → %s\t%s\t%s\n", c.Mechanism, c.Endpoint, strings.Join(c.Comms, ", "),
 				measureName(c.Measure), measureValue(c.Measure, c.A), measureValue(c.Measure, c.B), ratio, evidence)
 		}
 	}

@@ -53,6 +53,9 @@ func TestTextReport(t *testing.T) {
 			t.Errorf("the report lacks %s:\n%s", want, out)
 		}
 	}
+	if m := regexp.MustCompile(`(?m)^.* $`).FindString(out); m != "" {
+		t.Errorf("a line ends in blanks: %q", m)
+	}
 }
 
 // The JSON object has the documented keys, and empty lists are [], not

@@ -19,7 +19,7 @@ const sparkWidth = 50
 
 // WriteText writes the report for people: aligned tables in human units.
 func (r *Report) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(&trimmed{w: w}, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	if r.Operations == 0 {
 		p("icptrack analyze: no operations\n")
@@ -31,14 +31,14 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	p("\nMap: who talks to whom\n")
 	for _, l := range r.Map {
-		p("  %s\t%s\t%s\t%s\t%s\t%s\t\n", linkText(l), l.Mechanism, l.Endpoint, opsText(l.Operations), bytesOf(l.Bytes), channelsText(l.Channels))
+		p("  %s\t%s\t%s\t%s\t%s\t%s\n", linkText(l), l.Mechanism, l.Endpoint, opsText(l.Operations), bytesOf(l.Bytes), channelsText(l.Channels))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 
 	p("\nTop talkers\n")
-	p("  PROCESS\tOPS\tSENT\tRECEIVED\tBLOCKED\tRANK BY BYTES\tRANK BY OPS\t\n")
+	p("  PROCESS\tOPS\tSENT\tRECEIVED\tBLOCKED\tRANK BY BYTES\tRANK BY OPS\n")
 	talkers := slices.Clone(r.Top.TalkersByBytes)
 	for _, q := range r.Top.TalkersByOperations {
 		if !slices.Contains(talkers, q) {
@@ -47,7 +47,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	for _, q := range talkers {
 		s := r.Process(q)
-		p("  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", q, count(s.Operations), bytesOf(s.SentBytes), bytesOf(s.ReceivedBytes),
+		p("  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", q, count(s.Operations), bytesOf(s.SentBytes), bytesOf(s.ReceivedBytes),
 			blockedText(s.Blocked), rank(r.Top.TalkersByBytes, q), rank(r.Top.TalkersByOperations, q))
 	}
 
@@ -56,7 +56,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 
 	p("\nBusiest channels\n")
-	p("  MECHANISM\tENDPOINT\tOPS/S\tPEAK OPS/S\tBYTES/S\tPEAK BYTES/S\tRANK BY OPS\tRANK BY BYTES\t\n")
+	p("  MECHANISM\tENDPOINT\tOPS/S\tPEAK OPS/S\tBYTES/S\tPEAK BYTES/S\tRANK BY OPS\tRANK BY BYTES\n")
 	busiest := slices.Clone(r.Top.BusiestByOperations)
 	for _, id := range r.Top.BusiestByBytes {
 		if !slices.Contains(busiest, id) {
@@ -65,7 +65,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	for _, id := range busiest {
 		c := r.Channel(id)
-		p("  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.Mechanism, c.Endpoint, perSecond(c.OperationsPerSecond), perSecond(c.PeakOperationsPerSecond),
+		p("  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Mechanism, c.Endpoint, perSecond(c.OperationsPerSecond), perSecond(c.PeakOperationsPerSecond),
 			bytesPerSecond(c.BytesPerSecond), bytesPerSecond(c.PeakBytesPerSecond), rank(r.Top.BusiestByOperations, id), rank(r.Top.BusiestByBytes, id))
 	}
 
@@ -75,10 +75,10 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	if len(r.Top.Slowest) > 0 {
 		p("\nSlowest channels (by p99 latency)\n")
-		p("  MECHANISM\tENDPOINT\tTIMED OPS\tP50\tP99\tMAX\t\n")
+		p("  MECHANISM\tENDPOINT\tTIMED OPS\tP50\tP99\tMAX\n")
 		for _, id := range r.Top.Slowest {
 			c := r.Channel(id)
-			p("  %s\t%s\t%s\t%s\t%s\t%s\t\n", c.Mechanism, c.Endpoint, count(c.Latency.Count),
+			p("  %s\t%s\t%s\t%s\t%s\t%s\n", c.Mechanism, c.Endpoint, count(c.Latency.Count),
 				duration(time.Duration(c.Latency.P50NS)), duration(time.Duration(c.Latency.P99NS)), duration(time.Duration(c.Latency.MaxNS)))
 		}
 	}
@@ -87,7 +87,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 
 	p("\nChannels\n")
-	p("  MECHANISM\tENDPOINT\tPROCESSES\tOPS\tSENT\tRECEIVED\tSIZE MEAN/P50/P99\tLATENCY P50/P99\tBLOCKED\tERRORS\t\n")
+	p("  MECHANISM\tENDPOINT\tPROCESSES\tOPS\tSENT\tRECEIVED\tSIZE MEAN/P50/P99\tLATENCY P50/P99\tBLOCKED\tERRORS\n")
 	for _, c := range r.Channels {
 		names := make([]string, len(c.Processes))
 		for i, q := range c.Processes {
@@ -100,7 +100,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 
 	p("\nPairs (sender → receiver)\n")
-	p("  FROM\tTO\tOVER\tOPS\tSENT\tRECEIVED\tSIZE MEAN/P50/P99\tLATENCY P50/P99\tBLOCKED\tERRORS\t\n")
+	p("  FROM\tTO\tOVER\tOPS\tSENT\tRECEIVED\tSIZE MEAN/P50/P99\tLATENCY P50/P99\tBLOCKED\tERRORS\n")
 	for _, q := range r.Pairs {
 		p("  %s\t%s\t%s\t%s\n", q.From, q.To, strings.Join(q.Mechanisms, ","), statsColumns(&q.Stats))
 	}
@@ -202,7 +202,7 @@ func (r *Report) writeSparklines(w io.Writer) {
 		r.Intervals.Start.Format("15:04:05.000000"))
 	for _, id := range r.Top.BusiestByOperations {
 		c := r.Channel(id)
-		fmt.Fprintf(w, "  %s\t%s\t%s\tpeak %s\t\n", c.Mechanism, c.Endpoint, sparkline(c.PerInterval.Operations, k), perSecond(c.PeakOperationsPerSecond))
+		fmt.Fprintf(w, "  %s\t%s\t%s\tpeak %s\n", c.Mechanism, c.Endpoint, sparkline(c.PerInterval.Operations, k), perSecond(c.PeakOperationsPerSecond))
 	}
 }
 

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"bytes"
+	"io"
 	"strconv"
 	"time"
 )
@@ -60,4 +62,26 @@ func decimals(v float64) int {
 		return 1
 	}
 	return 0
+}
+
+// trimmed drops the spaces tabwriter pads a line's empty last cells with,
+// so that no line of a report ends in blanks.
+type trimmed struct {
+	w    io.Writer
+	line []byte
+}
+
+func (t *trimmed) Write(b []byte) (int, error) {
+	for _, c := range b {
+		t.line = append(t.line, c)
+		if c != '\n' {
+			continue
+		}
+		body := bytes.TrimRight(t.line[:len(t.line)-1], " ")
+		if _, err := t.w.Write(append(body, '\n')); err != nil {
+			return 0, err
+		}
+		t.line = t.line[:0]
+	}
+	return len(b), nil
 }
