@@ -80,10 +80,11 @@ func stableEndpoint(mech flow.Mechanism, endpoint string) string {
 	case flow.SysVMQ, flow.SysVShm:
 		// "key 0x1f2e msqid 7": the key is what programs agree on; the id
 		// is the kernel's.
-		if strings.HasPrefix(endpoint, "key ") {
-			if i := strings.LastIndexByte(endpoint, ' '); i > len("key ") {
-				return endpoint[:i]
-			}
+		if key, _, ok := strings.Cut(endpoint, " msqid "); ok && strings.HasPrefix(key, "key ") {
+			return key
+		}
+		if key, _, ok := strings.Cut(endpoint, " shmid "); ok && strings.HasPrefix(key, "key ") {
+			return key
 		}
 	}
 	return maskDigits(endpoint)
