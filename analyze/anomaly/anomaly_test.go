@@ -103,3 +103,45 @@ func TestEachPlantedAnomalyIsFoundAndTheCleanCaptureGivesNone(t *testing.T) {
 		})
 	}
 }
+
+// A process that starts talking right after the baseline window, while
+// its last interval is still open for late operations, is new: it is not
+// judged against a baseline of one empty interval.
+func TestANewcomerJustAfterTheWindowIsOnlyNew(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	ops := steady(t0, 40, 10)
+	for _, op := range steady(t0.Add(20*time.Second+200*time.Millisecond), 20, 50) {
+		op.Comm, op.PID, op.Channel, op.Endpoint = "newcomer", 20, "pipe:2", "pipe:[2]"
+		op.Peer = flow.Peer{PID: 30, Comm: "reader"}
+		ops = append(ops, op)
+	}
+	slices.SortStableFunc(ops, func(a, b *flow.Operation) int { return a.Time.Compare(b.Time) })
+	r := detect(t, ops)
+	if len(r.Findings) != 1 || r.Findings[0].Kind != NewPair || r.Findings[0].Subject.Comm != "newcomer" {
+		t.Errorf("want only the new pair newcomer → reader:\n%s", describe(r))
+	}
+}
+
+// One big message on an endpoint whose baseline moved no bytes (it only
+// read end of file) is not a rate anomaly; many are.
+func TestOneBigMessageIsNotARate(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	for _, c := range []struct {
+		messages int
+		want     bool
+	}{{1, false}, {4, false}, {20, true}} {
+		ops := steady(t0, 40, 10)
+		eof := steady(t0.Add(2*time.Second), 1, 1)[0]
+		eof.Comm, eof.Op, eof.Bytes = "reader", flow.Receive, 0
+		ops = append(ops, eof)
+		for _, m := range steady(t0.Add(30*time.Second), 1, c.messages) {
+			m.Comm, m.Op, m.Bytes = "reader", flow.Receive, 64<<10
+			ops = append(ops, m)
+		}
+		slices.SortStableFunc(ops, func(a, b *flow.Operation) int { return a.Time.Compare(b.Time) })
+		r := detect(t, ops)
+		if got := len(r.Findings) > 0; got != c.want {
+			t.Errorf("%d messages of 64KiB: findings %v, want %v:\n%s", c.messages, got, c.want, describe(r))
+		}
+	}
+}

@@ -122,7 +122,9 @@ func (d *Detector) close(c *clock, i int64, partial bool) {
 	for _, s := range d.series {
 		b := s.bucket(i, d.lag)
 		if baseline {
-			s.learn(b)
+			if s.learning {
+				s.learn(b)
+			}
 		} else if d.frozen {
 			if f, ok := s.judge(d, b, i, partial); ok {
 				s.flag(d, f, i)
@@ -174,6 +176,7 @@ func (d *Detector) record(op *flow.Operation, i int64, baseline bool) {
 			d.series[k] = s
 			if baseline {
 				// Silent so far: zeros for the baseline intervals before.
+				s.learning = true
 				s.prefill(d.closedBaseline())
 			}
 		}

@@ -52,7 +52,9 @@
 //  2. Rate (Rate): a process's successful operations or bytes per
 //     interval on a channel endpoint, for endpoints the baseline had, at
 //     robust z ≥ 8 and at least 1.5 × the baseline's busiest interval;
-//     or at z ≤ −8 and at most its quietest ÷ 1.5.
+//     or at z ≤ −8 and at most its quietest ÷ 1.5. Bytes are judged only
+//     in intervals of 5 operations or more: one big message is not a
+//     rate.
 //  3. Latency (Latency): the p50 of a process's sends or receives on an
 //     endpoint in an interval with at least 5 of them, or the p99 with at
 //     least 100 (below that a p99 is one call), at z ≥ 8 on the log scale

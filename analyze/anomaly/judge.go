@@ -51,6 +51,12 @@ func (d *Detector) low(dist dist, x float64) (float64, bool) {
 	return z, z <= -d.opts.Threshold && x <= dist.min/1.5
 }
 
+// minRateOps is the fewest operations an interval needs for its bytes to
+// be judged. Without it, one large message on an endpoint that in the
+// baseline moved few or no bytes (a read of end of file) would score as
+// high as a flood.
+const minRateOps = 5
+
 // judgeRate flags a rise or a fall of a process's operations or bytes per
 // second on a channel.
 func (d *Detector) judgeRate(s *series, b *bucket, i int64, partial bool) (Finding, bool) {
@@ -67,6 +73,9 @@ func (d *Detector) judgeRate(s *series, b *bucket, i int64, partial bool) (Findi
 	var evidence []string
 	for m, ms := range measures {
 		dist := s.dists[m]
+		if ms.metric == "bytes/s" && b.ops < minRateOps {
+			continue // a big message or two is not a rate
+		}
 		z, ok := d.high(dist, ms.x)
 		if !ok && !partial {
 			z, ok = d.low(dist, ms.x)

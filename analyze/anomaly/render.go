@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -37,4 +38,13 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 	}
 	return nil
+}
+
+// WriteJSON writes the report as one indented JSON document: Report's
+// fields, under the names their tags give, which are kept stable (new
+// ones may be added, none renamed).
+func WriteJSON(w io.Writer, r *Report) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(r)
 }

@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -11,10 +12,11 @@ import (
 // The JSON report's field names are a contract, as the event log's are.
 func TestJSONReportFields(t *testing.T) {
 	r := detect(t, generate(1, plantEPIPE))
-	b, err := json.Marshal(r)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, r); err != nil {
 		t.Fatal(err)
 	}
+	b := buf.Bytes()
 	var got struct {
 		IntervalNS int64 `json:"interval_ns"`
 		Baseline   struct {

@@ -55,8 +55,10 @@ type series struct {
 	// interval, until freeze.
 	base  [2][]float64
 	dists [2]dist
-	// known: the subject was in the baseline.
-	known bool
+	// learning: the baseline had the subject (its first operation was
+	// in the baseline), so the baseline's intervals are learned; known:
+	// some were.
+	learning, known bool
 	// baseOps and baseBytes total a rate's baseline, for its mean message
 	// size.
 	baseOps, baseBytes float64
