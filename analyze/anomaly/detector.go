@@ -232,7 +232,7 @@ func (d *Detector) Findings() (*Report, error) {
 	return &Report{
 		Interval: d.opts.Interval,
 		Baseline: d.baseline,
-		Examined: Period{From: from, To: c.last, Intervals: int(c.latest + 1 - max(d.baseN, 0))},
+		Examined: Period{From: from, To: c.last, Intervals: int(c.latest + 1 - d.baseN)},
 		Findings: d.findings,
 	}, nil
 }
