@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,25 +22,69 @@ func Key(mechanism, endpoint string, processes []Process) string {
 	return mechanism + " " + MaskEndpoint(mechanism, endpoint) + " " + strings.Join(slices.Compact(comms), ",")
 }
 
-var digits = regexp.MustCompile(`[0-9]+`)
-
 // ephemeralPorts is where Linux picks the ports of connecting sockets
 // (net.ipv4.ip_local_port_range starts at 32768): they change every run.
 const ephemeralPorts = 32768
 
 // MaskEndpoint hides the parts of an endpoint that change from run to
-// run. In a TCP or UDP endpoint (a:p->b:p) a port of the ephemeral range
-// becomes * and the two addresses are put in order, so that both ends
-// of a connection give the same text; in any other endpoint every run of
-// digits becomes #: inode numbers (pipe:[#], socket:[#]), and pids and
-// random suffixes in paths and queue names (/tmp/app#/s.sock).
+// run, so that diff and the anomaly detector's baselines can match the
+// same channel across captures:
+//   - tcp, udp (a:p->b:p): a port of the ephemeral range becomes * and
+//     the two ends are put in order, so that both ends of a connection
+//     give the same text;
+//   - sysv_mq, sysv_shm ("key 0x1f2e msqid 7"): the key, which programs
+//     agree on, without the id the kernel gave;
+//   - signal: as it is (SIGRTMIN+3);
+//   - anything else: every run of letters and digits that holds a digit
+//     becomes *: inode numbers (pipe:[*], socket:[*]), pids and random
+//     suffixes in paths and queue names (/tmp/icptrack-*/server.sock,
+//     /orders-*). A random suffix of letters alone (mkstemp's) is not
+//     seen, and such names differ between runs.
 func MaskEndpoint(mechanism, endpoint string) string {
-	if mechanism == "tcp" || mechanism == "udp" {
+	switch mechanism {
+	case "signal":
+		return endpoint
+	case "tcp", "udp":
 		if m, ok := maskAddresses(endpoint); ok {
 			return m
 		}
+	case "sysv_mq", "sysv_shm":
+		for _, id := range []string{" msqid ", " shmid "} {
+			if key, _, ok := strings.Cut(endpoint, id); ok && strings.HasPrefix(key, "key ") {
+				return key
+			}
+		}
 	}
-	return digits.ReplaceAllString(endpoint, "#")
+	return maskRuns(endpoint)
+}
+
+// maskRuns replaces each run of letters and digits that holds a digit
+// with *.
+func maskRuns(s string) string {
+	var b strings.Builder
+	run, digit := 0, false
+	flush := func(end int) {
+		if digit {
+			b.WriteByte('*')
+		} else {
+			b.WriteString(s[end-run : end])
+		}
+		run, digit = 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			run++
+			digit = true
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			run++
+		default:
+			flush(i)
+			b.WriteByte(c)
+		}
+	}
+	flush(len(s))
+	return b.String()
 }
 
 func maskAddresses(endpoint string) (string, bool) {

@@ -1,9 +1,9 @@
 package anomaly
 
 import (
-	"net/netip"
 	"strings"
 
+	"github.com/icptrack/icptrack/analyze"
 	"github.com/icptrack/icptrack/flow"
 )
 
@@ -17,11 +17,10 @@ import (
 // every channel of a baseline taken from another capture look new.
 type Subject struct {
 	Mechanism string `json:"mechanism,omitempty"`
-	// Endpoint is the operations' endpoint with every run of letters and
-	// digits that contains a digit replaced by "*" (pids, inodes, mkdtemp
-	// suffixes: /tmp/app*/server.sock, /orders-*, pipe:[*]); for TCP and
-	// UDP, the ephemeral ports (32768 and above) only; for SysV objects,
-	// the key without the id.
+	// Endpoint is the operations' endpoint with what changes between runs
+	// masked, as diff masks it (analyze.MaskEndpoint): pipe:[*],
+	// /tmp/app*/server.sock, 127.0.0.1:*->127.0.0.1:5432, a SysV key
+	// without its id.
 	Endpoint string `json:"endpoint,omitempty"`
 	// Comm is the process: the end of a channel, or the sender of a pair
 	// or signal.
@@ -62,79 +61,8 @@ func (s Subject) String() string {
 	return b.String()
 }
 
-// ephemeralPorts is where Linux picks a connecting socket's port by
-// default (net.ipv4.ip_local_port_range is 32768–60999): such a port
-// names one connection, not a service.
-const ephemeralPorts = 32768
-
 // stableEndpoint masks the parts of an operation's endpoint that change
-// from run to run (see Subject.Endpoint).
+// from run to run, as diff does (analyze.MaskEndpoint).
 func stableEndpoint(mech flow.Mechanism, endpoint string) string {
-	switch mech {
-	case flow.Signal:
-		return endpoint
-	case flow.TCP, flow.UDP:
-		if e, ok := stableInet(endpoint); ok {
-			return e
-		}
-	case flow.SysVMQ, flow.SysVShm:
-		// "key 0x1f2e msqid 7": the key is what programs agree on; the id
-		// is the kernel's.
-		if key, _, ok := strings.Cut(endpoint, " msqid "); ok && strings.HasPrefix(key, "key ") {
-			return key
-		}
-		if key, _, ok := strings.Cut(endpoint, " shmid "); ok && strings.HasPrefix(key, "key ") {
-			return key
-		}
-	}
-	return maskDigits(endpoint)
-}
-
-// stableInet masks the ephemeral ports of "addr:port->addr:port".
-func stableInet(endpoint string) (string, bool) {
-	ends := strings.Split(endpoint, "->")
-	for i, e := range ends {
-		ap, err := netip.ParseAddrPort(e)
-		if err != nil {
-			return "", false
-		}
-		if ap.Port() >= ephemeralPorts {
-			if ap.Addr().Is6() {
-				ends[i] = "[" + ap.Addr().String() + "]:*"
-			} else {
-				ends[i] = ap.Addr().String() + ":*"
-			}
-		}
-	}
-	return strings.Join(ends, "->"), true
-}
-
-// maskDigits replaces each run of letters and digits that contains a
-// digit with "*".
-func maskDigits(s string) string {
-	var b strings.Builder
-	run, digit := 0, false
-	flush := func(end int) {
-		if digit {
-			b.WriteByte('*')
-		} else {
-			b.WriteString(s[end-run : end])
-		}
-		run, digit = 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			run++
-			digit = true
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			run++
-		default:
-			flush(i)
-			b.WriteByte(c)
-		}
-	}
-	flush(len(s))
-	return b.String()
+	return analyze.MaskEndpoint(mech.String(), endpoint)
 }

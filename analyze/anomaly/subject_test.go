@@ -18,7 +18,7 @@ func TestStableEndpointMasksWhatChangesBetweenRuns(t *testing.T) {
 		{flow.POSIXMQ, "/icptrack-demo-28318", "/icptrack-demo-*"},
 		{flow.SysVMQ, "key 0x1f2e msqid 7", "key 0x1f2e"},
 		{flow.SysVMQ, "msqid 7", "msqid *"},
-		{flow.TCP, "127.0.0.1:5000->127.0.0.1:41234", "127.0.0.1:5000->127.0.0.1:*"},
+		{flow.TCP, "127.0.0.1:5000->127.0.0.1:41234", "127.0.0.1:*->127.0.0.1:5000"},
 		{flow.TCP, "[::1]:51234->[::1]:8080", "[::1]:*->[::1]:8080"},
 		{flow.Signal, "SIGRTMIN+3", "SIGRTMIN+3"},
 	} {

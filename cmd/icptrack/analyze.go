@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ type analyzeFlags struct {
 	interval time.Duration
 	top      int
 	filter   string
+	anomaly  anomalyFlags
 }
 
 func newAnalyzeCommand() *cobra.Command {
@@ -29,10 +31,17 @@ func newAnalyzeCommand() *cobra.Command {
 from each FILE in turn, or from standard input when there is none or it is -, and reports
 what happened: who talks to whom over what, the top talkers, the busiest and slowest
 channels, and per channel and per pair of processes the operations and bytes per second
-over time, message sizes, latencies, time spent blocked and errors by errno.`,
+over time, message sizes, latencies, time spent blocked and errors by errno.
+
+With --anomalies it lists instead what departs from a baseline: the first part of the
+capture (--baseline-window) or another capture (--baseline FILE): new channels and
+pairs, rates and latencies outside the baseline's spread, bursts of errors, signal
+storms and queues that keep growing, each with a score and its evidence.`,
 		Example: `  icptrack analyze ipc.jsonl
   icptrack analyze --json ipc.jsonl | jq '.map'
-  icptrack analyze --plot charts/ --filter 'comm glob "demo-*"' ipc.otlp`,
+  icptrack analyze --plot charts/ --filter 'comm glob "demo-*"' ipc.otlp
+  icptrack analyze --anomalies --baseline-window 20s ipc.jsonl
+  icptrack analyze --anomalies --baseline monday.jsonl tuesday.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			keep, err := f.check(cmd)
 			if err != nil {
@@ -40,6 +49,16 @@ over time, message sizes, latencies, time spent blocked and errors by errno.`,
 			}
 			if len(args) == 0 {
 				args = []string{"-"}
+			}
+			det, err := f.anomaly.detector(cmd, f.interval)
+			if err != nil {
+				return err
+			}
+			if det != nil {
+				if f.anomaly.baseline == "-" && slices.Contains(args, "-") {
+					return usageError("--baseline - and the capture cannot both be standard input")
+				}
+				return f.anomaly.run(det, args, keep, f.json)
 			}
 			a := analyze.New(analyze.Options{Interval: f.interval, Top: f.top})
 			if err := readCaptures(args, os.Stdin, keeping(keep, a.Add)); err != nil {
@@ -70,6 +89,7 @@ over time, message sizes, latencies, time spent blocked and errors by errno.`,
 	fs.DurationVar(&f.interval, "interval", 0, "count rates over time in intervals this long (default: chosen from the capture's span, at most 100 intervals)")
 	fs.IntVar(&f.top, "top", analyze.DefaultTop, "how many processes and channels the ranked lists show")
 	fs.StringVar(&f.filter, "filter", "", "analyze only the operations this filter matches (README: Filters)")
+	f.anomaly.add(cmd)
 	return cmd
 }
 
