@@ -99,22 +99,32 @@ func (f *convertFlags) check(cmd *cobra.Command) (exporter.Format, error) {
 	if err != nil {
 		return "", usageError("--to: %v", err)
 	}
-	if strings.TrimSpace(f.filter) != "" {
-		flt, err := filter.Parse(f.filter)
-		if err != nil {
-			prefix := "" // icptrack filter: the expression is the argument
-			if cmd.Name() == "convert" {
-				prefix = "--filter: "
-			}
-			var fe *filter.Error
-			if errors.As(err, &fe) {
-				return "", usageError("%s%s", prefix, fe.Caret())
-			}
-			return "", usageError("%s%v", prefix, err)
-		}
-		f.keep = flt.Match
+	prefix := "" // icptrack filter: the expression is the argument
+	if cmd.Name() == "convert" {
+		prefix = "--filter: "
+	}
+	if f.keep, err = compileFilter(f.filter, prefix); err != nil {
+		return "", err
 	}
 	return format, nil
+}
+
+// compileFilter parses a filter that selects operations of a capture: nil
+// for none, a usage error with a caret under the mistake for a bad one.
+// prefix names where it came from.
+func compileFilter(expr, prefix string) (func(*flow.Operation) bool, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, nil
+	}
+	flt, err := filter.Parse(expr)
+	if err != nil {
+		var fe *filter.Error
+		if errors.As(err, &fe) {
+			return nil, usageError("%s%s", prefix, fe.Caret())
+		}
+		return nil, usageError("%s%v", prefix, err)
+	}
+	return flt.Match, nil
 }
 
 // convert copies the operations of each file (- is stdin) to stdout in
@@ -127,7 +137,7 @@ func convert(format exporter.Format, files []string, stdin io.Reader, stdout *os
 	}
 	var readErr error
 	for _, name := range files {
-		if readErr = convertFile(w, name, stdin, keep); readErr != nil {
+		if readErr = eachOp(name, stdin, keep, w.Write); readErr != nil {
 			break
 		}
 	}
@@ -137,7 +147,13 @@ func convert(format exporter.Format, files []string, stdin io.Reader, stdout *os
 	return readErr
 }
 
-func convertFile(w exporter.OpWriter, name string, stdin io.Reader, keep func(*flow.Operation) bool) error {
+// eachOp hands each operation of file name (- is stdin) that keep keeps
+// to fn, with the reader it came from.
+func eachOp(name string, stdin io.Reader, keep func(*flow.Operation) bool, fn func(*flow.Operation)) error {
+	return eachOpOf(name, stdin, keep, func(op *flow.Operation, _ capture.Reader) { fn(op) })
+}
+
+func eachOpOf(name string, stdin io.Reader, keep func(*flow.Operation) bool, fn func(*flow.Operation, capture.Reader)) error {
 	var r io.Reader = stdin
 	shown := "standard input"
 	if name != "-" {
@@ -164,7 +180,7 @@ func convertFile(w exporter.OpWriter, name string, stdin io.Reader, keep func(*f
 			return fail(err)
 		}
 		if keep == nil || keep(op) {
-			w.Write(op)
+			fn(op, cr)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/icptrack/icptrack/replay"
 )
 
 // exitError carries an exit code out of a command; its message, if any, is
@@ -39,6 +41,8 @@ func usageError(format string, args ...any) error {
 }
 
 func main() {
+	// A re-enactment's stand-ins are this binary run again.
+	replay.StandInMain()
 	os.Exit(execute(os.Args[1:]))
 }
 
@@ -54,7 +58,7 @@ func execute(args []string) int {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError("%v (see icptrack --help)", err)
 	})
-	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand())
+	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand(), newReplayCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
