@@ -11,6 +11,10 @@ import (
 // PrintPlan writes what the re-enactment will do, and what it leaves out
 // and why, before it starts.
 func PrintPlan(w io.Writer, p *Plan, speed float64) {
+	if len(p.StandIns) == 0 {
+		PrintSkipped(w, p.Skipped)
+		return
+	}
 	records, calls := p.Steps()
 	names := make([]string, len(p.StandIns))
 	for i, s := range p.StandIns {
