@@ -3,6 +3,7 @@ package replay
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
@@ -29,6 +30,8 @@ func (r *runner) do(s *Step, call int, n int64, deadline time.Time) error {
 		return r.posixQueue(e, s, call, n, deadline)
 	case flow.SysVMQ:
 		return r.sysvQueue(e, s, call, n, deadline)
+	case flow.SysVShm, flow.POSIXShm, flow.Memfd:
+		return r.segment(e, s, deadline)
 	}
 	fd := e.descriptor()
 	if fd < 0 {
@@ -82,7 +85,7 @@ func payload(s *Step, call int, n int64) []byte {
 func (r *runner) posixQueue(e *endState, s *Step, call int, n int64, deadline time.Time) error {
 	switch s.Action {
 	case Create:
-		fd, err := mqOpen(e.Queue, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, e.Depth, e.MaxMsg)
+		fd, err := mqOpen(e.Name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, e.Depth, e.MaxMsg)
 		if err != nil {
 			return err
 		}
@@ -91,7 +94,7 @@ func (r *runner) posixQueue(e *endState, s *Step, call int, n int64, deadline ti
 	case Open:
 		return r.openPOSIX(e, deadline)
 	case Unlink:
-		return mqUnlink(e.Queue)
+		return mqUnlink(e.Name)
 	}
 	if e.descriptor() < 0 {
 		// Opened before the capture began: opened now, at first use.
@@ -113,7 +116,7 @@ func (r *runner) openPOSIX(e *endState, deadline time.Time) error {
 	if err := r.waitMade(e, deadline); err != nil {
 		return err
 	}
-	fd, err := mqOpen(e.Queue, unix.O_RDWR, 0, 0)
+	fd, err := mqOpen(e.Name, unix.O_RDWR, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -177,14 +180,20 @@ func (r *runner) waitMade(e *endState, deadline time.Time) error {
 	return waitFor(madeFile(r.part.Dir, e.Channel), time.Until(deadline))
 }
 
+// madeBy says who made a queue or segment; for a memfd, where others
+// find it (/proc/PID/fd/FD).
+type madeBy struct {
+	PID, FD int
+}
+
 func markMade(dir string, channel int) error {
-	return writeJSON(madeFile(dir, channel), channel)
+	return writeJSON(madeFile(dir, channel), madeBy{PID: os.Getpid()})
 }
 
 func (e *endState) setFD(fd int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.fd >= 0 && e.Mech == flow.POSIXMQ {
+	if e.fd >= 0 && e.Mech != flow.SysVMQ && e.Mech != flow.SysVShm {
 		_ = unix.Close(e.fd)
 	}
 	e.fd = fd

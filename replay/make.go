@@ -16,14 +16,15 @@ import (
 )
 
 // made is a channel the replayer recreated: a descriptor per role for
-// those it hands to stand-ins, or a queue's name or key.
+// those it hands to stand-ins, or the name or key of a queue or segment.
 type made struct {
+	mech  flow.Mechanism
 	files map[Role]*os.File
-	queue string
+	name  string
 	key   int
-	// maxMsg and depth size a queue.
+	// maxMsg and depth size a queue; maxMsg is a segment's size.
 	maxMsg, depth int64
-	// existed: the replayer made the queue, and removes it at the end.
+	// existed: the replayer made the queue or segment before the start.
 	existed bool
 }
 
@@ -37,7 +38,7 @@ func (m *made) close() {
 // makeChannel recreates channel i of the plan in dir: a fresh channel of
 // the same mechanism, both ends connected.
 func makeChannel(dir string, i int, c *Channel) (*made, error) {
-	m := &made{files: map[Role]*os.File{}}
+	m := &made{mech: c.Mech, files: map[Role]*os.File{}}
 	file := func(fd int, name string) *os.File { return os.NewFile(uintptr(fd), name) }
 	switch c.Mech {
 	case flow.Pipe:
@@ -105,18 +106,18 @@ func makeChannel(dir string, i int, c *Channel) (*made, error) {
 		}
 		m.files[Read], m.files[Write] = file(r, path), file(w, path)
 	case flow.POSIXMQ:
-		m.queue = fmt.Sprintf("/icptrack-replay-%d-%d", os.Getpid(), i)
+		m.name = fmt.Sprintf("/icptrack-replay-%d-%d", os.Getpid(), i)
 		m.maxMsg, m.depth = max(c.MaxMessage, 1), queueDepth(c.Depth)
 		if c.Existed {
-			fd, err := mqOpen(m.queue, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, m.depth, m.maxMsg)
+			fd, err := mqOpen(m.name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, m.depth, m.maxMsg)
 			if err != nil {
-				return nil, fmt.Errorf("create POSIX queue %s: %w", m.queue, err)
+				return nil, fmt.Errorf("create POSIX queue %s: %w", m.name, err)
 			}
 			unix.Close(fd)
 			m.existed = true
 		}
 	case flow.SysVMQ:
-		key, err := freeKey()
+		key, err := freeKey("msg")
 		if err != nil {
 			return nil, err
 		}
@@ -126,6 +127,10 @@ func makeChannel(dir string, i int, c *Channel) (*made, error) {
 				return nil, fmt.Errorf("create SysV queue with key %#x: %w", key, err)
 			}
 			m.existed = true
+		}
+	case flow.SysVShm, flow.POSIXShm, flow.Memfd:
+		if err := m.segment(c, i); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("%s channels are not recreated", c.Mech)
@@ -216,12 +221,12 @@ func queueDepth(need int) int64 {
 	return min(max(int64(need), 10), limit)
 }
 
-// sysvQueues reads /proc/sysvipc/msg: the keys of the message queues
-// there are, and their ids. Reading it, unlike asking msgget, leaves no
-// trace.
-func sysvQueues() map[int]int {
+// sysvObjects reads /proc/sysvipc/KIND (msg or shm): the keys of the
+// objects there are, and their ids. Reading it, unlike asking msgget or
+// shmget, leaves no trace.
+func sysvObjects(kind string) map[int]int {
 	ids := map[int]int{}
-	f, err := os.Open("/proc/sysvipc/msg")
+	f, err := os.Open("/proc/sysvipc/" + kind)
 	if err != nil {
 		return ids
 	}
@@ -241,9 +246,9 @@ func sysvQueues() map[int]int {
 	return ids
 }
 
-// freeKey is a SysV IPC key no message queue has.
-func freeKey() (int, error) {
-	used := sysvQueues()
+// freeKey is a SysV IPC key no object of kind (msg or shm) has.
+func freeKey(kind string) (int, error) {
+	used := sysvObjects(kind)
 	for range 100 {
 		k := 0x49430000 | rand.IntN(0xffff)
 		if _, taken := used[k]; !taken {
@@ -251,4 +256,64 @@ func freeKey() (int, error) {
 		}
 	}
 	return 0, errors.New("no free SysV IPC key")
+}
+
+// shmDir is where POSIX shared memory lives: shm_open opens files there.
+const shmDir = "/dev/shm"
+
+// segment names a shared-memory segment, and makes it when the capture
+// never saw it made.
+func (m *made) segment(c *Channel, i int) error {
+	m.maxMsg = max(c.MaxMessage, 1)
+	switch c.Mech {
+	case flow.SysVShm:
+		key, err := freeKey("shm")
+		if err != nil {
+			return err
+		}
+		m.key = key
+		if c.Existed {
+			if _, err := unix.SysvShmGet(key, int(m.maxMsg), unix.IPC_CREAT|unix.IPC_EXCL|0o600); err != nil {
+				return fmt.Errorf("create SysV segment with key %#x: %w", key, err)
+			}
+		}
+	case flow.POSIXShm:
+		m.name = fmt.Sprintf("/icptrack-replay-%d-%d", os.Getpid(), i)
+		if c.Existed {
+			fd, err := createSegment(shmDir+m.name, m.maxMsg)
+			if err != nil {
+				return fmt.Errorf("create POSIX segment %s: %w", m.name, err)
+			}
+			unix.Close(fd)
+		}
+	case flow.Memfd:
+		if c.Existed {
+			// Not in /dev/shm: its users are handed the descriptor, as
+			// the capture's got it from their parent.
+			fd, err := unix.MemfdCreate("icptrack-replay", unix.MFD_CLOEXEC)
+			if err == nil {
+				err = unix.Ftruncate(fd, m.maxMsg)
+			}
+			if err != nil {
+				return fmt.Errorf("create memfd: %w", err)
+			}
+			m.files[Segment] = os.NewFile(uintptr(fd), "memfd")
+		}
+	}
+	m.existed = c.Existed
+	return nil
+}
+
+// createSegment creates a POSIX shared-memory object of size bytes, as
+// shm_open(O_CREAT|O_EXCL) and ftruncate do.
+func createSegment(path string, size int64) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Ftruncate(fd, size); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }

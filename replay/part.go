@@ -32,9 +32,9 @@ func resultFile(dir string, pid uint32) string {
 	return filepath.Join(dir, "result-"+strconv.FormatUint(uint64(pid), 10)+".json")
 }
 
-// madeFile marks a queue that its creator has made, for those that open
-// it: they wait for it rather than fail and retry, which a trace of the
-// re-enactment would show.
+// madeFile marks a queue or segment that its creator has made, for
+// those that open it: they wait for it rather than fail and retry, which
+// a trace of the re-enactment would show. A memfd's says where to find it.
 func madeFile(dir string, channel int) string {
 	return filepath.Join(dir, "made-"+strconv.Itoa(channel))
 }
@@ -63,13 +63,15 @@ type partEnd struct {
 	// Shared: another stand-in holds the same end, so it is closed
 	// rather than shut down when this one is done with it.
 	Shared bool `json:",omitempty"`
-	// Queue is a POSIX queue's name or a SysV queue's key.
-	Queue  string `json:",omitempty"`
-	Key    int    `json:",omitempty"`
-	MaxMsg int64  `json:",omitempty"`
-	Depth  int64  `json:",omitempty"`
-	// Existed: the replayer made the queue, so an open need not wait
-	// for a creator.
+	// Name is a POSIX queue's or segment's name, Key a SysV one's.
+	Name string `json:",omitempty"`
+	Key  int    `json:",omitempty"`
+	// MaxMsg is a queue's largest message or a segment's size; Depth
+	// the messages a POSIX queue holds.
+	MaxMsg int64 `json:",omitempty"`
+	Depth  int64 `json:",omitempty"`
+	// Existed: the replayer made the queue or segment, so an open need
+	// not wait for a creator.
 	Existed bool `json:",omitempty"`
 }
 

@@ -24,14 +24,21 @@ const (
 	EndOfFile
 	// Kill sends a signal to another stand-in.
 	Kill
-	// Create, Open and Unlink are a queue's lifecycle.
+	// Create, Open and Unlink are a queue's or shared-memory segment's
+	// lifecycle; Attach and Detach map and unmap a segment.
 	Create
 	Open
 	Unlink
+	Attach
+	Detach
+	// Wake wakes those waiting on a futex word in shared memory; Wait
+	// waits until the wake the capture says released it has come.
+	Wake
+	Wait
 )
 
 var actionNames = [...]string{Send: "send", Receive: "receive", EndOfFile: "end of file", Kill: "signal",
-	Create: "create", Open: "open", Unlink: "unlink"}
+	Create: "create", Open: "open", Unlink: "unlink", Attach: "attach", Detach: "detach", Wake: "wake", Wait: "wait"}
 
 func (a Action) String() string {
 	if int(a) < len(actionNames) && actionNames[a] != "" {
@@ -60,6 +67,11 @@ type Step struct {
 	// Signal and Target (a pid of the capture) are a Kill's.
 	Signal int    `json:",omitempty"`
 	Target uint32 `json:",omitempty"`
+	// Offset is where in its segment a Wake's or Wait's futex word is;
+	// Seq numbers the wakes of one word, from 1, and is, for a Wait, the
+	// wake that released it.
+	Offset int64 `json:",omitempty"`
+	Seq    int64 `json:",omitempty"`
 	// Op is the operation's id in the capture.
 	Op flow.OpID
 }
@@ -69,13 +81,15 @@ type Role uint8
 
 // The roles. A one-way channel (pipe, FIFO, unix datagram socket) has a
 // writing and a reading end; a connection (unix stream or seqpacket,
-// TCP, UDP) has ends A and B, each both; a queue is opened by name.
+// TCP, UDP) has ends A and B, each both; a queue or shared-memory
+// segment is opened by name (or, for a memfd, from its creator).
 const (
 	Write Role = iota + 1
 	Read
 	EndA
 	EndB
 	Queue
+	Segment
 )
 
 // Channel is a channel of the capture that the re-enactment recreates.
@@ -84,12 +98,12 @@ type Channel struct {
 	// ID and Name are the capture's channel id and endpoint.
 	ID, Name string
 	// MaxMessage is the largest message sent or received on it, in
-	// bytes; Depth the most messages it held at once (queues size
-	// themselves by these).
+	// bytes, or a segment's size; Depth the most messages it held at
+	// once (queues size themselves by these).
 	MaxMessage int64
 	Depth      int
-	// Existed is set for a queue the capture never saw created: the
-	// re-enactment creates it before it starts.
+	// Existed is set for a queue or segment the capture never saw
+	// created: the re-enactment creates it before it starts.
 	Existed bool
 }
 
@@ -150,6 +164,8 @@ type planned struct {
 	ch   *channelOps // nil for a signal
 	role Role
 	sig  int
+	// offset and seq are a futex wake's or wait's (Step.Offset, Seq).
+	offset, seq int64
 }
 
 // planner builds a Plan.
@@ -207,9 +223,11 @@ func NewPlan(ops []*flow.Operation) *Plan {
 			pl.connection(c)
 		case flow.POSIXMQ, flow.SysVMQ:
 			pl.queue(c)
+		case flow.SysVShm, flow.POSIXShm, flow.Memfd:
+			pl.segment(c)
 		default:
 			for _, op := range c.ops {
-				pl.skip(op, Unsupported, "shared memory: its traffic is loads and stores, which are not traced")
+				pl.skip(op, Unsupported, op.Mechanism.String())
 			}
 		}
 	}
@@ -267,6 +285,7 @@ func (pl *planner) plan() *Plan {
 		if op.HasMessageType {
 			st.Type = op.MessageType
 		}
+		st.Offset, st.Seq = s.offset, s.seq
 		if s.ch != nil {
 			i, ok := chIndex[s.ch]
 			if !ok {

@@ -176,7 +176,7 @@ func startStandIn(dir string, s *StandIn, p *Plan, chans []*made, holders map[En
 	for _, e := range s.Ends {
 		m := chans[e.Channel]
 		pe := partEnd{Channel: e.Channel, Role: e.Role, Mech: p.Channels[e.Channel].Mech, Shared: holders[e] > 1,
-			Queue: m.queue, Key: m.key, MaxMsg: m.maxMsg, Depth: m.depth, Existed: m.existed}
+			Name: m.name, Key: m.key, MaxMsg: m.maxMsg, Depth: m.depth, Existed: m.existed}
 		if f := m.files[e.Role]; f != nil {
 			cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 			pe.FD = 2 + len(cmd.ExtraFiles)
@@ -339,17 +339,25 @@ func unlinked(p *Plan, i int, res *Result) bool {
 	return false
 }
 
-// remove takes away a queue the replayer made, or one the stand-ins made
-// and left: a queue outlives its processes.
+// remove takes away a queue or segment the replayer made, or one the
+// stand-ins made and left: they outlive their processes.
 func (m *made) remove() {
-	switch {
-	case m.queue != "":
-		if exists("/dev/mqueue"+m.queue) || !exists("/dev/mqueue") {
-			_ = mqUnlink(m.queue)
+	switch m.mech {
+	case flow.POSIXMQ:
+		if exists("/dev/mqueue"+m.name) || !exists("/dev/mqueue") {
+			_ = mqUnlink(m.name)
 		}
-	case m.key != 0:
-		if id, ok := sysvQueues()[m.key]; ok {
+	case flow.SysVMQ:
+		if id, ok := sysvObjects("msg")[m.key]; ok {
 			_ = msgRemove(id)
+		}
+	case flow.SysVShm:
+		if id, ok := sysvObjects("shm")[m.key]; ok {
+			_, _ = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+		}
+	case flow.POSIXShm:
+		if exists(shmDir + m.name) {
+			_ = unix.Unlink(shmDir + m.name)
 		}
 	}
 }

@@ -55,6 +55,8 @@ type endState struct {
 	mu   sync.Mutex
 	fd   int // -1 when closed or not yet opened
 	uses int // steps left that use it
+	// maps are a segment's attachments, the latest last.
+	maps [][]byte
 }
 
 func standIn(path string) error {

@@ -38,6 +38,7 @@ func TestReenactmentMatchesTheCapture(t *testing.T) {
 		{"demo", demoWorkload, 1},
 		{"demo at speed 2", demoWorkload, 2},
 		{"eight mechanisms", mixWorkload, 1},
+		{"shared memory", shmWorkload, 1},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "-"), func(t *testing.T) {
 			dir := t.TempDir()
@@ -98,6 +99,29 @@ func mixWorkload(t *testing.T) *exec.Cmd {
 	return cmd
 }
 
+// shmWorkload is ipcload's shared-memory workloads one after the other:
+// a SysV segment and a POSIX one, each with a waker and a waiter that
+// take turns over a futex word, then a memfd with a parent and child.
+func shmWorkload(t *testing.T) *exec.Cmd {
+	dir := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"shm-waker", "shm-waiter", "memfd-parent"} {
+		if err := os.Link(self, filepath.Join(dir, name)); err != nil {
+			t.Fatalf("link the test binary as %s: %v", name, err)
+		}
+	}
+	pair := func(mode, name string) string {
+		return fmt.Sprintf("%[1]s=%[2]s %[3]s/shm-waker %[4]s 8192 waker 4 & sleep 0.05; %[1]s=%[2]s %[3]s/shm-waiter %[4]s 8192 waiter 4; wait; ",
+			ipcload.Env, mode, dir, name)
+	}
+	script := pair("shm-sysv", strconv.Itoa(0x5eed0000+os.Getpid()%0xffff)) + pair("shm-posix", fmt.Sprintf("/icptrack-replay-test-%d", os.Getpid())) +
+		fmt.Sprintf("%s=memfd %s/memfd-parent 4096 4", ipcload.Env, dir)
+	return exec.Command("sh", "-c", script)
+}
+
 func readCapture(t *testing.T, path string) []*flow.Operation {
 	t.Helper()
 	f, err := os.Open(path)
@@ -142,15 +166,21 @@ type talkKey struct {
 
 type talkCount struct{ ops, bytes int64 }
 
-// talk tallies the sends and receives that a receive delivered, between
-// two processes of names, by process name: what a re-enactment must
-// repeat. span is from the first one's start to the last one's end.
+// talk tallies what one process gave another and the other took, by
+// process name: sends and receives, wakes and waits, that the taking end
+// linked to the giving one, between two processes of names. That is what
+// a re-enactment must repeat. span is from the first one's start to the
+// last one's end.
 func talk(ops []*flow.Operation, names map[string]bool) (map[talkKey]talkCount, time.Duration) {
-	receiver := map[flow.OpID]string{}
+	type taker struct {
+		comm string
+		pid  uint32
+	}
+	takerOf := map[flow.OpID]taker{}
 	for _, op := range ops {
-		if op.Op == flow.Receive && op.Error == "" {
+		if (op.Op == flow.Receive || op.Op == flow.Wait) && op.Error == "" {
 			for _, id := range op.Links {
-				receiver[id] = op.Comm
+				takerOf[id] = taker{op.Comm, op.PID}
 			}
 		}
 	}
@@ -158,17 +188,19 @@ func talk(ops []*flow.Operation, names map[string]bool) (map[talkKey]talkCount, 
 	var first, last time.Time
 	for _, op := range ops {
 		var k talkKey
+		var other uint32
 		switch {
 		case op.Error != "" || op.PID == 0:
 			continue
-		case op.Op == flow.Send && receiver[op.ID] != "":
-			k = talkKey{op.Comm, receiver[op.ID], op.Mechanism, op.Op}
-		case op.Op == flow.Receive && len(op.Links) > 0:
-			k = talkKey{op.Peer.Comm, op.Comm, op.Mechanism, op.Op}
+		case (op.Op == flow.Send || op.Op == flow.Wake) && takerOf[op.ID].pid != 0:
+			k, other = talkKey{op.Comm, takerOf[op.ID].comm, op.Mechanism, op.Op}, takerOf[op.ID].pid
+		case (op.Op == flow.Receive || op.Op == flow.Wait) && len(op.Links) > 0:
+			k, other = talkKey{op.Peer.Comm, op.Comm, op.Mechanism, op.Op}, op.Peer.PID
 		default:
 			continue
 		}
-		if k.from == k.to || !names[k.from] || !names[k.to] {
+		// A process signalling itself is not talk between two.
+		if other == op.PID || !names[k.from] || !names[k.to] {
 			continue
 		}
 		c := out[k]
