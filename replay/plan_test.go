@@ -108,7 +108,9 @@ func TestPlanGivesEachStandInItsStepsAndSkipsWhatCannotBeReenacted(t *testing.T)
 	// Shared memory that existed before the capture, and its futexes:
 	// the second wait was released by the second wake of its word; one
 	// woken by nothing traced is left out.
-	at := func(off string) func(*flow.Operation) { return func(op *flow.Operation) { op.Endpoint = "shmid 7+0x" + off } }
+	at := func(off string) func(*flow.Operation) {
+		return func(op *flow.Operation) { op.Endpoint = "shmid 7+0x" + off }
+	}
 	c.op(worker, flow.SysVShm, flow.Attach, "shm1", 4096)
 	c.op(server, flow.SysVShm, flow.Wake, "shm1", 0, at("40"))
 	c.op(server, flow.SysVShm, flow.Wake, "shm1", 0, at("0"))
