@@ -20,8 +20,8 @@ func PrintPlan(w io.Writer, p *Plan, speed float64) {
 	for i, s := range p.StandIns {
 		names[i] = fmt.Sprintf("%s[%d]", s.Comm, s.PID)
 	}
-	fmt.Fprintf(w, "re-enacting %d operations (%d records) of %d processes over %d channels: %s; the capture's %s at speed %g\n",
-		calls, records, len(p.StandIns), len(p.Channels), strings.Join(names, ", "), p.Duration.Round(time.Microsecond), speed)
+	fmt.Fprintf(w, "re-enacting %d operations (%d records) of %d processes over %d channels, %s of the capture at speed %g: %s\n",
+		calls, records, len(p.StandIns), len(p.Channels), p.Duration.Round(time.Microsecond), speed, strings.Join(names, ", "))
 	PrintSkipped(w, p.Skipped)
 }
 
@@ -29,9 +29,9 @@ func PrintPlan(w io.Writer, p *Plan, speed float64) {
 // mechanism, how long it took against the capture, what failed, and
 // what was left out.
 func (r *Result) Print(w io.Writer, p *Plan, speed float64) {
-	fmt.Fprintf(w, "re-enacted in %s; the capture took %s, so %s at speed %g; the latest start was %s behind its time\n",
-		r.Took.Round(time.Microsecond), p.Duration.Round(time.Microsecond),
-		time.Duration(float64(p.Duration)/speed).Round(time.Microsecond), speed, r.Late.Round(time.Microsecond))
+	fmt.Fprintf(w, "re-enacted in %s (%s expected: the capture's %s at speed %g); the latest start was %s behind its time\n",
+		r.Took.Round(time.Microsecond), time.Duration(float64(p.Duration)/speed).Round(time.Microsecond),
+		p.Duration.Round(time.Microsecond), speed, r.Late.Round(time.Microsecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MECHANISM\tACTION\tCALLS\tBYTES")
 	for _, d := range r.Done {
