@@ -16,45 +16,61 @@ import (
 
 var errTimedOut = errors.New("timed out")
 
-// waitReadable waits until fd holds at least n bytes, or until it is at
-// its end (then it returns nil and the read finds out how much there is).
+// waitReadable waits until fd holds at least n bytes; or as much as it
+// can hold, when that is less (a capture's pipe may have been larger);
+// or until the other end is gone, or has sent nothing more for a second
+// (then the read takes what there is, in more calls than the capture's).
 func waitReadable(fd int, n int, deadline time.Time) error {
+	capacity, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		capacity = 0 // a socket: its buffers grow as they need
+	}
 	pause := 20 * time.Microsecond
+	last, since := -1, time.Now()
 	for {
 		// SIOCINQ is FIONREAD: bytes waiting, in a pipe as in a socket.
 		avail, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
 		if err != nil {
 			return fmt.Errorf("FIONREAD: %w", err)
 		}
-		if avail >= n {
+		if avail >= n || (capacity > 0 && avail >= capacity) {
 			return nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return fmt.Errorf("%w with %d of %d bytes there", errTimedOut, avail, n)
 		}
-		if avail == 0 {
-			hup, err := pollIn(fd, min(left, 100*time.Millisecond))
-			if err != nil {
-				return err
-			}
-			if hup {
+		wait := min(left, 100*time.Millisecond)
+		if avail > 0 {
+			// Some bytes are there, the rest on their way.
+			if avail != last {
+				last, since = avail, time.Now()
+			} else if time.Since(since) > time.Second {
 				return nil
 			}
-			continue
+			wait = 0
 		}
-		// Some bytes are there, the rest on their way.
-		time.Sleep(pause)
-		pause = min(2*pause, time.Millisecond)
+		gone, err := pollIn(fd, wait)
+		if err != nil || gone {
+			return err
+		}
+		if avail > 0 {
+			time.Sleep(pause)
+			pause = min(2*pause, time.Millisecond)
+		}
 	}
 }
 
-// pollIn waits up to d for fd to be readable; hup is set when the other
-// end is gone.
-func pollIn(fd int, d time.Duration) (hup bool, err error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+// pollIn waits up to d for fd to be readable; gone is set when the other
+// end has closed or shut down its side.
+func pollIn(fd int, d time.Duration) (gone bool, err error) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+	ms := 0
+	if d > 0 {
+		ms = int(d.Milliseconds()) + 1
+	}
 	for {
-		_, err = unix.Poll(fds, int(d.Milliseconds())+1)
+		_, err = unix.Poll(fds, ms)
 		if err != unix.EINTR {
 			break
 		}
@@ -62,7 +78,7 @@ func pollIn(fd int, d time.Duration) (hup bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("poll: %w", err)
 	}
-	return fds[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) != 0 && fds[0].Revents&unix.POLLIN == 0, nil
+	return fds[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) != 0, nil
 }
 
 // waitIn waits until fd is readable (a message, or the end), at most
