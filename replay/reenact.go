@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -105,31 +106,33 @@ func Reenact(ctx context.Context, p *Plan, opts Options) (*Result, error) {
 			holders[e]++
 		}
 	}
-	procs := make([]*exec.Cmd, len(p.StandIns))
+	var procs []*exec.Cmd
+	exited := make(chan int, len(p.StandIns))
+	var waiting sync.WaitGroup
 	defer func() {
+		// Whatever happened, no stand-in outlives the replayer.
 		for _, cmd := range procs {
-			if cmd != nil && cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
+			_ = cmd.Process.Kill()
 		}
+		waiting.Wait()
 	}()
 	for i, s := range p.StandIns {
-		if procs[i], err = startStandIn(dir, s, p, chans, holders, opts); err != nil {
+		cmd, err := startStandIn(dir, s, p, chans, holders, opts)
+		if err != nil {
 			return nil, err
 		}
+		procs = append(procs, cmd)
+		waiting.Add(1)
+		go func() {
+			defer waiting.Done()
+			_ = cmd.Wait()
+			exited <- i
+		}()
 	}
 	// The stand-ins hold the ends now: the replayer's copies would keep
 	// a stream from ever reaching its end.
 	for _, m := range chans {
 		m.close()
-	}
-	exited := make(chan int, len(procs))
-	for i, cmd := range procs {
-		go func() {
-			_ = cmd.Wait()
-			exited <- i
-		}()
 	}
 	if err := waitAll(ctx, p, dir, readyFile, exited, 30*time.Second, "get ready"); err != nil {
 		return nil, err
@@ -144,19 +147,22 @@ func Reenact(ctx context.Context, p *Plan, opts Options) (*Result, error) {
 	limit := 50*time.Millisecond + time.Duration(float64(p.Duration)/opts.Speed)*5/4 + 10*time.Second
 	runErr := waitAll(ctx, p, dir, doneFile, exited, limit, "finish")
 	if runErr != nil {
+		// Stopped, each writes what it was stuck in. One already gone
+		// is not signalled: os.Process knows it was waited for.
 		for _, cmd := range procs {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Signal(unix.SIGTERM)
-			}
+			_ = cmd.Process.Signal(unix.SIGTERM)
 		}
 	} else if err := os.WriteFile(filepath.Join(dir, stopFile), nil, 0o600); err != nil {
 		return nil, err
 	}
-	for range procs {
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
+	all := make(chan struct{})
+	go func() {
+		waiting.Wait()
+		close(all)
+	}()
+	select {
+	case <-all:
+	case <-time.After(5 * time.Second):
 	}
 	res = collect(dir, p)
 	if runErr != nil {
