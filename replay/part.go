@@ -46,6 +46,7 @@ type part struct {
 	Comm    string
 	Dir     string
 	Speed   float64
+	Grace   time.Duration
 	Threads []*Thread
 	Ends    []partEnd
 	Signals []int

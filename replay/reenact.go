@@ -27,7 +27,14 @@ type Options struct {
 	Binary string
 	// Stderr takes the stand-ins' own error messages.
 	Stderr io.Writer
+	// Grace is how long past its time a step may wait for its other end,
+	// and the re-enactment past its end (with a quarter of its length)
+	// before stuck stand-ins are stopped; DefaultGrace when 0.
+	Grace time.Duration
 }
+
+// DefaultGrace is Options.Grace's default.
+const DefaultGrace = 10 * time.Second
 
 // ErrNothing is returned for a plan with nothing to re-enact.
 var ErrNothing = errors.New("nothing in the capture can be re-enacted")
@@ -76,6 +83,9 @@ func Reenact(ctx context.Context, p *Plan, opts Options) (*Result, error) {
 	}
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
 	}
 	dir, err := os.MkdirTemp("", "icptrack-replay-")
 	if err != nil {
@@ -144,7 +154,7 @@ func Reenact(ctx context.Context, p *Plan, opts Options) (*Result, error) {
 	if err := writeJSON(filepath.Join(dir, goFile), g); err != nil {
 		return nil, err
 	}
-	limit := 50*time.Millisecond + time.Duration(float64(p.Duration)/opts.Speed)*5/4 + 10*time.Second
+	limit := 50*time.Millisecond + time.Duration(float64(p.Duration)/opts.Speed)*5/4 + opts.Grace
 	runErr := waitAll(ctx, p, dir, doneFile, exited, limit, "finish")
 	if runErr != nil {
 		// Stopped, each writes what it was stuck in. One already gone
@@ -177,7 +187,7 @@ func startStandIn(dir string, s *StandIn, p *Plan, chans []*made, holders map[En
 	if err != nil {
 		return nil, err
 	}
-	pt := part{PID: s.PID, Comm: s.Comm, Dir: dir, Speed: opts.Speed, Threads: s.Threads, Signals: s.Signals, Deliveries: s.Deliveries}
+	pt := part{PID: s.PID, Comm: s.Comm, Dir: dir, Speed: opts.Speed, Grace: opts.Grace, Threads: s.Threads, Signals: s.Signals, Deliveries: s.Deliveries}
 	cmd := exec.Command(exe)
 	for _, e := range s.Ends {
 		m := chans[e.Channel]

@@ -204,7 +204,7 @@ func (r *runner) waitUntil(at time.Duration) time.Time {
 // it ended in the capture.
 func (r *runner) deadline(s *Step, at time.Duration) time.Time {
 	when := r.start.Add(time.Duration(float64(at) / r.part.Speed))
-	return when.Add(10*time.Second + 2*time.Duration(float64(s.Spread)/r.part.Speed))
+	return when.Add(r.part.Grace + 2*time.Duration(float64(s.Spread)/r.part.Speed))
 }
 
 func (r *runner) record(s *Step, n int64, began time.Time, err error) {
