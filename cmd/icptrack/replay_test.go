@@ -26,30 +26,36 @@ const makespanTolerance = 0.25
 
 // A traced workload, re-enacted while icptrack traces the re-enactment:
 // the same pairs of processes (by name) talk over the same mechanisms,
-// with the same number of operations and bytes each way, and the
-// re-enactment takes as long as the capture, divided by the speed.
+// with the same number of operations and bytes each way (and the same
+// bytes, when the capture has them), and the re-enactment takes as long
+// as the capture, divided by the speed.
 func TestReenactmentMatchesTheCapture(t *testing.T) {
 	needsBPF(t)
 	for _, tc := range []struct {
 		name     string
 		workload func(t *testing.T) *exec.Cmd
 		speed    float64
+		payload  bool
 	}{
-		{"demo", demoWorkload, 1},
-		{"demo at speed 2", demoWorkload, 2},
-		{"eight mechanisms", mixWorkload, 1},
-		{"shared memory", shmWorkload, 1},
+		{"demo", demoWorkload, 1, true},
+		{"demo at speed 2", demoWorkload, 2, false},
+		{"eight mechanisms", mixWorkload, 1, false},
+		{"shared memory", shmWorkload, 1, false},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "-"), func(t *testing.T) {
 			dir := t.TempDir()
 			original, again := filepath.Join(dir, "original.jsonl"), filepath.Join(dir, "again.jsonl")
+			capture := []string{binary, "run", "--events", original}
+			if tc.payload {
+				capture = append(capture, "--payload", "64")
+			}
 			w := tc.workload(t)
-			w.Args = append([]string{binary, "run", "--events", original, "--"}, w.Args...)
+			w.Args = append(append(capture, "--"), w.Args...)
 			w.Path = binary
 			if r := runCmd(t, w); r.code != 0 {
 				t.Fatalf("tracing the workload: exit %d: %s", r.code, r.stderr)
 			}
-			r := run(t, "run", "--events", again, "--", binary, "replay", "--reenact", "--speed", fmt.Sprint(tc.speed), original)
+			r := run(t, "run", "--events", again, "--payload", "64", "--", binary, "replay", "--reenact", "--speed", fmt.Sprint(tc.speed), original)
 			if r.code != 0 || !strings.Contains(r.stdout, "re-enacted in") {
 				t.Fatalf("re-enacting: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
@@ -64,6 +70,11 @@ func TestReenactmentMatchesTheCapture(t *testing.T) {
 			}
 			if !maps.Equal(got, want) {
 				t.Errorf("operations and bytes per pair and mechanism differ:\n%s", diffTalk(want, got))
+			}
+			if tc.payload {
+				if want, got := sentBytes(before, names), sentBytes(after, names); !slices.Equal(got, want) || len(want) == 0 {
+					t.Errorf("the bytes sent differ:\ncapture:\n  %s\nre-enactment:\n  %s", strings.Join(want, "\n  "), strings.Join(got, "\n  "))
+				}
 			}
 			ratio := float64(gotSpan) / (float64(wantSpan) / tc.speed)
 			t.Logf("the capture took %s, the re-enactment %s at speed %g: %.2f of the expected", wantSpan, gotSpan, tc.speed, ratio)
@@ -215,6 +226,27 @@ func talk(ops []*flow.Operation, names map[string]bool) (map[talkKey]talkCount, 
 		}
 	}
 	return out, last.Sub(first)
+}
+
+// sentBytes are the captured bytes of each send a receive took, by
+// process name and mechanism, sorted.
+func sentBytes(ops []*flow.Operation, names map[string]bool) []string {
+	taken := map[flow.OpID]bool{}
+	for _, op := range ops {
+		if op.Op == flow.Receive {
+			for _, id := range op.Links {
+				taken[id] = true
+			}
+		}
+	}
+	var out []string
+	for _, op := range ops {
+		if op.Op == flow.Send && op.Bytes > 0 && op.PayloadCaptured && names[op.Comm] && taken[op.ID] {
+			out = append(out, fmt.Sprintf("%s %s %q", op.Comm, op.Mechanism, op.Payload))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func diffTalk(want, got map[talkKey]talkCount) string {
