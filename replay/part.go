@@ -39,6 +39,13 @@ func madeFile(dir string, channel int) string {
 	return filepath.Join(dir, "made-"+strconv.Itoa(channel))
 }
 
+// sleepingFile is where a stand-in about to wait on a futex word says
+// which thread will sleep there, for the stand-in whose wake released
+// that wait in the capture.
+func sleepingFile(dir string, channel int, offset, seq int64) string {
+	return filepath.Join(dir, fmt.Sprintf("sleeping-%d-%x-%d", channel, offset, seq))
+}
+
 // part is what one stand-in is told: its steps, and the channel ends it
 // was given as file descriptors.
 type part struct {

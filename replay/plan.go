@@ -72,6 +72,9 @@ type Step struct {
 	// wake that released it.
 	Offset int64 `json:",omitempty"`
 	Seq    int64 `json:",omitempty"`
+	// Awaited marks a Wake that released a Wait in the capture: the
+	// wait began first, so the wake waits for its waiter to sleep.
+	Awaited bool `json:",omitempty"`
 	// Op is the operation's id in the capture.
 	Op flow.OpID
 }
@@ -164,8 +167,9 @@ type planned struct {
 	ch   *channelOps // nil for a signal
 	role Role
 	sig  int
-	// offset and seq are a futex wake's or wait's (Step.Offset, Seq).
+	// offset, seq and awaited are a futex wake's or wait's (Step).
 	offset, seq int64
+	awaited     bool
 }
 
 // planner builds a Plan.
@@ -285,7 +289,7 @@ func (pl *planner) plan() *Plan {
 		if op.HasMessageType {
 			st.Type = op.MessageType
 		}
-		st.Offset, st.Seq = s.offset, s.seq
+		st.Offset, st.Seq, st.Awaited = s.offset, s.seq, s.awaited
 		if s.ch != nil {
 			i, ok := chIndex[s.ch]
 			if !ok {

@@ -153,6 +153,9 @@ func TestPlanGivesEachStandInItsStepsAndSkipsWhatCannotBeReenacted(t *testing.T)
 				if st.Action == Wake || st.Action == Wait {
 					where += fmt.Sprintf(" word %#x #%d", st.Offset, st.Seq)
 				}
+				if st.Awaited {
+					where += " awaited"
+				}
 				steps[s.Comm] = append(steps[s.Comm], fmt.Sprintf("%s %s %dx%dB", st.Action, where, st.Calls, st.Bytes))
 			}
 		}
@@ -168,7 +171,7 @@ func TestPlanGivesEachStandInItsStepsAndSkipsWhatCannotBeReenacted(t *testing.T)
 			"create posix_mq q1 queue 1x0B", "receive posix_mq q1 queue 1x13B", "unlink posix_mq q1 queue 1x0B",
 			"receive tcp t1 B 1x100B", "signal signal 10 to 30 1x0B",
 			"wake sysv_shm shm1 segment word 0x40 #1 1x0B", "wake sysv_shm shm1 segment word 0x0 #1 1x0B",
-			"wake sysv_shm shm1 segment word 0x40 #2 1x0B",
+			"wake sysv_shm shm1 segment word 0x40 #2 awaited 1x0B",
 		},
 		"worker": {
 			"receive pipe p1 read 3x24B", "end of file pipe p1 read 1x0B", "receive pipe p4 read 1x4B",

@@ -25,6 +25,7 @@ func (pl *planner) segment(c *channelOps) {
 	}
 	created := false
 	var size, top int64
+	first := len(pl.steps)
 	for _, op := range c.ops {
 		act := Action(0)
 		switch op.Op {
@@ -71,6 +72,18 @@ func (pl *planner) segment(c *channelOps) {
 			pl.steps = append(pl.steps, planned{op: op, act: act, ch: c, role: Segment, offset: off, seq: n})
 			c.planned++
 		}
+	}
+	// A wake that released a planned wait waits for its waiter.
+	type word struct{ off, seq int64 }
+	awaited := map[word]bool{}
+	for _, st := range pl.steps[first:] {
+		if st.act == Wait {
+			awaited[word{st.offset, st.seq}] = true
+		}
+	}
+	for i := range pl.steps[first:] {
+		st := &pl.steps[first+i]
+		st.awaited = st.act == Wake && awaited[word{st.offset, st.seq}]
 	}
 	if size < top {
 		// Only its futexes were seen: big enough for them, in pages.

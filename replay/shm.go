@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -46,8 +47,15 @@ func (r *runner) segment(e *endState, s *Step, deadline time.Time) error {
 		if err != nil {
 			return err
 		}
+		sleeping := sleepingFile(r.part.Dir, e.Channel, s.Offset, s.Seq)
 		if s.Action == Wake {
+			if s.Awaited {
+				waitAsleep(sleeping, deadline)
+			}
 			return wake(word)
+		}
+		if int64(atomic.LoadUint32(word)) < s.Seq {
+			_ = writeJSON(sleeping, [2]int{os.Getpid(), unix.Gettid()})
 		}
 		return wait(word, s.Seq, deadline)
 	}
@@ -175,6 +183,32 @@ func wake(word *uint32) error {
 		return e
 	}
 	return nil
+}
+
+// waitAsleep waits until the thread that said, in file sleeping, that it
+// would wait is asleep: in the capture, the wait began before the wake,
+// which the original programs made sure of through memory that is not
+// re-enacted. It gives up at the deadline, or 100ms after the waiter
+// said so if its thread is never seen asleep.
+func waitAsleep(sleeping string, deadline time.Time) {
+	if waitFor(sleeping, time.Until(deadline)) != nil {
+		return
+	}
+	var who [2]int
+	if readJSON(sleeping, &who) != nil {
+		return
+	}
+	stat := "/proc/" + strconv.Itoa(who[0]) + "/task/" + strconv.Itoa(who[1]) + "/stat"
+	for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Microsecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return
+		}
+		// The state follows the command name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'S' {
+			return
+		}
+	}
 }
 
 // wait waits until the word has counted seq wakes. A waiter that comes
