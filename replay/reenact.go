@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -207,6 +208,8 @@ func startStandIn(dir string, s *StandIn, p *Plan, chans []*made, holders map[En
 	// stand-in's own threads (SIGURG), which a trace would show.
 	cmd.Env = append(os.Environ(), partEnv+"="+path, "GODEBUG=asyncpreemptoff=1")
 	cmd.Stderr = opts.Stderr
+	// A replayer killed outright takes its stand-ins with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the stand-in for %s[%d]: %w", s.Comm, s.PID, err)
 	}
