@@ -296,7 +296,7 @@ func collect(dir string, p *Plan) *Result {
 		res.Deliveries += s.Deliveries
 		var r standInResult
 		if err := readJSON(resultFile(dir, s.PID), &r); err != nil {
-			res.Stalled = append(res.Stalled, fmt.Sprintf("%s[%d]: no result (%v)", s.Comm, s.PID, err))
+			res.Stalled = append(res.Stalled, fmt.Sprintf("%s[%d]: ended without saying what it did (killed, or failed as said above)", s.Comm, s.PID))
 			continue
 		}
 		for _, d := range r.Done {

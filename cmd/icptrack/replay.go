@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -275,6 +276,9 @@ func reenact(f *replayFlags, files []string) error {
 	res, err := replay.Reenact(ctx, plan, replay.Options{Speed: f.speed})
 	if res != nil {
 		res.Print(os.Stdout, plan, f.speed)
+	}
+	if errors.Is(err, context.Canceled) {
+		return &exitError{code: exitFailure, err: errors.New("the re-enactment was interrupted")}
 	}
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("re-enactment: %v", err)}
