@@ -20,6 +20,7 @@ import (
 
 	"github.com/icptrack/icptrack/exporter"
 	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/semconv"
 )
 
 // Reader gives a capture's operations in the order they were written.
@@ -225,16 +226,30 @@ func (c *csvReader) Next() (*flow.Operation, error) {
 	return op, nil
 }
 
+// Hosted is a Reader whose format says where the operations were
+// captured: the OTLP formats, whose resources carry host.name.
+type Hosted interface {
+	// Host is the host.name of the last operation Next returned; empty
+	// when its resource has none.
+	Host() string
+}
+
 // records queues the operations of one OTLP request.
 type records struct {
-	ops []*flow.Operation
-	n   int // requests read
+	ops   []*flow.Operation
+	hosts []string // the ops' host.name, in the same order
+	host  string   // of the last one popped
+	n     int      // requests read
 }
 
 func (q *records) add(ld plog.Logs) error {
-	q.ops = q.ops[:0]
+	q.ops, q.hosts = q.ops[:0], q.hosts[:0]
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
+		host := ""
+		if v, ok := rls.At(i).Resource().Attributes().Get(semconv.AttrHostName); ok {
+			host = v.AsString()
+		}
 		sls := rls.At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
@@ -244,16 +259,20 @@ func (q *records) add(ld plog.Logs) error {
 					return fmt.Errorf("record %d: %v", len(q.ops)+1, err)
 				}
 				q.ops = append(q.ops, op)
+				q.hosts = append(q.hosts, host)
 			}
 		}
 	}
 	slices.Reverse(q.ops) // popped from the end
+	slices.Reverse(q.hosts)
 	return nil
 }
 
 func (q *records) pop() *flow.Operation {
 	op := q.ops[len(q.ops)-1]
 	q.ops = q.ops[:len(q.ops)-1]
+	q.host = q.hosts[len(q.hosts)-1]
+	q.hosts = q.hosts[:len(q.hosts)-1]
 	return op
 }
 
@@ -292,6 +311,8 @@ type otlpJSONReader struct {
 
 func (o *otlpJSONReader) Format() exporter.Format { return exporter.OTLPJSON }
 
+func (o *otlpJSONReader) Host() string { return o.q.host }
+
 func (o *otlpJSONReader) Next() (*flow.Operation, error) {
 	for len(o.q.ops) == 0 {
 		b, err := o.r.ReadBytes('\n')
@@ -327,6 +348,8 @@ type protoReader struct {
 }
 
 func (p *protoReader) Format() exporter.Format { return exporter.OTLPProto }
+
+func (p *protoReader) Host() string { return p.q.host }
 
 func (p *protoReader) Next() (*flow.Operation, error) {
 	for len(p.q.ops) == 0 {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -249,4 +251,56 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("rewrite differs:\n%s\n%s", first, second)
 		}
 	})
+}
+
+// The OTLP formats say where each operation was captured (their
+// resources' host.name); the others do not.
+func TestOTLPCapturesNameTheirHost(t *testing.T) {
+	ops := variedOps()
+	// Two requests, each with a resource per process.
+	b := write(t, exporter.OTLPJSON, ops)
+	b = bytes.Replace(b, []byte(`"stringValue":"`+hostname(t)+`"`), []byte(`"stringValue":"box-1"`), 3)
+	b = bytes.ReplaceAll(b, []byte(`"stringValue":"`+hostname(t)+`"`), []byte(`"stringValue":"box-2"`))
+	for name, in := range map[string][]byte{"otlp-json": b, "otlp-proto": write(t, exporter.OTLPProto, ops)} {
+		r, err := Open(bytes.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, ok := r.(Hosted)
+		if !ok {
+			t.Fatalf("%s: the reader does not say where operations were captured", name)
+		}
+		var hosts []string
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+			hosts = append(hosts, h.Host())
+		}
+		want := slices.Repeat([]string{hostname(t)}, len(ops))
+		if name == "otlp-json" {
+			want = []string{"box-1", "box-1", "box-1", "box-2", "box-2", "box-2", "box-2", "box-2"}
+		}
+		if !slices.Equal(hosts, want) {
+			t.Errorf("%s: hosts %q, want %q", name, hosts, want)
+		}
+	}
+	if _, ok := any(must(Open(bytes.NewReader(jsonl(t, ops))))).(Hosted); ok {
+		t.Error("a jsonl capture claims to know its host")
+	}
+}
+
+func hostname(t *testing.T) string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		t.Skip("this machine has no host name to find in a capture")
+	}
+	return h
+}
+
+func must(r Reader, err error) Reader {
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -36,6 +36,9 @@ type MetricOutputs struct {
 	// Attributes are added to icptrack's own Resource
 	// (OTEL_RESOURCE_ATTRIBUTES).
 	Attributes map[string]string
+	// HostName and NoHostName are as in ResourceOptions.
+	HostName   string
+	NoHostName bool
 	Log        *zap.Logger
 	// Own, when not nil, learns the addresses the outputs use.
 	Own *OwnAddrs
@@ -70,7 +73,9 @@ func NewMeterProvider(o MetricOutputs) (*MeterProvider, error) {
 		attribute.String(semconv.AttrServiceName, "icptrack"),
 		attribute.String("service.version", Version()),
 	}
-	if h, err := os.Hostname(); err == nil {
+	if h := o.HostName; h != "" {
+		attrs = append(attrs, attribute.String(semconv.AttrHostName, h))
+	} else if h, err := os.Hostname(); err == nil && !o.NoHostName {
 		attrs = append(attrs, attribute.String(semconv.AttrHostName, h))
 	}
 	for k, v := range o.Attributes {

@@ -53,8 +53,11 @@ type ResourceOptions struct {
 	// ServiceName is the rule for service.name; DefaultServiceName when
 	// empty.
 	ServiceName string
-	// HostName is host.name; os.Hostname() when empty.
-	HostName string
+	// HostName is host.name; os.Hostname() when empty, unless
+	// NoHostName: then there is none (a replayed capture that does not
+	// say where it was taken must not claim the replaying machine).
+	HostName   string
+	NoHostName bool
 	// Attributes are added to every Resource (OTEL_RESOURCE_ATTRIBUTES);
 	// they do not override what icptrack knows about the process.
 	Attributes map[string]string
@@ -75,7 +78,7 @@ func newResources(opts ResourceOptions) *resources {
 	if opts.ServiceName == "" {
 		opts.ServiceName = DefaultServiceName
 	}
-	if opts.HostName == "" {
+	if opts.HostName == "" && !opts.NoHostName {
 		opts.HostName, _ = os.Hostname()
 	}
 	return &resources{opts: opts, procs: make(map[uint32]*procResource)}

@@ -123,6 +123,9 @@ const (
 	IPCDropReasonExportQueue = "export_queue"
 )
 
+// AttrIPCReplayCapture: The capture a replayed span or metric came from (icptrack replay), on its Resource: the data is not live, and its timestamps are the capture's, or shifted. Absent on live data.
+const AttrIPCReplayCapture = "ipc.replay.capture"
+
 // AttrIPCPayloadContent: The captured bytes, base64.
 const AttrIPCPayloadContent = "ipc.payload.content"
 

@@ -102,15 +102,3 @@ func (f *analyzeFlags) check(cmd *cobra.Command) (func(*flow.Operation) bool, er
 	}
 	return parseFilter(f.filter, "--filter: ")
 }
-
-// keeping passes on the operations keep matches (all when keep is nil).
-func keeping(keep func(*flow.Operation) bool, add func(*flow.Operation)) func(*flow.Operation) {
-	if keep == nil {
-		return add
-	}
-	return func(op *flow.Operation) {
-		if keep(op) {
-			add(op)
-		}
-	}
-}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/icptrack/icptrack/exporter"
 	"github.com/icptrack/icptrack/filter"
@@ -32,8 +31,7 @@ const defaultCoalesce = time.Millisecond
 
 // captureFlags are the flags run and trace share.
 type captureFlags struct {
-	fs            *pflag.FlagSet
-	configPath    string
+	exportFlags
 	mode          string
 	mechanisms    string
 	filter        string
@@ -48,27 +46,15 @@ type captureFlags struct {
 	attachOnly    bool
 	cpuProfile    string
 	cmdline       bool
-	otlpEndpoint  string
-	otlpProtocol  string
-	otlpSignals   string
 	prometheus    string
-	logLevel      string
-	serviceName   string
-	causal        bool
-	sampleRatio   float64
-	maxSpans      float64
 
-	// file is the configuration file read, if any.
-	file *config.File
 	// compiled is filter, once config has checked it; nil for none.
 	compiled *filter.Filter
 }
 
 func (f *captureFlags) register(fs *pflag.FlagSet) {
-	f.fs = fs
+	f.exportFlags.register(fs, exporter.DefaultMaxSpansPerSecond)
 	d := probes.DefaultConfig()
-	fs.StringVar(&f.configPath, "config", "",
-		"read settings from this YAML file (default "+config.DefaultPath+" when it exists); flags override it")
 	fs.StringVar(&f.mode, "mode", modeEvents,
 		"events: every operation, matched to its peer, as spans, log and metrics; metrics: only metrics, counted in the kernel (a fraction of the cost)")
 	fs.StringVar(&f.mechanisms, "mechanisms", "all",
@@ -81,22 +67,7 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.format, "format", string(exporter.JSONL),
 		"the event log's format: jsonl, csv, text (for people), otlp-json or otlp-proto (OTLP logs requests, as the Collector's file exporter writes them)")
 	fs.BoolVar(&f.cmdline, "cmdline", false, "add each process's command line to its operations")
-	fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "",
-		"send spans and metrics over OTLP to this URL, such as http://localhost:4318 (OTEL_EXPORTER_OTLP_* variables are honoured)")
-	fs.StringVar(&f.otlpProtocol, "otlp-protocol", "",
-		"OTLP protocol: grpc or http/protobuf (default: grpc for port 4317, else http/protobuf)")
-	fs.StringVar(&f.otlpSignals, "otlp-signals", "traces,metrics",
-		"what to send over OTLP: traces, metrics, or both (Jaeger takes only traces)")
 	fs.StringVar(&f.prometheus, "prometheus", "", "serve Prometheus metrics on this address, such as 127.0.0.1:9464 (path /metrics)")
-	fs.StringVar(&f.serviceName, "service-name", exporter.DefaultServiceName,
-		"service.name of each traced process's spans: text with {exe}, {comm} or {container}")
-	fs.BoolVar(&f.causal, "causal-stitching", true,
-		"make a thread's sends children of the receive it made before them, so a request across processes is one trace")
-	fs.Float64Var(&f.sampleRatio, "trace-sample-ratio", 1,
-		"export this fraction of traces as spans, decided per trace so a request is whole or absent (metrics and the event log stay exact)")
-	fs.Float64Var(&f.maxSpans, "max-spans-per-second", exporter.DefaultMaxSpansPerSecond,
-		"at most about this many spans a second: under load fewer traces are sampled, counted as sampled out, rather than spans dropped; 0 for no cap")
-	fs.StringVar(&f.logLevel, "log-level", "warn", "log level on standard error: debug, info, warn or error")
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
 	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit,
@@ -114,23 +85,11 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 // loadConfig reads the configuration file, if there is one, and takes
 // from it every setting whose flag was not given.
 func (f *captureFlags) loadConfig() error {
-	path := f.configPath
-	if !f.fs.Changed("config") {
-		if _, err := os.Stat(config.DefaultPath); err != nil {
-			return nil
-		}
-		path = config.DefaultPath
+	take, err := f.exportFlags.loadConfig()
+	if err != nil || f.file == nil {
+		return err
 	}
-	file, err := config.Load(path)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	f.file = file
-	take := func(key, flag string, apply func()) {
-		if file.Has(key) && !f.fs.Changed(flag) {
-			apply()
-		}
-	}
+	file := f.file
 	take("mode", "mode", func() { f.mode = file.Mode })
 	take("mechanisms", "mechanisms", func() { f.mechanisms = file.Mechanisms })
 	take("filter", "filter", func() { f.filter = file.Filter })
@@ -142,15 +101,7 @@ func (f *captureFlags) loadConfig() error {
 	take("drain_interval", "drain-interval", func() { f.drainInterval = file.DrainInterval })
 	take("coalesce", "coalesce", func() { f.coalesce = file.Coalesce })
 	take("memory_limit", "memory-limit", func() { f.memoryLimit = file.MemoryLimit })
-	take("log_level", "log-level", func() { f.logLevel = file.LogLevel })
-	take("service_name", "service-name", func() { f.serviceName = file.ServiceName })
-	take("causal_stitching", "causal-stitching", func() { f.causal = file.CausalStitching })
-	take("trace_sample_ratio", "trace-sample-ratio", func() { f.sampleRatio = file.TraceSampleRatio })
-	take("max_spans_per_second", "max-spans-per-second", func() { f.maxSpans = file.MaxSpansPerSecond })
 	take("prometheus", "prometheus", func() { f.prometheus = file.Prometheus })
-	take("otlp.endpoint", "otlp-endpoint", func() { f.otlpEndpoint = file.OTLP.Endpoint })
-	take("otlp.protocol", "otlp-protocol", func() { f.otlpProtocol = file.OTLP.Protocol })
-	take("otlp.signals", "otlp-signals", func() { f.otlpSignals = strings.Join(file.OTLPSignals, ",") })
 	return nil
 }
 
@@ -219,28 +170,13 @@ func (f *captureFlags) config() (probes.Config, error) {
 	cfg.Coalesce = f.coalesce
 	cfg.AttachOnly = f.attachOnly
 	cfg.Cmdline = f.cmdline
-	if err := exporter.ValidateServiceName(f.serviceName); err != nil {
-		return cfg, usageError("--service-name: %v", err)
-	}
-	if err := exporter.CheckSampleRatio(f.sampleRatio); err != nil {
-		return cfg, usageError("--trace-sample-ratio: %v", err)
-	}
-	if err := exporter.CheckMaxSpansPerSecond(f.maxSpans); err != nil {
-		return cfg, usageError("--max-spans-per-second: %v", err)
-	}
-	if _, err := logLevel(f.logLevel); err != nil {
-		return cfg, usageError("--log-level: %v", err)
+	if err := f.exportFlags.check(); err != nil {
+		return cfg, err
 	}
 	if f.prometheus != "" {
 		if err := config.CheckListenAddress(f.prometheus); err != nil {
 			return cfg, usageError("--prometheus: %v", err)
 		}
-	}
-	if _, err := f.otlp(); err != nil {
-		return cfg, usageError("%v", err)
-	}
-	if _, _, err := f.signals(); err != nil {
-		return cfg, usageError("--otlp-signals: %v", err)
 	}
 	return cfg, nil
 }
@@ -278,155 +214,16 @@ func (f *captureFlags) checkFilter(cfg *probes.Config) error {
 	return nil
 }
 
-// otlp is the OTLP configuration: flags, then the file, then the
-// OTEL_EXPORTER_OTLP_* variables.
-func (f *captureFlags) otlp() (exporter.OTLPConfig, error) {
-	var c exporter.OTLPConfig
-	if f.file != nil {
-		c = f.file.OTLP
-	}
-	c.Endpoint, c.Protocol = f.otlpEndpoint, f.otlpProtocol
-	if c.Endpoint != "" {
-		if _, err := exporter.ParseEndpoint(c.Endpoint); err != nil {
-			return c, fmt.Errorf("--otlp-endpoint: %w", err)
-		}
-	}
-	switch c.Protocol {
-	case "", exporter.ProtocolGRPC, exporter.ProtocolHTTP:
-	default:
-		return c, fmt.Errorf("--otlp-protocol %q is not supported: use %s or %s", c.Protocol, exporter.ProtocolGRPC, exporter.ProtocolHTTP)
-	}
-	c, err := c.WithEnv(os.Getenv)
-	if err != nil {
-		return c, fmt.Errorf("OTLP settings: %w", err)
-	}
-	return c, nil
-}
-
-// signals reads --otlp-signals.
-func (f *captureFlags) signals() (traces, metrics bool, err error) {
-	for _, s := range splitList(f.otlpSignals) {
-		switch s {
-		case "traces":
-			traces = true
-		case "metrics":
-			metrics = true
-		default:
-			return false, false, fmt.Errorf("%q is not a signal: use traces, metrics or traces,metrics", s)
-		}
-	}
-	if !traces && !metrics {
-		return false, false, fmt.Errorf("name traces, metrics or both")
-	}
-	return traces, metrics, nil
-}
-
-// resourceAttributes are OTEL_RESOURCE_ATTRIBUTES with the file's
-// resource_attributes over them.
-func (f *captureFlags) resourceAttributes() (map[string]string, error) {
-	attrs := map[string]string{}
-	if v := os.Getenv("OTEL_RESOURCE_ATTRIBUTES"); v != "" {
-		env, err := exporter.ParseHeaders(v)
-		if err != nil {
-			return nil, usageError("OTEL_RESOURCE_ATTRIBUTES: %v: use key=value pairs separated by commas", err)
-		}
-		attrs = env
-	}
-	if f.file != nil {
-		for k, v := range f.file.ResourceAttributes {
-			attrs[k] = v
-		}
-	}
-	return attrs, nil
-}
-
-// logger logs to standard error: warnings and errors only, unless
-// --log-level asks for more.
-func (f *captureFlags) logger() *zap.Logger {
-	level, _ := logLevel(f.logLevel)
-	enc := zap.NewDevelopmentEncoderConfig()
-	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
-	enc.NameKey = "logger"
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), level)
-	return zap.New(core).Named("icptrack")
-}
-
-func logLevel(s string) (zapcore.Level, error) {
-	var l zapcore.Level
-	switch s {
-	case "debug", "info", "warn", "error":
-		return l, l.UnmarshalText([]byte(s))
-	}
-	return l, fmt.Errorf("%q is not a log level: use debug, info, warn or error", s)
-}
-
 // outputs builds the OpenTelemetry outputs the settings ask for. log is
 // where they log.
 func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 	o := &outputs{log: log, own: &exporter.OwnAddrs{}, filter: f.compiled}
-	otlp, err := f.otlp()
-	if err != nil {
-		return nil, usageError("%v", err)
-	}
-	attrs, err := f.resourceAttributes()
-	if err != nil {
-		return nil, err
-	}
-	traces, metrics, err := f.signals()
-	if err != nil {
-		return nil, usageError("--otlp-signals: %v", err)
-	}
+	t := exportTargets{prometheus: f.prometheus}
 	if f.mode == modeMetrics {
-		traces = false // metrics mode makes no spans
 		o.kernel = exporter.NewKernelMetrics()
+		t.noSpans, t.producer = true, o.kernel
 	}
-	if otlp.Enabled() && traces {
-		if o.sender, err = exporter.NewTraceSender(otlp, log, o.own); err != nil {
-			return nil, &exitError{code: exitFailure, err: err}
-		}
-		opts := exporter.DefaultSpanOptions()
-		opts.CausalStitching = f.causal
-		opts.Resource = exporter.ResourceOptions{ServiceName: f.serviceName, Attributes: attrs}
-		if f.file != nil {
-			if f.file.Has("otlp.batch_size") {
-				opts.BatchSize = f.file.BatchSize
-			}
-			if f.file.Has("otlp.batch_timeout") {
-				opts.BatchTimeout = f.file.BatchTimeout
-			}
-		}
-		opts.SampleRatio, opts.MaxSpansPerSecond, opts.QueueFill = f.sampleRatio, f.maxSpans, o.sender.QueueFill
-		o.spans = exporter.NewEncodedSpans(opts, o.sender.SendEncoded, o.sender.Buffer)
-		log.Info("sending spans over OTLP", zap.String("endpoint", o.sender.Endpoint()), zap.Bool("causal_stitching", f.causal),
-			zap.Float64("trace_sample_ratio", f.sampleRatio), zap.Float64("max_spans_per_second", f.maxSpans))
-	}
-	if !metrics {
-		otlp = exporter.OTLPConfig{}
-	}
-	if otlp.Enabled() || f.prometheus != "" {
-		mo := exporter.MetricOutputs{Prometheus: f.prometheus, OTLP: otlp, Attributes: attrs, Log: log, Own: o.own}
-		if o.kernel != nil {
-			mo.Producer = o.kernel
-		}
-		if f.file != nil && f.file.Has("otlp.metrics_interval") {
-			mo.Interval = f.file.MetricsInterval
-		}
-		if o.meters, err = exporter.NewMeterProvider(mo); err != nil {
-			o.shutdown()
-			return nil, &exitError{code: exitFailure, err: err}
-		}
-		if o.metrics, err = exporter.NewMetrics(o.meters, o.selfStats); err != nil {
-			o.shutdown()
-			return nil, &exitError{code: exitFailure, err: err}
-		}
-		if o.spans != nil {
-			if _, err = exporter.ObserveSampledOut(o.meters, o.spans.SampledOut); err != nil {
-				o.shutdown()
-				return nil, &exitError{code: exitFailure, err: err}
-			}
-		}
-	}
-	return o, nil
+	return f.build(o, log, t)
 }
 
 // session is what run and trace share once their settings are checked:

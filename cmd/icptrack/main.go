@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/icptrack/icptrack/replay"
 )
 
 // exitError carries an exit code out of a command; its message, if any, is
@@ -39,6 +41,8 @@ func usageError(format string, args ...any) error {
 }
 
 func main() {
+	// A re-enactment's stand-ins are this binary run again.
+	replay.StandInMain()
 	os.Exit(execute(os.Args[1:]))
 }
 
@@ -55,7 +59,7 @@ func execute(args []string) int {
 		return usageError("%v (see icptrack --help)", err)
 	})
 	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand(),
-		newAnalyzeCommand(), newDiffCommand())
+		newAnalyzeCommand(), newDiffCommand(), newReplayCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

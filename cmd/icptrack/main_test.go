@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icptrack/icptrack/internal/ipcload"
 	"github.com/icptrack/icptrack/internal/kerneltest"
 )
 
@@ -24,6 +25,8 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// The workloads some tests trace are this test binary run again.
+	ipcload.Main()
 	dir, err := os.MkdirTemp("", "icptrack-cli")
 	if err != nil {
 		panic(err)

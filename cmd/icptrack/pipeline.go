@@ -59,9 +59,9 @@ func (o *outputs) shutdown() error {
 	if o.sender != nil {
 		errs = append(errs, o.sender.Shutdown(ctx))
 	}
-	if o.metrics != nil {
-		errs = append(errs, o.metrics.Close())
-	}
+	// The meters' last collection first: it still needs the metrics'
+	// callbacks, which hold every message and byte count (a command
+	// shorter than the export interval has no other).
 	if o.meters != nil {
 		if err := o.meters.Shutdown(ctx); err != nil {
 			if strings.Contains(err.Error(), "404") {
@@ -69,6 +69,9 @@ func (o *outputs) shutdown() error {
 			}
 			errs = append(errs, fmt.Errorf("metrics: %w", err))
 		}
+	}
+	if o.metrics != nil {
+		errs = append(errs, o.metrics.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -26,6 +26,12 @@ func readCaptures(files []string, stdin io.Reader, each func(*flow.Operation)) e
 }
 
 func readCapture(name string, stdin io.Reader, each func(*flow.Operation)) error {
+	return readCaptureFrom(name, stdin, func(op *flow.Operation, _ capture.Reader) { each(op) })
+}
+
+// readCaptureFrom is readCapture for those that also need the reader an
+// operation came from (the host an OTLP capture names: capture.Hosted).
+func readCaptureFrom(name string, stdin io.Reader, each func(*flow.Operation, capture.Reader)) error {
 	var r io.Reader = stdin
 	shown := "standard input"
 	if name != "-" {
@@ -51,7 +57,7 @@ func readCapture(name string, stdin io.Reader, each func(*flow.Operation)) error
 		if err != nil {
 			return fail(err)
 		}
-		each(op)
+		each(op, cr)
 	}
 }
 
@@ -71,4 +77,28 @@ func parseFilter(expr, prefix string) (func(*flow.Operation) bool, error) {
 		return nil, usageError("%s%v", prefix, err)
 	}
 	return flt.Match, nil
+}
+
+// keepingFrom is keeping for readCaptureFrom.
+func keepingFrom(keep func(*flow.Operation) bool, add func(*flow.Operation, capture.Reader)) func(*flow.Operation, capture.Reader) {
+	if keep == nil {
+		return add
+	}
+	return func(op *flow.Operation, r capture.Reader) {
+		if keep(op) {
+			add(op, r)
+		}
+	}
+}
+
+// keeping passes on the operations keep matches (all when keep is nil).
+func keeping(keep func(*flow.Operation) bool, add func(*flow.Operation)) func(*flow.Operation) {
+	if keep == nil {
+		return add
+	}
+	return func(op *flow.Operation) {
+		if keep(op) {
+			add(op)
+		}
+	}
 }

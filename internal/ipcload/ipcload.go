@@ -148,6 +148,18 @@ func run(mode string, args []string) error {
 		}
 		return nil
 	}
+	switch mode {
+	case "mix":
+		// mix ROUNDS INTERVAL: a parent and a child (mix-child, beside
+		// it) talk over eight mechanisms, ROUNDS times (mix.go).
+		d, err := time.ParseDuration(a.str(1))
+		if err != nil {
+			return err
+		}
+		return mixParent(a.int(0), d)
+	case "mix-child":
+		return mixChild(a)
+	}
 	if ok, err := runIPC(mode, a); ok {
 		return err
 	}
