@@ -33,6 +33,7 @@ type SelfStats struct {
 	Processed         uint64 // operations read from the kernel
 	RingBufferDropped uint64 // operations the kernel could not hand over
 	ExportDropped     uint64 // spans the export queue or backend lost
+	Sinks             []NamedSinkStats
 }
 
 // Metrics records operations as the ipc.* metrics of the semantic
@@ -137,6 +138,25 @@ func NewMetrics(mp metric.MeterProvider, self func() SelfStats) (*Metrics, error
 		return nil, err
 	}
 
+	sinkWritten, err := meter.Int64ObservableCounter(semconv.MetricIcptrackSinkWritten,
+		metric.WithUnit(semconv.MetricIcptrackSinkWrittenUnit),
+		metric.WithDescription(semconv.MetricIcptrackSinkWrittenDescription))
+	if err != nil {
+		return nil, err
+	}
+	sinkDropped, err := meter.Int64ObservableCounter(semconv.MetricIcptrackSinkDropped,
+		metric.WithUnit(semconv.MetricIcptrackSinkDroppedUnit),
+		metric.WithDescription(semconv.MetricIcptrackSinkDroppedDescription))
+	if err != nil {
+		return nil, err
+	}
+	sinkLagging, err := meter.Int64ObservableGauge(semconv.MetricIcptrackSinkLagging,
+		metric.WithUnit(semconv.MetricIcptrackSinkLaggingUnit),
+		metric.WithDescription(semconv.MetricIcptrackSinkLaggingDescription))
+	if err != nil {
+		return nil, err
+	}
+
 	var mechSets [flow.MechanismCount]metric.ObserveOption
 	for mech := flow.Mechanism(1); int(mech) < flow.MechanismCount; mech++ {
 		mechSets[mech] = metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCMechanism, mech.String())))
@@ -167,9 +187,15 @@ func NewMetrics(mp metric.MeterProvider, self func() SelfStats) (*Metrics, error
 			o.ObserveInt64(processed, int64(s.Processed))
 			o.ObserveInt64(dropped, int64(s.RingBufferDropped), ringBuffer)
 			o.ObserveInt64(dropped, int64(s.ExportDropped), exportQueue)
+			for _, k := range s.Sinks {
+				set := metric.WithAttributeSet(attribute.NewSet(attribute.String(semconv.AttrIPCSinkName, k.Name)))
+				o.ObserveInt64(sinkWritten, int64(k.Written), set)
+				o.ObserveInt64(sinkDropped, int64(k.Dropped), set)
+				o.ObserveInt64(sinkLagging, int64(k.Lagging), set)
+			}
 		}
 		return nil
-	}, m.sent, m.received, m.io, backlog, attachments, processed, dropped)
+	}, m.sent, m.received, m.io, backlog, attachments, processed, dropped, sinkWritten, sinkDropped, sinkLagging)
 	if err != nil {
 		return nil, err
 	}

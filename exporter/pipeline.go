@@ -2,7 +2,9 @@ package exporter
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/icptrack/icptrack/filter"
@@ -29,6 +31,15 @@ type Outputs struct {
 	// after correlation, so a kept receive still names the sender and
 	// the sends it delivered when those were filtered out.
 	Filter *filter.Filter
+	// Sinks are more outputs (the store, syslog, the database), after
+	// those above. The pipeline owns them: Finish flushes and closes
+	// them.
+	Sinks []Sink
+	// Losses, if set, says how many operations were lost before the
+	// pipeline, per reason (ring_buffer, export_queue: totals since the
+	// start). Every second the pipeline hands what is new, and what its
+	// sinks dropped, to the sinks that record drops (DropRecorder).
+	Losses func() map[string]uint64
 }
 
 // Pipeline takes the tracer's events through correlation to the outputs:
@@ -36,23 +47,63 @@ type Outputs struct {
 // tracer's handler; everything runs on the tracer's goroutine.
 type Pipeline struct {
 	corr        *flow.Correlator
-	log         OpWriter
 	out         Outputs
+	sinks       []*sinkEntry
+	recorders   []DropRecorder
 	lastObserve time.Time
 	lastCount   time.Time
+	lastDrops   time.Time
+	lost        map[string]uint64 // what was handed to recorders, per reason
 	ownTraffic  uint64
 	filtered    uint64
 	countErr    error
 }
 
+// sinkEntry is a sink and what the pipeline counts for it.
+type sinkEntry struct {
+	Sink
+	counting CountingSink // nil when the pipeline counts
+	written  atomic.Uint64
+	owned    bool // from Outputs.Sinks: closed by Finish
+}
+
+func (e *sinkEntry) stats() SinkStats {
+	if e.counting != nil {
+		return e.counting.Stats()
+	}
+	return SinkStats{Written: e.written.Load()}
+}
+
 // NewPipeline feeds out from a new correlator.
 func NewPipeline(out Outputs) *Pipeline {
-	p := &Pipeline{out: out}
+	p := &Pipeline{out: out, lost: map[string]uint64{}}
+	var sinks []Sink
 	switch {
 	case out.Events != nil:
-		p.log = out.Events
+		sinks = append(sinks, eventLogSink{out.Events})
 	case out.EventLog != nil:
-		p.log = NewEventLog(out.EventLog)
+		sinks = append(sinks, eventLogSink{NewEventLog(out.EventLog)})
+	}
+	if out.Summary != nil {
+		sinks = append(sinks, summarySink{out.Summary})
+	}
+	if out.Spans != nil {
+		sinks = append(sinks, spansSink{out.Spans})
+	}
+	if out.Metrics != nil {
+		sinks = append(sinks, metricsSink{out.Metrics})
+	}
+	if out.Logs != nil {
+		sinks = append(sinks, logsSink{out.Logs})
+	}
+	builtIn := len(sinks)
+	for i, s := range append(sinks, out.Sinks...) {
+		e := &sinkEntry{Sink: s, owned: i >= builtIn}
+		e.counting, _ = s.(CountingSink)
+		p.sinks = append(p.sinks, e)
+		if r, ok := s.(DropRecorder); ok {
+			p.recorders = append(p.recorders, r)
+		}
 	}
 	p.corr = flow.New(p.operation, flow.DefaultOptions())
 	return p
@@ -72,23 +123,46 @@ func (p *Pipeline) Event(ev *flow.Event) {
 // takes the channels' backlog for the metrics.
 func (p *Pipeline) Drained() {
 	p.corr.Tick()
-	if p.out.Spans == nil && p.out.Metrics == nil && p.out.Logs == nil && p.out.Kernel == nil {
-		return
-	}
 	now := time.Now()
 	if p.out.Kernel != nil && now.Sub(p.lastCount) >= time.Second {
 		p.lastCount = now
 		p.count()
 	}
-	if p.out.Spans != nil {
-		p.out.Spans.Tick(now)
-	}
-	if p.out.Logs != nil {
-		p.out.Logs.Tick(now)
+	for _, s := range p.sinks {
+		s.Tick(now)
 	}
 	if p.out.Metrics != nil && now.Sub(p.lastObserve) >= time.Second {
 		p.lastObserve = now
 		p.out.Metrics.Observe(p.corr)
+	}
+	if len(p.recorders) > 0 && now.Sub(p.lastDrops) >= time.Second {
+		p.lastDrops = now
+		p.recordDrops(now)
+	}
+}
+
+// recordDrops hands the losses since the last call, before the pipeline
+// and in its sinks, to the sinks that keep a record of them.
+func (p *Pipeline) recordDrops(now time.Time) {
+	totals := map[string]uint64{}
+	if p.out.Losses != nil {
+		for reason, n := range p.out.Losses() {
+			totals[reason] += n
+		}
+	}
+	for _, s := range p.sinks {
+		if d := s.stats().Dropped; d > 0 {
+			totals[s.Name()] += d
+		}
+	}
+	for reason, n := range totals {
+		if n <= p.lost[reason] {
+			continue
+		}
+		for _, r := range p.recorders {
+			r.RecordDrops(now, reason, n-p.lost[reason])
+		}
+		p.lost[reason] = n
 	}
 }
 
@@ -97,20 +171,11 @@ func (p *Pipeline) operation(op *flow.Operation) {
 		p.filtered++
 		return
 	}
-	if p.log != nil {
-		p.log.Write(op)
-	}
-	if p.out.Summary != nil {
-		p.out.Summary.Add(op)
-	}
-	if p.out.Spans != nil {
-		p.out.Spans.Add(op)
-	}
-	if p.out.Metrics != nil {
-		p.out.Metrics.Record(op)
-	}
-	if p.out.Logs != nil {
-		p.out.Logs.Add(op)
+	for _, s := range p.sinks {
+		s.Add(op)
+		if s.counting == nil {
+			s.written.Add(1)
+		}
 	}
 }
 
@@ -127,16 +192,32 @@ func (p *Pipeline) Finish() error {
 	if p.out.Metrics != nil {
 		p.out.Metrics.Observe(p.corr)
 	}
-	if p.out.Spans != nil {
-		p.out.Spans.Flush()
+	if len(p.recorders) > 0 {
+		p.recordDrops(time.Now())
 	}
-	if p.out.Logs != nil {
-		p.out.Logs.Flush()
+	for _, s := range p.sinks {
+		if err := s.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
+		}
 	}
-	if p.log != nil {
-		errs = append(errs, p.log.Flush())
+	for _, s := range p.sinks {
+		if s.owned {
+			if err := s.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// SinkStats are every sink's self-metrics, in the pipeline's order. It is
+// safe to call from any goroutine.
+func (p *Pipeline) SinkStats() []NamedSinkStats {
+	out := make([]NamedSinkStats, len(p.sinks))
+	for i, s := range p.sinks {
+		out[i] = NamedSinkStats{Name: s.Name(), SinkStats: s.stats()}
+	}
+	return out
 }
 
 // count takes the kernel's counts; the first failure is kept for Finish.

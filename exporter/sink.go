@@ -55,3 +55,52 @@ type CountingSink interface {
 type DropRecorder interface {
 	RecordDrops(now time.Time, reason string, n uint64)
 }
+
+// NamedSinkStats are one sink's stats, with its name.
+type NamedSinkStats struct {
+	Name string
+	SinkStats
+}
+
+// The outputs every pipeline has had, as sinks. They write what they are
+// given at once, in memory, so the pipeline counts for them.
+
+type eventLogSink struct{ w OpWriter }
+
+func (s eventLogSink) Name() string           { return "events" }
+func (s eventLogSink) Add(op *flow.Operation) { s.w.Write(op) }
+func (s eventLogSink) Tick(time.Time)         {}
+func (s eventLogSink) Flush() error           { return s.w.Flush() }
+func (s eventLogSink) Close() error           { return nil }
+
+type summarySink struct{ s *Summary }
+
+func (s summarySink) Name() string           { return "summary" }
+func (s summarySink) Add(op *flow.Operation) { s.s.Add(op) }
+func (s summarySink) Tick(time.Time)         {}
+func (s summarySink) Flush() error           { return nil }
+func (s summarySink) Close() error           { return nil }
+
+type spansSink struct{ s *Spans }
+
+func (s spansSink) Name() string           { return "spans" }
+func (s spansSink) Add(op *flow.Operation) { s.s.Add(op) }
+func (s spansSink) Tick(now time.Time)     { s.s.Tick(now) }
+func (s spansSink) Flush() error           { s.s.Flush(); return nil }
+func (s spansSink) Close() error           { return nil }
+
+type metricsSink struct{ m *Metrics }
+
+func (s metricsSink) Name() string           { return "metrics" }
+func (s metricsSink) Add(op *flow.Operation) { s.m.Record(op) }
+func (s metricsSink) Tick(time.Time)         {}
+func (s metricsSink) Flush() error           { return nil }
+func (s metricsSink) Close() error           { return nil }
+
+type logsSink struct{ l *Logs }
+
+func (s logsSink) Name() string           { return "logs" }
+func (s logsSink) Add(op *flow.Operation) { s.l.Add(op) }
+func (s logsSink) Tick(now time.Time)     { s.l.Tick(now) }
+func (s logsSink) Flush() error           { s.l.Flush(); return nil }
+func (s logsSink) Close() error           { return nil }

@@ -123,6 +123,9 @@ const (
 	IPCDropReasonExportQueue = "export_queue"
 )
 
+// AttrIPCSinkName: The output of icptrack's pipeline a self-metric is about: events, summary, spans, metrics, logs, store, syslog, postgres.
+const AttrIPCSinkName = "ipc.sink.name"
+
 // AttrIPCReplayCapture: The capture a replayed span or metric came from (icptrack replay), on its Resource: the data is not live, and its timestamps are the capture's, or shifted. Absent on live data.
 const AttrIPCReplayCapture = "ipc.replay.capture"
 
@@ -186,6 +189,27 @@ const (
 	MetricIcptrackEventsDropped            = "icptrack.events.dropped"
 	MetricIcptrackEventsDroppedUnit        = "{event}"
 	MetricIcptrackEventsDroppedDescription = "IPC operations (or their spans) icptrack lost."
+)
+
+// MetricIcptrackSinkWritten: IPC operations an output of icptrack's pipeline wrote, or handed on, for good.
+const (
+	MetricIcptrackSinkWritten            = "icptrack.sink.written"
+	MetricIcptrackSinkWrittenUnit        = "{event}"
+	MetricIcptrackSinkWrittenDescription = "IPC operations an output of icptrack's pipeline wrote, or handed on, for good."
+)
+
+// MetricIcptrackSinkDropped: IPC operations an output of icptrack's pipeline lost: its queue was full, or its backend refused them for good.
+const (
+	MetricIcptrackSinkDropped            = "icptrack.sink.dropped"
+	MetricIcptrackSinkDroppedUnit        = "{event}"
+	MetricIcptrackSinkDroppedDescription = "IPC operations an output of icptrack's pipeline lost: its queue was full, or its backend refused them for good."
+)
+
+// MetricIcptrackSinkLagging: IPC operations an output of icptrack's pipeline has taken and not written yet.
+const (
+	MetricIcptrackSinkLagging            = "icptrack.sink.lagging"
+	MetricIcptrackSinkLaggingUnit        = "{event}"
+	MetricIcptrackSinkLaggingDescription = "IPC operations an output of icptrack's pipeline has taken and not written yet."
 )
 
 // MetricIcptrackSpansSampledOut: IPC operations not exported as spans because their trace was sampled out (--trace-sample-ratio, --max-spans-per-second). They are not lost: the metrics and the event log still count them.

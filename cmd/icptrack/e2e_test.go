@@ -431,6 +431,15 @@ scrape_configs:
 	if got := promQuery(t, promURL, "sum by (ipc_drop_reason) (last_over_time(icptrack_events_dropped_total[10m]))"); len(got) != 2 {
 		t.Errorf("icptrack_events_dropped_total by reason: %v, want ring_buffer and export_queue", got)
 	}
+	// Each output of the pipeline counts what it wrote: the summary and
+	// the metrics took every operation, and dropped none.
+	written := promQuery(t, promURL, "max by (ipc_sink_name) (last_over_time(icptrack_sink_written_total[10m]))")
+	dropped := promQuery(t, promURL, "max by (ipc_sink_name) (last_over_time(icptrack_sink_dropped_total[10m]))")
+	for _, sink := range []string{"summary", "metrics"} {
+		if written[sink] <= 0 || written[sink] != written["summary"] || dropped[sink] != 0 {
+			t.Errorf("icptrack_sink_written_total %v, icptrack_sink_dropped_total %v: want summary and metrics equal and above 0, none dropped", written, dropped)
+		}
+	}
 }
 
 // scrapeOnceCounting fetches the agent's /metrics until it counts IPC

@@ -12,6 +12,7 @@ import (
 	"github.com/icptrack/icptrack/exporter"
 	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/probes"
+	"github.com/icptrack/icptrack/semconv"
 )
 
 // outputs are the OpenTelemetry outputs: spans over OTLP, metrics to
@@ -30,6 +31,11 @@ type outputs struct {
 	kernel *exporter.KernelMetrics
 	// filter, if set, decides which operations reach the outputs.
 	filter *filter.Filter
+	// sinks are the outputs beyond OpenTelemetry and the event log (the
+	// store, syslog, the database); the pipeline flushes and closes them.
+	sinks []exporter.Sink
+	// pipeline, once made, for the sinks' self-metrics.
+	pipeline *exporter.Pipeline
 }
 
 func (o *outputs) selfStats() exporter.SelfStats {
@@ -42,7 +48,25 @@ func (o *outputs) selfStats() exporter.SelfStats {
 	if o.sender != nil {
 		s.ExportDropped = o.sender.Stats().DroppedSpans
 	}
+	if o.pipeline != nil {
+		s.Sinks = o.pipeline.SinkStats()
+	}
 	return s
+}
+
+// losses are what was lost before the pipeline and in the span export,
+// per reason, for the sinks that keep a record of drops (the store).
+func (o *outputs) losses() map[string]uint64 {
+	m := map[string]uint64{}
+	if o.tracer != nil {
+		if ts, err := o.tracer.Stats(); err == nil {
+			m[semconv.IPCDropReasonRingBuffer] = ts.Dropped
+		}
+	}
+	if o.sender != nil {
+		m[semconv.IPCDropReasonExportQueue] = o.sender.Stats().DroppedSpans
+	}
+	return m
 }
 
 // shutdownTimeout bounds how long icptrack waits at exit for a backend.
@@ -85,12 +109,14 @@ type pipeline struct {
 
 func newPipeline(events exporter.OpWriter, out *outputs) *pipeline {
 	p := &pipeline{summary: exporter.NewSummary(), out: out}
-	o := exporter.Outputs{Events: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own, Filter: out.filter}
+	o := exporter.Outputs{Events: events, Summary: p.summary, Spans: out.spans, Metrics: out.metrics, Own: out.own, Filter: out.filter,
+		Sinks: out.sinks, Losses: out.losses}
 	if out.kernel != nil {
 		// The kernel counts; out.metrics keeps only the self-metrics.
 		o.Kernel, o.Aggregates, o.Metrics = out.kernel, out.tracer.Aggregates, nil
 	}
 	p.Pipeline = exporter.NewPipeline(o)
+	out.pipeline = p.Pipeline
 	return p
 }
 

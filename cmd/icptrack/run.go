@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -130,6 +131,16 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d failed exports, %d retries; %d operations sampled out%s\n",
 			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries, p.out.spans.SampledOut(), samplingNote(p.out.spans))
 	}
+	for _, k := range p.SinkStats() {
+		if slices.Contains(builtInSinks, k.Name) {
+			continue // the summary and OTLP lines say what those did
+		}
+		warning := ""
+		if k.Dropped > 0 {
+			warning = "WARNING: "
+		}
+		fmt.Fprintf(os.Stderr, "icptrack: %s%s: %d operations written, %d dropped\n", warning, k.Name, k.Written, k.Dropped)
+	}
 	if n := p.OwnTraffic(); n > 0 {
 		fmt.Fprintf(os.Stderr, "icptrack: %d operations of traced processes with icptrack's own exports left out\n", n)
 	}
@@ -138,6 +149,10 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 	}
 	return nil
 }
+
+// builtInSinks are the outputs whose counts other lines of the summary
+// give.
+var builtInSinks = []string{"events", "summary", "spans", "metrics", "logs"}
 
 // samplingNote says why operations were sampled out, when any were.
 func samplingNote(s *exporter.Spans) string {
