@@ -8,11 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/icptrack/icptrack/analyze/anomaly"
 )
 
-// demoMinute is a minute of the demo at a request every 10ms, traced by
+// demoMinute is a minute of the demo at a request every 100ms, traced by
 // icptrack (analyze/anomaly's test data), unpacked for the command.
 func demoMinute(t *testing.T) string {
 	t.Helper()
@@ -66,7 +67,7 @@ func TestAnalyzeAnomaliesFindNothingInAQuietMinute(t *testing.T) {
 	}
 }
 
-// The demo run ten times as fast, against the quiet minute as its
+// The demo run a hundred times as fast, against the quiet minute as its
 // baseline (another run: other pids, another socket directory), is a
 // rate anomaly on the client's unix socket; and the same filter applies
 // to both captures.
@@ -94,6 +95,21 @@ func TestAnalyzeAnomaliesFindAFasterDemo(t *testing.T) {
 			t.Errorf("a finding outside the filter: %+v", f)
 		}
 	}
+}
+
+// The demo traced here and now for a minute, at about ninety requests a
+// second, is normal traffic: learning from its first 20s, nothing in the
+// other 40 is an anomaly. (In this package, not analyze/anomaly's: tests
+// of one package run one at a time, and the Collector's end-to-end test
+// here traces every demo process on the machine.)
+func TestAnalyzeAnomaliesFindNothingInTheDemoTracedForAMinute(t *testing.T) {
+	needsBPF(t)
+	events := traceDemo(t, "demo-client --requests 5000 --interval 10ms >/dev/null")
+	rep := anomaliesJSON(t, 0, "--baseline-window", "20s", events)
+	if took := rep.Examined.To.Sub(rep.Baseline.From); took < 45*time.Second {
+		t.Errorf("the capture spans %s, want about a minute", took)
+	}
+	t.Logf("no findings on the demo traced for %s", rep.Examined.To.Sub(rep.Baseline.From).Round(time.Second))
 }
 
 func TestAnalyzeAnomaliesMistakes(t *testing.T) {
