@@ -16,8 +16,10 @@ type Sink interface {
 	// Name names the sink in self-metrics, logs and the summary: "store",
 	// "syslog", "postgres".
 	Name() string
-	// Add takes one operation, after correlation and the filter. The
-	// sink may keep op: the pipeline does not reuse it.
+	// Add takes one operation, after correlation and the filter. op is
+	// the correlator's, reused once Add returns: a sink that keeps it
+	// (queues it for a writer) keeps op.Clone(), and only of what it
+	// keeps, since a copy of every operation costs at full rate.
 	Add(op *flow.Operation)
 	// Tick is called after each read of the ring buffer (every few
 	// milliseconds under load, at least every 100ms): time to send what

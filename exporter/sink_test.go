@@ -25,7 +25,7 @@ type keptSink struct {
 }
 
 func (s *keptSink) Name() string           { return s.name }
-func (s *keptSink) Add(op *flow.Operation) { s.ops = append(s.ops, op) }
+func (s *keptSink) Add(op *flow.Operation) { s.ops = append(s.ops, op.Clone()) }
 func (s *keptSink) Tick(time.Time)         { s.ticks++ }
 func (s *keptSink) Flush() error           { s.flushed = true; return nil }
 func (s *keptSink) Close() error           { s.closed = true; return s.closeErr }
@@ -70,8 +70,11 @@ func TestEverySinkSeesEveryOperation(t *testing.T) {
 	if len(plain.ops) != 8 || len(counting.ops) != 8 {
 		t.Fatalf("sinks saw %d and %d operations, want 8 each", len(plain.ops), len(counting.ops))
 	}
-	if r := plain.ops[1]; r.Op != flow.Receive || r.Peer.PID != 10 || len(r.Links) != 1 {
-		t.Errorf("a sink's receive %+v: want it correlated (peer 10, one link)", r)
+	for i, op := range plain.ops {
+		want := []flow.OpType{flow.Send, flow.Receive}[i%2]
+		if op.Op != want || op.Op == flow.Receive && (op.Peer.PID != 10 || len(op.Links) != 1) {
+			t.Errorf("a sink's operation %d: %+v, want a %v, correlated (peer 10, one link) if a receive", i, op, want)
+		}
 	}
 	if !plain.flushed || !plain.closed || !counting.flushed || !counting.closed || plain.ticks == 0 {
 		t.Errorf("plain flushed %v closed %v ticked %d; counting flushed %v closed %v", plain.flushed, plain.closed, plain.ticks, counting.flushed, counting.closed)
