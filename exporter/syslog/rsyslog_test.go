@@ -336,3 +336,21 @@ func TestTLSToAPlainServerSendsNothing(t *testing.T) {
 		t.Errorf("the message reached the plain server:\n%s", all)
 	}
 }
+
+// The correlator reuses an operation once the sink's Add returns: what
+// arrives must be the operation as it was added.
+func TestSendsTheOperationAsItWasWhenAdded(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{Input: rsyslogtest.TCP})
+	s := newSink(t, Config{URL: srv.URL})
+	op := failedOp(300, "first", "pipe:[1]")
+	s.Add(op)
+	*op = *failedOp(301, "reused", "pipe:[2]")
+	op.Error = ""
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ms := srv.WaitFor(1, waitMessages)
+	if len(ms) != 1 || ms[0].ProcID != "300" || ms[0].Fields["ipc@"+PEN]["comm"] != "first" {
+		t.Errorf("rsyslog got %+v, want the operation as it was added", ms)
+	}
+}

@@ -111,6 +111,7 @@ type Sink struct {
 	checkpointsSent, checkpointsLost        atomic.Uint64
 	reconnects                              atomic.Uint64
 	lastErr                                 atomic.Pointer[string]
+	flushTimedOut                           atomic.Bool
 }
 
 var (
@@ -223,7 +224,8 @@ func (s *Sink) Add(op *flow.Operation) {
 	}
 	s.lagging.Add(1)
 	select {
-	case s.queue <- item{op: op}:
+	// A copy: the correlator reuses op once Add returns.
+	case s.queue <- item{op: op.Clone()}:
 	default:
 		s.lagging.Add(-1)
 		s.lose(1)
@@ -279,6 +281,9 @@ func (s *Sink) queueReports(want func(string) bool) {
 // RecordDrops reports n operations lost for reason, in a notice at the
 // next tick (one per reason per second, however often it is called).
 func (s *Sink) RecordDrops(_ time.Time, reason string, n uint64) {
+	if reason == s.Name() {
+		return // its own drops, which it counts and reports itself
+	}
 	s.tally.add(dropPrefix+reason, n)
 }
 
@@ -302,8 +307,10 @@ func (s *Sink) Checkpoint(msg string, sd map[string]string) {
 func (s *Sink) Flush() error {
 	s.queueReports(func(string) bool { return true })
 	deadline := time.Now().Add(s.cfg.FlushTimeout)
+	s.flushTimedOut.Store(false)
 	for s.lagging.Load() > 0 || s.waiting.Load() > 0 {
 		if time.Now().After(deadline) {
+			s.flushTimedOut.Store(true)
 			return fmt.Errorf("syslog %s: %d messages still waiting after %s: %s", s.target, s.lagging.Load()+s.waiting.Load(), s.cfg.FlushTimeout, s.lastError())
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -311,10 +318,13 @@ func (s *Sink) Flush() error {
 	return nil
 }
 
-// Close flushes, stops the writer and counts what it still held as
-// dropped.
+// Close flushes (unless the last Flush already waited for a server that
+// is down), stops the writer and counts what it still held as dropped.
 func (s *Sink) Close() error {
-	err := s.Flush()
+	var err error
+	if !s.flushTimedOut.Load() {
+		err = s.Flush()
+	}
 	s.once.Do(func() { close(s.stop) })
 	<-s.done
 	return err
