@@ -47,6 +47,7 @@ type captureFlags struct {
 	cpuProfile    string
 	cmdline       bool
 	prometheus    string
+	syslog        syslogFlags
 
 	// compiled is filter, once config has checked it; nil for none.
 	compiled *filter.Filter
@@ -68,6 +69,7 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 		"the event log's format: jsonl, csv, text (for people), otlp-json or otlp-proto (OTLP logs requests, as the Collector's file exporter writes them)")
 	fs.BoolVar(&f.cmdline, "cmdline", false, "add each process's command line to its operations")
 	fs.StringVar(&f.prometheus, "prometheus", "", "serve Prometheus metrics on this address, such as 127.0.0.1:9464 (path /metrics)")
+	f.syslog.register(fs)
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
 	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit,
@@ -102,6 +104,7 @@ func (f *captureFlags) loadConfig() error {
 	take("coalesce", "coalesce", func() { f.coalesce = file.Coalesce })
 	take("memory_limit", "memory-limit", func() { f.memoryLimit = file.MemoryLimit })
 	take("prometheus", "prometheus", func() { f.prometheus = file.Prometheus })
+	f.syslog.take(file, take)
 	return nil
 }
 
@@ -143,6 +146,9 @@ func (f *captureFlags) config() (probes.Config, error) {
 	}
 	cfg.PayloadBytes = f.payload
 	if err := f.checkFilter(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := f.syslog.check(f.mode, f.payload); err != nil {
 		return cfg, err
 	}
 	if cfg.RingBufferBytes, err = config.ParseSize(f.ringBuffer); err != nil {
@@ -222,6 +228,13 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 	if f.mode == modeMetrics {
 		o.kernel = exporter.NewKernelMetrics()
 		t.noSpans, t.producer = true, o.kernel
+	}
+	var err error
+	if o.syslog, err = f.syslog.sink(f.file, log, o.own); err != nil {
+		return nil, err
+	}
+	if o.syslog != nil {
+		o.sinks = append(o.sinks, o.syslog)
 	}
 	return f.build(o, log, t)
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/exporter/syslog"
 	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/probes"
 	"github.com/icptrack/icptrack/semconv"
@@ -34,6 +35,8 @@ type outputs struct {
 	// sinks are the outputs beyond OpenTelemetry and the event log (the
 	// store, syslog, the database); the pipeline flushes and closes them.
 	sinks []exporter.Sink
+	// syslog is the syslog output among sinks, if asked for.
+	syslog *syslog.Sink
 	// pipeline, once made, for the sinks' self-metrics.
 	pipeline *exporter.Pipeline
 }

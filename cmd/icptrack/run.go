@@ -141,6 +141,7 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 		}
 		fmt.Fprintf(os.Stderr, "icptrack: %s%s: %d operations written, %d dropped\n", warning, k.Name, k.Written, k.Dropped)
 	}
+	reportSyslog(p.out.syslog)
 	if n := p.OwnTraffic(); n > 0 {
 		fmt.Fprintf(os.Stderr, "icptrack: %d operations of traced processes with icptrack's own exports left out\n", n)
 	}

@@ -54,6 +54,7 @@ type File struct {
 	TraceSampleRatio   float64
 	MaxSpansPerSecond  float64
 	Trace              Trace
+	Syslog             Syslog
 }
 
 // Trace holds the settings only icptrack trace uses.

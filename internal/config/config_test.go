@@ -48,6 +48,14 @@ trace:
   comms: [nginx]
   cgroup: system.slice/app.service
   duration: 1h
+syslog:
+  url: tls://logs.example:6514
+  filter: error and error != EAGAIN
+  facility: local3
+  rate_limit: 50
+  ca_file: /etc/icptrack/syslog-ca.pem
+  cert_file: /etc/icptrack/agent.pem
+  key_file: /etc/icptrack/agent-key.pem
 `
 
 func TestLoadEverySetting(t *testing.T) {
@@ -79,6 +87,10 @@ func TestLoadEverySetting(t *testing.T) {
 	tr := f.Trace
 	if len(tr.PIDs) != 2 || tr.Comms[0] != "nginx" || tr.Cgroup != "system.slice/app.service" || tr.Duration != time.Hour {
 		t.Errorf("trace settings: %+v", tr)
+	}
+	if f.Syslog != (Syslog{URL: "tls://logs.example:6514", Filter: "error and error != EAGAIN", Facility: "local3", RateLimit: 50,
+		CAFile: "/etc/icptrack/syslog-ca.pem", CertFile: "/etc/icptrack/agent.pem", KeyFile: "/etc/icptrack/agent-key.pem"}) {
+		t.Errorf("syslog settings: %+v", f.Syslog)
 	}
 	if !f.Has("otlp.endpoint") || f.Has("trace.container") {
 		t.Error("Has is wrong")
@@ -121,6 +133,12 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 		{"trace_sample_ratio: 1.5\n", 1, "trace_sample_ratio", []string{"at most 1"}},
 		{"max_spans_per_second: -5\n", 1, "max_spans_per_second", []string{"0 for no cap"}},
 		{"payload: 8\nfilter: mechanism == unix_stram\n", 2, "filter", []string{"unknown mechanism", "did you mean unix_stream"}},
+		{"syslog: tcp://x:514\n", 1, "syslog", []string{"is a section", "url"}},
+		{"syslog:\n  url: tcp://logs\n", 2, "syslog.url", []string{"needs a host and a port"}},
+		{"syslog:\n  url: syslog.example:514\n", 2, "syslog.url", []string{"unix:///dev/log", "tls://host:6514"}},
+		{"syslog:\n  facility: kernel\n", 2, "syslog.facility", []string{"local0"}},
+		{"syslog:\n  rate_limit: -1\n", 2, "syslog.rate_limit", []string{"0 for no limit"}},
+		{"syslog:\n  url: udp://h:514\n  filter: |\n    error and\n    eror == EPIPE\n", 5, "syslog.filter", []string{"did you mean error"}},
 		// A filter over several lines: the line of its mistake.
 		{"payload: 8\nfilter: |\n  pid == 1 and\n  cmm == x\n", 4, "filter", []string{`unknown field "cmm"`, "did you mean comm"}},
 	}
