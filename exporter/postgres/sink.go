@@ -184,7 +184,7 @@ func (s *Sink) schemaError(err error) error {
 	if isServerError(err) {
 		return startError(s.cfg.URL, s.cc, err)
 	}
-	return fmt.Errorf("postgres %s: %s", s.url, hidePassword(err.Error(), s.cc.Password))
+	return fmt.Errorf("database %s: %s", s.url, hidePassword(err.Error(), s.cc.Password))
 }
 
 // connect opens a connection, within the URL's connect_timeout or 10s.
@@ -304,7 +304,7 @@ func (s *Sink) behind() error {
 	if err := s.w.lastError(); err != nil {
 		why = "the database is not taking them: " + err.Error()
 	}
-	return fmt.Errorf("postgres %s: %d operations not written after waiting %s: %s", s.url, s.lagging.Load(), s.cfg.FlushTimeout, why)
+	return fmt.Errorf("database %s: %d operations not written after waiting %s: %s", s.url, s.lagging.Load(), s.cfg.FlushTimeout, why)
 }
 
 // Close implements exporter.Sink: it stops the writer, and counts what

@@ -45,17 +45,19 @@ func ParseURL(raw string) (*pgx.ConnConfig, error) {
 }
 
 var (
-	// The password in the URL's user info: up to the last @ before the
-	// path, so that an unescaped @ in it is hidden too.
-	userinfoPassword = regexp.MustCompile(`^(postgres(?:ql)?://[^:@/?]*:)[^/?]*@`)
-	queryPassword    = regexp.MustCompile(`([?&](?:ssl)?password=)[^&]*`)
+	// The password in a URL's user info, up to the last @ before the
+	// query, so that an unescaped @ or / in it is hidden too. Any scheme:
+	// a URL that is not PostgreSQL's is quoted in its error.
+	userinfoPassword = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://[^:@/?]*:)[^?]*@`)
+	// A password in a query, or in keyword=value form.
+	keywordPassword = regexp.MustCompile(`((?:^|[?&\s])(?:ssl)?password=)('[^']*'|[^&\s]*)`)
 )
 
 // Redact hides the passwords a URL holds, for logs and errors:
 // postgres://writer:xxxxx@db/icptrack.
 func Redact(raw string) string {
 	s := userinfoPassword.ReplaceAllString(raw, "${1}xxxxx@")
-	return queryPassword.ReplaceAllString(s, "${1}xxxxx")
+	return keywordPassword.ReplaceAllString(s, "${1}xxxxx")
 }
 
 // hidePassword removes a password from a message, wherever a library
@@ -92,5 +94,5 @@ func startError(url string, cc *pgx.ConnConfig, err error) error {
 	case errors.As(err, &netErr) && netErr.Timeout():
 		hint = "nothing answered in time: check the host and port, and any firewall between"
 	}
-	return fmt.Errorf("postgres %s: %s: %s", Redact(url), hidePassword(msg, cc.Password), hint)
+	return fmt.Errorf("database %s: %s: %s", Redact(url), hidePassword(msg, cc.Password), hint)
 }
