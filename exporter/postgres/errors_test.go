@@ -3,11 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/icptrack/icptrack/internal/config"
 )
 
 func TestRedactHidesEveryPassword(t *testing.T) {
@@ -140,19 +143,43 @@ func TestPasswordIsNeverLogged(t *testing.T) {
 	for _, op := range ops[10:] {
 		s.Add(op)
 	}
-	err := s.Flush()
-	if err == nil || strings.Contains(err.Error(), "right-pw-42") || !strings.Contains(err.Error(), "not written") {
-		t.Fatalf("flushing with the database down: %v", err)
+	if err := s.Flush(); err != nil {
+		t.Fatalf("flushing with the database down: %v; want it logged, as a backend that is down", err)
 	}
 	if err := c.Resume(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the writer to come back", func() bool { return s.Stats().Lagging == 0 })
 	text := logText(logs)
-	if !strings.Contains(text, "not taking operations") || !strings.Contains(text, "writer:xxxxx@") {
+	if !strings.Contains(text, "not taking operations") || !strings.Contains(text, "not written to PostgreSQL in time") ||
+		!strings.Contains(text, "writer:xxxxx@") {
 		t.Fatalf("the log does not say the database went away, with the URL redacted:\n%s", text)
 	}
 	if strings.Contains(text, "right-pw-42") {
 		t.Fatalf("the password is in the log:\n%s", text)
+	}
+}
+
+// The configuration file checks the database settings without this
+// package (the Collector receiver reads that package too, and needs no
+// PostgreSQL client): it must accept what Config.Check accepts.
+func TestConfigFileChecksAsThisPackageDoes(t *testing.T) {
+	for _, p := range []string{"icptrack_", "a", "_x9", "9x", "Icp", "ipc-x", "drop table", strings.Repeat("a", 40), strings.Repeat("a", 41), ""} {
+		_, fileErr := config.Parse("c.yaml", []byte("database:\n  table_prefix: '"+p+"'\n"))
+		if (fileErr == nil) != (CheckTablePrefix(p) == nil) {
+			t.Errorf("table prefix %q: the file says %v, this package %v", p, fileErr, CheckTablePrefix(p))
+		}
+	}
+	for _, n := range []int{MaxBatchSize, MaxBatchSize + 1} {
+		_, fileErr := config.Parse("c.yaml", []byte(fmt.Sprintf("database:\n  batch_size: %d\n", n)))
+		if (fileErr == nil) != (n <= MaxBatchSize) {
+			t.Errorf("batch size %d: the file says %v", n, fileErr)
+		}
+	}
+	for _, n := range []int{MaxQueue, MaxQueue + 1} {
+		_, fileErr := config.Parse("c.yaml", []byte(fmt.Sprintf("database:\n  queue: %d\n", n)))
+		if (fileErr == nil) != (n <= MaxQueue) {
+			t.Errorf("queue %d: the file says %v", n, fileErr)
+		}
 	}
 }

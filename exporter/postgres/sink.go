@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,10 @@ type Config struct {
 	// Log is where the sink says that the database went away and came
 	// back (nothing if nil).
 	Log *zap.Logger
+	// Dial, if set, opens the connections (exporter.OwnAddrs.DialContext:
+	// a database on this host is then icptrack's own traffic, left out
+	// when its server is traced).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Defaults.
@@ -151,6 +156,9 @@ func Open(ctx context.Context, c Config) (*Sink, error) {
 		return nil, err
 	}
 	cc, _ := ParseURL(c.URL)
+	if c.Dial != nil {
+		cc.DialFunc = c.Dial
+	}
 	s := &Sink{
 		cfg:     c,
 		cc:      cc,
@@ -207,8 +215,11 @@ func (s *Sink) Table() string { return s.tables.operations }
 // URL is the database's URL, its password hidden.
 func (s *Sink) URL() string { return s.url }
 
-// Add implements exporter.Sink: it never waits.
+// Add implements exporter.Sink: it never waits. It keeps a copy of op:
+// the correlator reuses an operation once the pipeline returns
+// (flow.New), and the writer reads it later, on its own goroutine.
 func (s *Sink) Add(op *flow.Operation) {
+	op = op.Clone()
 	if len(s.batch) == 0 {
 		s.started = time.Now()
 		if s.batch == nil {
@@ -248,12 +259,20 @@ func (s *Sink) lost(now time.Time, n int) {
 	}
 	s.dropped.Add(uint64(n))
 	s.lagging.Add(^uint64(n - 1))
-	s.RecordDrops(now, Name, uint64(n))
+	s.record(now, Name, uint64(n))
 }
 
 // RecordDrops implements exporter.DropRecorder: the drops are written
-// as rows of the drops table, once the database takes them.
+// as rows of the drops table, once the database takes them. The sink's
+// own drops it records itself, as they happen: the pipeline's count of
+// them (reason postgres) is left out, not to count them twice.
 func (s *Sink) RecordDrops(now time.Time, reason string, n uint64) {
+	if reason != Name {
+		s.record(now, reason, n)
+	}
+}
+
+func (s *Sink) record(now time.Time, reason string, n uint64) {
 	if n == 0 {
 		return
 	}
@@ -275,7 +294,10 @@ func (s *Sink) Stats() exporter.SinkStats {
 func (s *Sink) Copies() uint64 { return s.copies.Load() }
 
 // Flush implements exporter.Sink: it sends the batch being filled and
-// waits until everything queued is written, or FlushTimeout passes.
+// waits until everything queued is written, or FlushTimeout passes. A
+// database that does not take them in time is a backend that is down,
+// as for OTLP: it is logged, and what is still waiting at Close is
+// counted as dropped, not an error.
 func (s *Sink) Flush() error {
 	if s.closed {
 		return nil
@@ -289,22 +311,24 @@ func (s *Sink) Flush() error {
 	case s.queue <- item{ops: b, done: done}:
 	case <-timeout.C:
 		s.lost(time.Now(), len(b))
-		return s.behind()
+		s.behind()
+		return nil
 	}
 	select {
 	case <-done:
-		return nil
 	case <-timeout.C:
-		return s.behind()
+		s.behind()
 	}
+	return nil
 }
 
-func (s *Sink) behind() error {
+func (s *Sink) behind() {
 	why := "the database is slow to take them"
 	if err := s.w.lastError(); err != nil {
 		why = "the database is not taking them: " + err.Error()
 	}
-	return fmt.Errorf("database %s: %d operations not written after waiting %s: %s", s.url, s.lagging.Load(), s.cfg.FlushTimeout, why)
+	s.cfg.Log.Warn("operations not written to PostgreSQL in time", zap.String("url", s.url),
+		zap.Uint64("waiting", s.lagging.Load()), zap.Duration("waited", s.cfg.FlushTimeout), zap.String("why", why))
 }
 
 // Close implements exporter.Sink: it stops the writer, and counts what
