@@ -57,7 +57,7 @@ func ddl(prefix string) []string {
 		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %[1]s_time ON %[1]s (time)", t.drops),
 		fmt.Sprintf("COMMENT ON TABLE %s IS 'the version of the icptrack tables with this prefix'", t.schema),
 		fmt.Sprintf("COMMENT ON TABLE %s IS 'IPC operations icptrack captured: a row per event-log line'", t.operations),
-		fmt.Sprintf("COMMENT ON TABLE %s IS 'operations icptrack lost, by reason: ring_buffer (the kernel''s), postgres (this table''s queue)'", t.drops),
+		fmt.Sprintf("COMMENT ON TABLE %s IS 'operations icptrack lost, by reason: ring_buffer (the kernel''s buffer), export_queue (spans), postgres (these tables'' queue), or another output''s name'", t.drops),
 	}
 	for _, c := range columns {
 		s = append(s, fmt.Sprintf("COMMENT ON COLUMN %s.%s IS '%s'", t.operations, c.name, strings.ReplaceAll(c.about, "'", "''")))

@@ -94,5 +94,16 @@ func startError(url string, cc *pgx.ConnConfig, err error) error {
 	case errors.As(err, &netErr) && netErr.Timeout():
 		hint = "nothing answered in time: check the host and port, and any firewall between"
 	}
+	// pgx says a failed dial once per address and TLS mode it tried; the
+	// network's own error says it once.
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case pg != nil:
+	case errors.As(err, &dnsErr):
+		msg, hint = dnsErr.Error(), "check the host name in the URL"
+	case errors.As(err, &opErr):
+		msg = opErr.Error()
+	}
 	return fmt.Errorf("database %s: %s: %s", Redact(url), hidePassword(msg, cc.Password), hint)
 }
