@@ -48,6 +48,7 @@ type captureFlags struct {
 	cmdline       bool
 	prometheus    string
 	syslog        syslogFlags
+	database      databaseFlags
 
 	// compiled is filter, once config has checked it; nil for none.
 	compiled *filter.Filter
@@ -70,6 +71,7 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.cmdline, "cmdline", false, "add each process's command line to its operations")
 	fs.StringVar(&f.prometheus, "prometheus", "", "serve Prometheus metrics on this address, such as 127.0.0.1:9464 (path /metrics)")
 	f.syslog.register(fs)
+	f.database.register(fs)
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
 	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit,
@@ -105,6 +107,7 @@ func (f *captureFlags) loadConfig() error {
 	take("memory_limit", "memory-limit", func() { f.memoryLimit = file.MemoryLimit })
 	take("prometheus", "prometheus", func() { f.prometheus = file.Prometheus })
 	f.syslog.take(file, take)
+	f.database.fromFile(file, take)
 	return nil
 }
 
@@ -183,6 +186,9 @@ func (f *captureFlags) config() (probes.Config, error) {
 		if err := config.CheckListenAddress(f.prometheus); err != nil {
 			return cfg, usageError("--prometheus: %v", err)
 		}
+	}
+	if err := f.database.check(f.mode); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -270,9 +276,16 @@ func (f *captureFlags) start(cfg probes.Config) (*session, error) {
 		release()
 		return nil, err
 	}
+	if err := f.database.open(out, log); err != nil {
+		out.closeSinks()
+		_ = out.shutdown()
+		release()
+		return nil, err
+	}
 	applyMemoryLimit(f.memLimit)
 	tracer, err := probes.Open(cfg)
 	if err != nil {
+		out.closeSinks()
 		_ = out.shutdown()
 		release()
 		return nil, &exitError{code: exitFailure, err: err}
@@ -285,6 +298,7 @@ func (f *captureFlags) start(cfg probes.Config) (*session, error) {
 	stopProfile := func() {}
 	if f.cpuProfile != "" {
 		if stopProfile, err = startCPUProfile(f.cpuProfile); err != nil {
+			out.closeSinks()
 			_ = out.shutdown()
 			tracer.Close()
 			release()

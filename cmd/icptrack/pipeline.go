@@ -72,6 +72,15 @@ func (o *outputs) losses() map[string]uint64 {
 	return m
 }
 
+// closeSinks closes the added sinks when no pipeline took them: icptrack
+// failed before tracing.
+func (o *outputs) closeSinks() {
+	for _, s := range o.sinks {
+		_ = s.Close()
+	}
+	o.sinks = nil
+}
+
 // shutdownTimeout bounds how long icptrack waits at exit for a backend.
 const shutdownTimeout = 5 * time.Second
 

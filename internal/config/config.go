@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +57,7 @@ type File struct {
 	MaxSpansPerSecond  float64
 	Trace              Trace
 	Syslog             Syslog
+	Database           Database
 }
 
 // Trace holds the settings only icptrack trace uses.
@@ -65,6 +68,22 @@ type Trace struct {
 	Container string
 	Duration  time.Duration
 }
+
+// Database holds the database output's settings (--database). The
+// exporter/postgres package checks them in full; the file checks what it
+// can without a PostgreSQL client, which the Collector receiver, that
+// reads this package too, does not need.
+type Database struct {
+	URL          string
+	TablePrefix  string
+	BatchSize    int
+	BatchTimeout time.Duration
+	Queue        int
+}
+
+// tablePrefix is exporter/postgres's rule for a table prefix (a test
+// there keeps the two the same).
+var tablePrefix = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
 
 // Has reports whether the file set key (dotted: "otlp.endpoint").
 func (f *File) Has(key string) bool { return f != nil && f.Keys[key] }
@@ -230,9 +249,32 @@ var keys = map[string]setter{
 		}
 		return nil
 	},
-	"trace.cgroup":    str(func(f *File) *string { return &f.Trace.Cgroup }),
-	"trace.container": str(func(f *File) *string { return &f.Trace.Container }),
-	"trace.duration":  duration(func(f *File) *time.Duration { return &f.Trace.Duration }),
+	"database.url": func(f *File, n *yaml.Node) error {
+		if err := scalar(n, &f.Database.URL); err != nil {
+			return err
+		}
+		// The value is not quoted: it may hold a password.
+		u := f.Database.URL
+		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			return errors.New("is not a PostgreSQL URL: use postgres://USER@HOST:PORT/DATABASE (the password from PGPASSWORD or ~/.pgpass)")
+		}
+		return nil
+	},
+	"database.table_prefix": func(f *File, n *yaml.Node) error {
+		if err := scalar(n, &f.Database.TablePrefix); err != nil {
+			return err
+		}
+		if !tablePrefix.MatchString(f.Database.TablePrefix) {
+			return fmt.Errorf("%q is not a table prefix: use up to 40 lower-case letters, digits and underscores, not starting with a digit, such as icptrack_", n.Value)
+		}
+		return nil
+	},
+	"database.batch_size":    intIn(func(f *File) *int { return &f.Database.BatchSize }, 1, 1<<16),
+	"database.batch_timeout": duration(func(f *File) *time.Duration { return &f.Database.BatchTimeout }),
+	"database.queue":         intIn(func(f *File) *int { return &f.Database.Queue }, 1, 1<<24),
+	"trace.cgroup":           str(func(f *File) *string { return &f.Trace.Cgroup }),
+	"trace.container":        str(func(f *File) *string { return &f.Trace.Container }),
+	"trace.duration":         duration(func(f *File) *time.Duration { return &f.Trace.Duration }),
 }
 
 // Keys lists every key a file may set, sorted.

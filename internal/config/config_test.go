@@ -43,6 +43,12 @@ otlp:
   metrics_interval: 15s
   batch_size: 256
   batch_timeout: 100ms
+database:
+  url: postgres://icptrack@db:5432/ipc?sslmode=require
+  table_prefix: host1_
+  batch_size: 500
+  batch_timeout: 2s
+  queue: 20000
 trace:
   pids: [1, 2]
   comms: [nginx]
@@ -83,6 +89,10 @@ func TestLoadEverySetting(t *testing.T) {
 		f.MetricsInterval != 15*time.Second, f.BatchSize != 256, f.BatchTimeout != 100*time.Millisecond,
 		len(f.OTLPSignals) != 1 || f.OTLPSignals[0] != "traces":
 		t.Errorf("otlp settings: %+v", o)
+	}
+	if d := f.Database; d.URL != "postgres://icptrack@db:5432/ipc?sslmode=require" || d.TablePrefix != "host1_" ||
+		d.BatchSize != 500 || d.BatchTimeout != 2*time.Second || d.Queue != 20000 {
+		t.Errorf("database settings: %+v", d)
 	}
 	tr := f.Trace
 	if len(tr.PIDs) != 2 || tr.Comms[0] != "nginx" || tr.Cgroup != "system.slice/app.service" || tr.Duration != time.Hour {
@@ -139,6 +149,10 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 		{"syslog:\n  facility: kernel\n", 2, "syslog.facility", []string{"local0"}},
 		{"syslog:\n  rate_limit: -1\n", 2, "syslog.rate_limit", []string{"0 for no limit"}},
 		{"syslog:\n  url: udp://h:514\n  filter: |\n    error and\n    eror == EPIPE\n", 5, "syslog.filter", []string{"did you mean error"}},
+		{"database:\n  url: mysql://root:s3cret@db/x\n", 2, "database.url", []string{"not a PostgreSQL URL", "postgres://USER@HOST:PORT/DATABASE"}},
+		{"database:\n  table_prefix: Drop Table\n", 2, "database.table_prefix", []string{"lower-case letters"}},
+		{"database:\n  batch_size: 0\n", 2, "database.batch_size", []string{"1 to 65536"}},
+		{"database: postgres://db/x\n", 1, "database", []string{"is a section", "url"}},
 		// A filter over several lines: the line of its mistake.
 		{"payload: 8\nfilter: |\n  pid == 1 and\n  cmm == x\n", 4, "filter", []string{`unknown field "cmm"`, "did you mean comm"}},
 	}
@@ -153,6 +167,9 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 			t.Errorf("%q: %s:%d key %s, want line %d key %s", tc.yaml, ce.Path, ce.Line, ce.Key, tc.line, tc.key)
 		}
 		msg := err.Error()
+		if strings.Contains(msg, "s3cret") {
+			t.Errorf("%q: %q shows the password", tc.yaml, msg)
+		}
 		if !strings.HasPrefix(msg, "/etc/icptrack/config.yaml:") {
 			t.Errorf("%q: %q does not start with the file", tc.yaml, msg)
 		}
