@@ -1,0 +1,172 @@
+package store
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/icptrack/icptrack/flow"
+)
+
+// randomOp makes the i-th operation of a synthetic capture: every field
+// of flow.Operation takes values an operation can have, often repeating
+// the one before (as a real capture does), sometimes not.
+func randomOp(r *rand.Rand, i int, base time.Time) *flow.Operation {
+	comms := []string{"demo-server", "demo-client", "nginx", "postgres", "sh", "a\"quoted\\name\n", "ünïcode"}
+	pid := uint32(1000 + r.IntN(40))
+	op := &flow.Operation{
+		ID:         flow.OpID(r.Uint64() | 1),
+		Time:       base.Add(time.Duration(i)*time.Millisecond + time.Duration(r.IntN(1000))),
+		Duration:   time.Duration(r.IntN(5_000_000)),
+		PID:        pid,
+		TID:        pid + uint32(r.IntN(3)),
+		PPID:       pid / 2,
+		Comm:       comms[int(pid)%len(comms)],
+		Mechanism:  flow.Mechanism(1 + r.IntN(flow.MechanismCount-1)),
+		Op:         flow.OpType(1 + r.IntN(10)),
+		Syscall:    []string{"write", "read", "sendmsg", "recvmsg", "mq_timedsend", ""}[r.IntN(6)],
+		Channel:    "pipe:" + string(rune('a'+r.IntN(20))),
+		Endpoint:   []string{"pipe:[123]", "/run/app.sock", "@abstract", "", "127.0.0.1:5000->127.0.0.1:41234"}[r.IntN(5)],
+		Bytes:      int64(r.IntN(1 << 20)),
+		QueueDepth: -1,
+		Blocked:    r.IntN(4) == 0,
+		Exe:        "/usr/bin/" + comms[int(pid)%len(comms)],
+		CgroupID:   uint64(pid / 10),
+	}
+	if r.IntN(3) == 0 {
+		op.Count = uint32(2 + r.IntN(100))
+		op.Busy = time.Duration(r.IntN(1_000_000))
+	}
+	if r.IntN(10) == 0 {
+		op.StartUnknown = true
+	}
+	if r.IntN(2) == 0 {
+		op.Peer = flow.Peer{PID: 1000 + uint32(r.IntN(40)), Comm: comms[r.IntN(len(comms))]}
+	} else if r.IntN(5) == 0 {
+		op.Peer = flow.Kernel
+	}
+	if r.IntN(3) == 0 {
+		op.Links = make([]flow.OpID, 1+r.IntN(3))
+		for j := range op.Links {
+			op.Links[j] = flow.OpID(r.Uint64())
+		}
+	}
+	if r.IntN(8) == 0 {
+		op.Error = []string{"EAGAIN", "EPIPE", "errno_200"}[r.IntN(3)]
+		op.Bytes = 0
+	}
+	if r.IntN(4) == 0 {
+		op.PayloadCaptured = true
+		op.Payload = make([]byte, r.IntN(64))
+		for j := range op.Payload {
+			op.Payload[j] = byte(r.IntN(256))
+		}
+		op.PayloadTruncated = r.IntN(2) == 0
+	}
+	if r.IntN(6) == 0 {
+		op.Signal = "SIGTERM"
+	}
+	if r.IntN(5) == 0 {
+		op.QueueDepth = int64(r.IntN(10))
+		op.HasMessageType = true
+		op.MessageType = int64(r.IntN(5)) - 1
+	}
+	if r.IntN(7) == 0 {
+		op.Peers = []uint32{uint32(r.IntN(5000)), uint32(r.IntN(5000))}
+	}
+	if r.IntN(5) == 0 {
+		op.Local = netip.MustParseAddrPort("127.0.0.1:5000")
+		op.Remote = netip.AddrPortFrom(netip.MustParseAddr("::1"), uint16(r.IntN(65536)))
+	}
+	if r.IntN(4) == 0 {
+		op.Cmdline = "server --port 8080 --name=" + comms[r.IntN(len(comms))]
+	}
+	if r.IntN(6) == 0 {
+		op.ContainerID = "3f2a9c1e5b7d"
+	}
+	return op
+}
+
+// plainOps makes n small operations of two processes over a pipe.
+func plainOps(n int, base time.Time) []*flow.Operation {
+	ops := make([]*flow.Operation, n)
+	for i := range ops {
+		pid := uint32(100 + i%2)
+		ops[i] = &flow.Operation{ID: flow.OpID(i + 1), Time: base.Add(time.Duration(i) * time.Millisecond),
+			Duration: 1500, PID: pid, TID: pid, Comm: "p" + string(rune('0'+i%2)), Mechanism: flow.Pipe,
+			Op: flow.OpType(1 + i%2), Syscall: "write", Channel: "pipe:1", Bytes: int64(i), QueueDepth: -1}
+	}
+	return ops
+}
+
+// randomOps makes n operations with a fixed seed.
+func randomOps(seed uint64, n int, base time.Time) []*flow.Operation {
+	r := rand.New(rand.NewPCG(seed, 1))
+	ops := make([]*flow.Operation, n)
+	for i := range ops {
+		ops[i] = randomOp(r, i, base)
+	}
+	return ops
+}
+
+// fakeClock is a clock a test moves.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time      { return c.t }
+func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newClock(t time.Time) *fakeClock    { return &fakeClock{t} }
+func testBase() time.Time                { return time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC) }
+func segFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// writeStore writes ops to a new store in dir, one Tick a millisecond of
+// clock, and closes it.
+func writeStore(t testing.TB, dir string, o Options, ops []*flow.Operation) {
+	t.Helper()
+	w, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		if err := w.Append(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustVerify(t *testing.T, dir string, o VerifyOptions) *Report {
+	t.Helper()
+	r, err := Verify(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
