@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/sha256"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -169,4 +170,60 @@ func writeFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rechain rewrites every segment as someone who can write the files but
+// holds no key would after changing them: modify may change a block
+// (segment, block number, its bytes), and every hash after it is made
+// to match again, the headers' links included.
+func rechain(t *testing.T, dir string, modify func(seg, k uint64, b []byte) []byte) {
+	t.Helper()
+	var prevLen uint64
+	var prevHash [hashSize]byte
+	for i, path := range segFiles(t, dir) {
+		raw := readFile(t, path)
+		h, err := parseHeader(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			h.PrevLen, h.PrevHash = prevLen, prevHash
+		}
+		out := h.marshal()
+		prev := h.Hash
+		for off, k := headerSize, uint64(0); off < len(raw); k++ {
+			n := int(le.Uint32(raw[off+4:]))
+			b := append([]byte(nil), raw[off:off+n]...)
+			if modify != nil {
+				b = modify(h.Segment, k, b)
+			}
+			le.PutUint32(b[4:], uint32(len(b)))
+			copy(b[48:80], prev[:])
+			prev = sha256.Sum256(b[:len(b)-hashSize])
+			copy(b[len(b)-hashSize:], prev[:])
+			out = append(out, b...)
+			off += n
+		}
+		writeFile(t, path, out)
+		prevLen, prevHash = uint64(len(out)), prev
+	}
+}
+
+// newKeyring makes a keyring in a temporary directory.
+func newKeyring(t *testing.T, recipients ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keyring")
+	if _, err := NewKeyring(path, recipients); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func loadKeyring(t *testing.T, path string) *Keyring {
+	t.Helper()
+	kr, err := LoadKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
 }

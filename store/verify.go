@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -118,6 +117,9 @@ func Verify(dir string, o VerifyOptions) (*Report, error) {
 		v.segment(seg, i == len(segs)-1)
 	}
 	v.finish()
+	if v.keyProblem != nil {
+		return v.report, v.keyProblem
+	}
 	return v.report, nil
 }
 
@@ -146,7 +148,8 @@ type verifier struct {
 	prevHash [hashSize]byte
 	nextSeq  uint64
 
-	seal sealCheck
+	seal       sealCheck
+	keyProblem *KeyError
 	// checkpoints by segment, and the hashes of the blocks they name.
 	wanted map[uint64]map[uint64]bool
 	hashes map[[2]uint64]blockMark
@@ -248,5 +251,24 @@ func (v *verifier) finish() {
 	r.OK = r.Failed == 0
 }
 
-// errKeyMissing marks a segment whose key the keyring lacks.
-var errKeyMissing = errors.New("key missing")
+// keyErr keeps the first key problem: Verify returns it, as a usage
+// error, once the chain has been checked.
+func (v *verifier) keyErr(err error) {
+	if v.keyProblem == nil {
+		v.keyProblem = &KeyError{err}
+	}
+}
+
+// opener is what decrypts a segment's blocks: nil when it is not
+// encrypted or no keyring was given.
+func (v *verifier) opener(h *Header) (blockOpener, error) {
+	kr := v.o.Keyring
+	if !h.Encrypted() || kr == nil {
+		return nil, nil
+	}
+	k := kr.lookup(h.KeyID)
+	if k == nil || !k.Readable() {
+		return nil, kr.keyMissing(h.KeyID, h.Segment)
+	}
+	return newSegmentCipher(k.secret, h)
+}

@@ -14,8 +14,9 @@ func smallStore(t *testing.T, o Options) string {
 	dir := t.TempDir()
 	clock := newClock(testBase())
 	o.Clock = clock.now
-	o.BlockSize = 60
-	o.SegmentSize = 900
+	if o.BlockSize == 0 {
+		o.BlockSize, o.SegmentSize = 100, 750
+	}
 	writeStore(t, dir, o, plainOps(12, testBase()))
 	if n := len(segFiles(t, dir)); n < 3 {
 		t.Fatalf("the small store has %d segments, want 3 or more", n)
@@ -71,20 +72,32 @@ func flipEveryBit(t *testing.T, dir string, check func(file string, off int64, b
 	}
 }
 
-func TestVerifyFailsOnEveryFlippedBitWithNoKey(t *testing.T) {
-	dir := smallStore(t, Options{})
+func TestVerifyFailsOnEveryFlippedBitAtEachLevel(t *testing.T) {
+	keys := newKeyring(t)
+	dir := smallStore(t, Options{KeyFile: keys})
+	levels := map[string]VerifyOptions{
+		"no key":  {},
+		"keyring": {Keyring: loadKeyring(t, keys)},
+	}
+	for name, o := range levels {
+		if r := mustVerify(t, dir, o); !r.OK {
+			t.Fatalf("%s: the store fails before any bit is flipped: %s", name, statuses(r))
+		}
+	}
 	n := 0
 	flipEveryBit(t, dir, func(file string, off int64, bit int) {
 		n++
-		r, err := Verify(dir, VerifyOptions{})
-		if err != nil {
-			t.Fatalf("%s byte %d bit %d: %v", file, off, bit, err)
-		}
-		if r.OK {
-			t.Fatalf("%s byte %d bit %d flipped, and verify passes", file, off, bit)
+		for name, o := range levels {
+			r, err := Verify(dir, o)
+			if err != nil {
+				t.Fatalf("%s: %s byte %d bit %d: %v", name, file, off, bit, err)
+			}
+			if r.OK {
+				t.Fatalf("%s: %s byte %d bit %d flipped, and verify passes", name, file, off, bit)
+			}
 		}
 	})
-	t.Logf("%d bits flipped, each one caught", n)
+	t.Logf("%d bits flipped, each one caught at each of %d levels", n, len(levels))
 }
 
 // blockOffsets lists where each block of a segment file starts.
@@ -159,7 +172,7 @@ func TestVerifyNamesEachKindOfDamage(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := smallStore(t, Options{})
+			dir := smallStore(t, Options{BlockSize: 60, SegmentSize: 900})
 			segs := segFiles(t, dir)
 			tc.damage(t, segs)
 			r := mustVerify(t, dir, VerifyOptions{})

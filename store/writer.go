@@ -29,6 +29,12 @@ type Options struct {
 	// 64 KiB); BlockAge, once its first record is this old (default 1s).
 	BlockSize int
 	BlockAge  time.Duration
+	// KeyFile is the keyring; "" to write in the clear. It is read again
+	// at each new segment, so that a rotated key is taken up.
+	KeyFile string
+	// Warn hears what goes wrong without stopping the store (a keyring
+	// that cannot be read again, a checkpoint that failed).
+	Warn func(error)
 	// Version is icptrack's, for the record a start writes.
 	Version string
 	// Clock is the time; nil for time.Now. For tests.
@@ -59,6 +65,9 @@ func (o *Options) defaults() {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.Warn == nil {
+		o.Warn = func(error) {}
+	}
 }
 
 // Writer appends records to a store directory. It is not safe for
@@ -83,6 +92,7 @@ type Writer struct {
 	stats     closing
 	dataSince bool // a data block was written since the segment opened
 	cipher    *segmentCipher
+	keyring   *Keyring
 
 	// The block being filled.
 	body      []byte
@@ -110,6 +120,16 @@ func Open(dir string, o Options) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{dir: dir, o: o, lock: lock, nextSeq: 1}
+	if o.KeyFile != "" {
+		if w.keyring, err = LoadKeyring(o.KeyFile); err != nil {
+			lock.Close()
+			return nil, err
+		}
+		if w.keyring.current() == nil {
+			lock.Close()
+			return nil, fmt.Errorf("keyring %s has no current key: icptrack keys rotate --keyring %s makes one", o.KeyFile, o.KeyFile)
+		}
+	}
 	if err := w.start(); err != nil {
 		lock.Close()
 		return nil, err
@@ -268,6 +288,14 @@ func (w *Writer) openSegment(prev previous, flags uint16) error {
 		PrevHash:  prev.Hash,
 		PrevTorn:  prev.Torn,
 	}
+	key := w.currentKey()
+	if key != nil {
+		h.Flags |= headerEncrypted
+		h.KeyID = keyID(key.secret)
+		if _, err := rand.Read(h.Nonce[:]); err != nil {
+			return w.fail(err)
+		}
+	}
 	raw := h.marshal()
 	path := segmentPath(w.dir, h.Segment)
 	tmp := path + ".tmp"
@@ -291,6 +319,12 @@ func (w *Writer) openSegment(prev previous, flags uint16) error {
 		return w.fail(fmt.Errorf("store %s: new segment: %w", w.dir, err))
 	}
 	w.f, w.hdr = f, h
+	w.cipher = nil
+	if key != nil {
+		if w.cipher, err = newSegmentCipher(key.secret, h); err != nil {
+			return w.fail(err)
+		}
+	}
 	w.segSize = headerSize
 	w.segOpened = now
 	w.nextBlock = 0
@@ -298,6 +332,25 @@ func (w *Writer) openSegment(prev previous, flags uint16) error {
 	w.stats = closing{FirstSeq: w.committedSeq()}
 	w.dataSince = false
 	return nil
+}
+
+// currentKey is the key a new segment is encrypted with: the keyring is
+// read again, so that keys rotate takes effect; if it cannot be, the
+// key in use stays.
+func (w *Writer) currentKey() *Key {
+	if w.keyring == nil {
+		return nil
+	}
+	if w.hdr != nil {
+		if kr, err := LoadKeyring(w.o.KeyFile); err != nil {
+			w.o.Warn(fmt.Errorf("store %s: keeping key %s: %w", w.dir, w.keyring.current().ID, err))
+		} else if kr.current() == nil {
+			w.o.Warn(fmt.Errorf("store %s: keeping key %s: keyring %s has no current key", w.dir, w.keyring.current().ID, w.o.KeyFile))
+		} else {
+			w.keyring = kr
+		}
+	}
+	return w.keyring.current()
 }
 
 func syncDir(dir string) error {
