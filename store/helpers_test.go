@@ -172,11 +172,12 @@ func writeFile(t *testing.T, path string, b []byte) {
 	}
 }
 
-// rechain rewrites every segment as someone who can write the files but
-// holds no key would after changing them: modify may change a block
-// (segment, block number, its bytes), and every hash after it is made
-// to match again, the headers' links included.
-func rechain(t *testing.T, dir string, modify func(seg, k uint64, b []byte) []byte) {
+// rechain rewrites every segment as someone who can write the files
+// would after changing them: modify may change a block (segment, block
+// number, its bytes), every hash after it is made to match again, the
+// headers' links included, and resign, if set, sees each block with its
+// new link (and the header's hash) before it is hashed.
+func rechain(t *testing.T, dir string, modify func(seg, k uint64, b []byte) []byte, resign func(seg, k uint64, b []byte, header [hashSize]byte)) {
 	t.Helper()
 	var prevLen uint64
 	var prevHash [hashSize]byte
@@ -199,6 +200,9 @@ func rechain(t *testing.T, dir string, modify func(seg, k uint64, b []byte) []by
 			}
 			le.PutUint32(b[4:], uint32(len(b)))
 			copy(b[48:80], prev[:])
+			if resign != nil {
+				resign(h.Segment, k, b, h.Hash)
+			}
 			prev = sha256.Sum256(b[:len(b)-hashSize])
 			copy(b[len(b)-hashSize:], prev[:])
 			out = append(out, b...)

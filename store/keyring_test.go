@@ -13,7 +13,7 @@ import (
 
 func TestEncryptedStoreHidesItsRecordsAndVerifiesWithTheKeyring(t *testing.T) {
 	keys := newKeyring(t)
-	dir := smallStore(t, Options{KeyFile: keys})
+	dir, _ := smallStore(t, Options{KeyFile: keys}, false)
 	for _, path := range segFiles(t, dir) {
 		if b := readFile(t, path); bytes.Contains(b, []byte("pipe:1")) || bytes.Contains(b, []byte("write")) {
 			t.Fatalf("%s holds a record's text in the clear", path)
@@ -30,7 +30,7 @@ func TestEncryptedStoreHidesItsRecordsAndVerifiesWithTheKeyring(t *testing.T) {
 
 func TestARebuiltChainFailsOnlyWithTheKeyring(t *testing.T) {
 	keys := newKeyring(t)
-	dir := smallStore(t, Options{KeyFile: keys})
+	dir, _ := smallStore(t, Options{KeyFile: keys}, false)
 	// Change a byte of the ciphertext of segment 2's first block and
 	// make every hash after it agree again.
 	rechain(t, dir, func(seg, k uint64, b []byte) []byte {
@@ -38,7 +38,7 @@ func TestARebuiltChainFailsOnlyWithTheKeyring(t *testing.T) {
 			b[len(b)-hashSize-tagSize-1] ^= 1
 		}
 		return b
-	})
+	}, nil)
 	if r := mustVerify(t, dir, VerifyOptions{}); !r.OK {
 		t.Fatalf("the rebuilt chain fails without a key, so this test tests nothing: %s", statuses(r))
 	}
@@ -49,7 +49,7 @@ func TestARebuiltChainFailsOnlyWithTheKeyring(t *testing.T) {
 }
 
 func TestWrongKeyringIsAKeyError(t *testing.T) {
-	dir := smallStore(t, Options{KeyFile: newKeyring(t)})
+	dir, _ := smallStore(t, Options{KeyFile: newKeyring(t)}, false)
 	other := loadKeyring(t, newKeyring(t))
 	_, err := Verify(dir, VerifyOptions{Keyring: other})
 	var ke *KeyError
@@ -134,7 +134,7 @@ func TestAgeRecipientsAloneReadRetiredKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := newKeyring(t, id.Recipient().String())
-	dir := smallStore(t, Options{KeyFile: keys})
+	dir, _ := smallStore(t, Options{KeyFile: keys}, false)
 	if err := loadKeyring(t, keys).Rotate(nil); err != nil {
 		t.Fatal(err)
 	}

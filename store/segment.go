@@ -3,7 +3,9 @@ package store
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,7 +27,6 @@ func segmentPath(dir string, n uint64) string {
 type segmentFile struct {
 	Path   string
 	Number uint64 // from its name
-	Size   int64
 }
 
 // listSegments lists dir's segment files by number.
@@ -37,15 +38,11 @@ func listSegments(dir string) ([]segmentFile, error) {
 	var out []segmentFile
 	for _, e := range entries {
 		m := segmentName.FindStringSubmatch(e.Name())
-		if m == nil || !e.Type().IsRegular() {
+		if m == nil || e.Type()&fs.ModeType != 0 {
 			continue
 		}
 		n, _ := strconv.ParseUint(m[1], 10, 64)
-		info, err := e.Info()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, segmentFile{Path: filepath.Join(dir, e.Name()), Number: n, Size: info.Size()})
+		out = append(out, segmentFile{Path: filepath.Join(dir, e.Name()), Number: n})
 	}
 	slices.SortFunc(out, func(a, b segmentFile) int {
 		switch {
@@ -92,26 +89,13 @@ func (r *segReader) ReadAt(b []byte, off int64) (int, error) {
 // be parsed at all is an error; one whose hash is wrong is kept with
 // hdrErr set, for the verifier to report.
 func openSegReader(path string) (*segReader, error) {
-	f, err := os.Open(path)
+	r, err := openSegFile(path)
 	if err != nil {
 		return nil, err
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	r := &segReader{f: f, size: info.Size()}
-	if r.size <= wholeFile {
-		r.whole = make([]byte, r.size)
-		if _, err := io.ReadFull(f, r.whole); err != nil {
-			f.Close()
-			return nil, err
-		}
 	}
 	b := make([]byte, headerSize)
 	if _, err := io.ReadFull(io.NewSectionReader(r, 0, r.size), b); err != nil {
-		f.Close()
+		r.Close()
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("the file is %d bytes, shorter than a segment header", r.size)
 		}
@@ -119,14 +103,58 @@ func openSegReader(path string) (*segReader, error) {
 	}
 	r.hdr, err = parseHeader(b)
 	if err != nil && !errors.Is(err, errHashMismatch) {
-		f.Close()
+		r.Close()
 		return nil, err
 	}
 	r.hdrErr = err
 	return r, nil
 }
 
-func (r *segReader) Close() error { return r.f.Close() }
+// openSegFile opens a segment file: a small one is read whole at once,
+// with as few system calls as can be (verify reads small stores many
+// times over in its tests, and system calls are slow where BPF hooks
+// them).
+func openSegFile(path string) (*segReader, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	r := &segReader{size: st.Size}
+	if r.size > wholeFile {
+		r.f = os.NewFile(uintptr(fd), path)
+		return r, nil
+	}
+	defer unix.Close(fd)
+	r.whole = make([]byte, r.size)
+	for n := 0; n < len(r.whole); {
+		m, err := unix.Read(fd, r.whole[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			r.whole = r.whole[:n]
+			r.size = int64(n)
+			break
+		}
+		n += m
+	}
+	return r, nil
+}
+
+func (r *segReader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Close()
+}
 
 // readBlock reads the whole block at off into buf (grown as needed). At
 // the end of the file it returns io.EOF; a block the file ends inside of

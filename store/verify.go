@@ -110,6 +110,7 @@ func Verify(dir string, o VerifyOptions) (*Report, error) {
 		return nil, fmt.Errorf("store %s has no segments: is it the directory given to --store?", dir)
 	}
 	v := &verifier{dir: dir, o: o, report: &Report{Dir: dir, Levels: []string{"chain"}}}
+	v.report.Segments = make([]SegmentResult, 0, len(segs))
 	if err := v.prepare(segs); err != nil {
 		return nil, err
 	}
@@ -140,7 +141,6 @@ type verifier struct {
 	// at the end, once every header's first-kept segment is known.
 	first    *Header
 	firstRes int
-	sealing  bool // a sealed segment has been seen
 
 	prev     *SegmentResult // the last segment read, nil at first
 	prevHdr  *Header
@@ -206,15 +206,15 @@ func (v *verifier) header(h *Header) {
 	v.firstKept = max(v.firstKept, h.FirstKept)
 }
 
-// segment verifies one segment file and adds its result.
+// segment verifies one segment file and adds its result. Results live
+// in a slice made to hold them all, so pointers to them stay good.
 func (v *verifier) segment(seg segmentFile, newest bool) {
-	res := SegmentResult{File: filepath.Base(seg.Path), Segment: seg.Number, Status: StatusPass, Block: -1}
-	v.report.Bytes += seg.Size
-	w := segmentWalk{v: v, res: &res, newest: newest}
+	v.report.Segments = append(v.report.Segments, SegmentResult{File: filepath.Base(seg.Path), Segment: seg.Number, Status: StatusPass, Block: -1})
+	res := &v.report.Segments[len(v.report.Segments)-1]
+	w := segmentWalk{v: v, res: res, newest: newest}
 	w.run(seg)
 	v.report.Records += res.Records
-	v.report.Segments = append(v.report.Segments, res)
-	v.prev = &v.report.Segments[len(v.report.Segments)-1]
+	v.prev = res
 }
 
 // bad sets res's status to the first problem found.

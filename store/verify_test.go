@@ -5,24 +5,52 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // smallStore writes a store of three segments of a few small blocks
-// each: small enough to flip every bit of.
-func smallStore(t *testing.T, o Options) string {
+// each, small enough to flip every bit of. Its clock moves 10s an
+// operation, and with seal set the store is sealed in epochs of a
+// minute, so that it holds seals of several epochs.
+func smallStore(t *testing.T, o Options, seal bool) (string, *VerifyKey) {
 	t.Helper()
 	dir := t.TempDir()
+	var vk *VerifyKey
+	if seal {
+		var err error
+		if vk, err = CreateSeal(dir, time.Minute, testBase()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	clock := newClock(testBase())
 	o.Clock = clock.now
 	if o.BlockSize == 0 {
 		o.BlockSize, o.SegmentSize = 100, 750
 	}
-	writeStore(t, dir, o, plainOps(12, testBase()))
+	w, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range plainOps(12, testBase()) {
+		clock.add(10 * time.Second)
+		if err := w.Append(op); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Tick(clock.t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if n := len(segFiles(t, dir)); n < 3 {
 		t.Fatalf("the small store has %d segments, want 3 or more", n)
 	}
-	return dir
+	return dir, vk
 }
+
+// at is verify's clock for a small store: just after it was written.
+func at() func() time.Time { return func() time.Time { return testBase().Add(3 * time.Minute) } }
 
 func statuses(r *Report) string {
 	var s []string
@@ -33,7 +61,7 @@ func statuses(r *Report) string {
 }
 
 func TestVerifyPassesWhatWasWritten(t *testing.T) {
-	dir := smallStore(t, Options{})
+	dir, _ := smallStore(t, Options{}, false)
 	r := mustVerify(t, dir, VerifyOptions{})
 	if !r.OK {
 		t.Fatalf("a store as written fails: %s\n%+v", statuses(r), r.Segments)
@@ -74,10 +102,12 @@ func flipEveryBit(t *testing.T, dir string, check func(file string, off int64, b
 
 func TestVerifyFailsOnEveryFlippedBitAtEachLevel(t *testing.T) {
 	keys := newKeyring(t)
-	dir := smallStore(t, Options{KeyFile: keys})
+	dir, vk := smallStore(t, Options{KeyFile: keys}, true)
 	levels := map[string]VerifyOptions{
-		"no key":  {},
-		"keyring": {Keyring: loadKeyring(t, keys)},
+		"no key":                    {Now: at()},
+		"verification key":          {VerifyKey: vk, Now: at()},
+		"keyring":                   {Keyring: loadKeyring(t, keys), Now: at()},
+		"verification key, keyring": {VerifyKey: vk, Keyring: loadKeyring(t, keys), Now: at()},
 	}
 	for name, o := range levels {
 		if r := mustVerify(t, dir, o); !r.OK {
@@ -172,7 +202,7 @@ func TestVerifyNamesEachKindOfDamage(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := smallStore(t, Options{BlockSize: 60, SegmentSize: 900})
+			dir, _ := smallStore(t, Options{BlockSize: 60, SegmentSize: 900}, false)
 			segs := segFiles(t, dir)
 			tc.damage(t, segs)
 			r := mustVerify(t, dir, VerifyOptions{})

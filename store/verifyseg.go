@@ -35,6 +35,7 @@ func (w *segmentWalk) run(seg segmentFile) {
 		return
 	}
 	defer r.Close()
+	v.report.Bytes += r.size
 	w.r, w.hdr = r, r.hdr
 	h := r.hdr
 	if r.hdrErr != nil {
@@ -61,12 +62,13 @@ func (w *segmentWalk) run(seg segmentFile) {
 // link to it cannot be checked.
 func (v *verifier) lost() {
 	v.prevHdr = nil
+	v.seal.pending = false
 }
 
 // link checks that h continues the segment before it.
 func (v *verifier) link(h *Header, res *SegmentResult) {
 	if v.prev == nil {
-		v.first, v.firstRes = h, len(v.report.Segments)
+		v.first, v.firstRes = h, len(v.report.Segments)-1
 		v.nextSeq = h.FirstSeq
 		return
 	}
@@ -122,6 +124,12 @@ func (w *segmentWalk) blocks() {
 	res.FirstSeq = seq
 	defer func() {
 		v.prevHdr = h
+		if res.Status != StatusPass {
+			// What follows is judged on its own: its link to a segment
+			// that failed part way cannot be.
+			v.prevHdr = nil
+			v.seal.pending = false
+		}
 		v.prevEnd = off
 		v.prevHash = prevHash
 		v.nextSeq = seq
@@ -134,6 +142,11 @@ func (w *segmentWalk) blocks() {
 		b, buf, err := w.r.readBlock(off, w.buf)
 		w.buf = buf
 		if errors.Is(err, io.EOF) {
+			if w.newest && v.isLive() {
+				res.Notes = append(res.Notes, "open: icptrack is writing it")
+			} else if w.newest {
+				res.Notes = append(res.Notes, "not closed: icptrack stopped without closing it (a crash?), or its end was cut at a block boundary, which only the checkpoints or the seals can tell")
+			}
 			return
 		}
 		if err != nil {

@@ -35,6 +35,13 @@ type Options struct {
 	// Warn hears what goes wrong without stopping the store (a keyring
 	// that cannot be read again, a checkpoint that failed).
 	Warn func(error)
+	// Checkpoint, if set, hears of each seal and each closed segment, once
+	// they are synced: send it off the host. It is called on the writer's
+	// goroutine.
+	Checkpoint func(Checkpoint)
+	// CheckpointEvery is how often a store that is not sealed makes a
+	// checkpoint (default 15m); a sealed one makes one at each seal.
+	CheckpointEvery time.Duration
 	// Version is icptrack's, for the record a start writes.
 	Version string
 	// Clock is the time; nil for time.Now. For tests.
@@ -65,6 +72,9 @@ func (o *Options) defaults() {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.CheckpointEvery < time.Second {
+		o.CheckpointEvery = DefaultSealEvery
+	}
 	if o.Warn == nil {
 		o.Warn = func(error) {}
 	}
@@ -93,6 +103,16 @@ type Writer struct {
 	dataSince bool // a data block was written since the segment opened
 	cipher    *segmentCipher
 	keyring   *Keyring
+
+	// Sealing and checkpoints: the blocks written since the last seal
+	// (or checkpoint), and the epoch of the checkpoints of a store that
+	// is not sealed.
+	seal     *sealState
+	unsealed int
+	ckEpoch  uint64
+	lastTag  [hashSize]byte
+	index    []byte
+	lastHead blockHead
 
 	// The block being filled.
 	body      []byte
@@ -130,7 +150,14 @@ func Open(dir string, o Options) (*Writer, error) {
 			return nil, fmt.Errorf("keyring %s has no current key: icptrack keys rotate --keyring %s makes one", o.KeyFile, o.KeyFile)
 		}
 	}
+	if w.seal, err = openSeal(dir); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	if err := w.start(); err != nil {
+		if w.seal != nil {
+			w.seal.close()
+		}
 		lock.Close()
 		return nil, err
 	}
@@ -179,7 +206,9 @@ func (w *Writer) start() error {
 	}
 	var prev previous
 	if len(segs) == 0 {
-		if _, err := rand.Read(w.logID[:]); err != nil {
+		if w.seal != nil {
+			w.logID = w.seal.logID
+		} else if _, err := rand.Read(w.logID[:]); err != nil {
 			return err
 		}
 		w.firstKept = 1
@@ -187,6 +216,9 @@ func (w *Writer) start() error {
 		last := segs[len(segs)-1]
 		if prev, err = w.resume(last); err != nil {
 			return err
+		}
+		if w.seal != nil && w.seal.logID != w.logID {
+			return fmt.Errorf("store %s: its seal.key is another store's (%x, the store is %x): move it away and run icptrack keys new --store %s", w.dir, w.seal.logID, w.logID, w.dir)
 		}
 	}
 	flags := uint16(headerStarted)
@@ -197,6 +229,14 @@ func (w *Writer) start() error {
 		return err
 	}
 	now := w.o.Clock()
+	// The torn segment's unsealed blocks are sealed with the key of their
+	// epoch, which the seal state still holds: it moves on only after a
+	// seal.
+	w.unsealed = prev.Unsealed
+	w.ckEpoch = w.epochOf(now.UnixNano())
+	if err := w.endEpoch(max(now.UnixNano(), w.lastWrite)); err != nil {
+		return err
+	}
 	if prev.Number != 0 && !prev.Closed {
 		w.note(&Note{Kind: "recovered", Time: now, Segment: prev.Number, Offset: uint64(prev.Length), Bytes: prev.Torn})
 	}
@@ -211,6 +251,8 @@ type previous struct {
 	Hash   [hashSize]byte
 	Torn   uint64
 	Closed bool
+	// Unsealed counts its blocks after its last seal.
+	Unsealed int
 }
 
 // resume reads the newest segment: its log id, where its chain ends,
@@ -243,6 +285,12 @@ func (w *Writer) resume(seg segmentFile) (previous, error) {
 		p.Hash = b.Hash
 		off += int64(b.Length)
 		w.lastWrite = max(w.lastWrite, b.WriteTime)
+		switch {
+		case b.Kind == kindSeal || b.Flags&blockSealed != 0:
+			p.Unsealed = 0
+		case h.Flags&headerSealed != 0:
+			p.Unsealed++
+		}
 		if b.Kind == kindClose {
 			p.Closed = true
 			break
@@ -287,6 +335,10 @@ func (w *Writer) openSegment(prev previous, flags uint16) error {
 		PrevLen:   uint64(prev.Length),
 		PrevHash:  prev.Hash,
 		PrevTorn:  prev.Torn,
+	}
+	if w.seal != nil {
+		h.Flags |= headerSealed
+		h.SealEvery, h.SealStart = w.seal.every, w.seal.start
 	}
 	key := w.currentKey()
 	if key != nil {
@@ -447,6 +499,9 @@ func (w *Writer) Tick(now time.Time) error {
 			return err
 		}
 	}
+	if err := w.endEpoch(max(now.UnixNano(), w.lastWrite)); err != nil {
+		return err
+	}
 	if w.dataSince && now.Sub(w.segOpened) >= w.o.SegmentAge {
 		return w.rotate()
 	}
@@ -485,6 +540,9 @@ func (w *Writer) Close() error {
 		w.f.Close()
 		w.f = nil
 	}
+	if w.seal != nil {
+		w.seal.close()
+	}
 	w.lock.Close()
 	return w.err
 }
@@ -494,23 +552,24 @@ func (w *Writer) NextSeq() uint64 { return w.nextSeq }
 
 // writeData writes the block being filled.
 func (w *Writer) writeData() error {
-	w.out = append(w.out[:0], make([]byte, blockFixed)...)
-	w.out = w.idx.appendTo(w.out)
-	indexLen := len(w.out) - blockFixed
-	if w.dataSince && w.segSize+int64(len(w.out)+len(w.body)+hashSize+tagSize)+closeBlockSize > w.o.SegmentSize {
-		// rotate writes its own blocks through w.out: keep this one.
-		pending := append([]byte(nil), w.out...)
+	w.index = w.idx.appendTo(w.index[:0])
+	if w.dataSince && w.segSize+int64(blockFixed+len(w.index)+len(w.body)+hashSize+tagSize)+closeBlockSize > w.o.SegmentSize {
 		if err := w.rotate(); err != nil {
 			return err
 		}
-		w.out = append(w.out[:0], pending...)
 	}
+	wt := w.writeTime()
+	if err := w.endEpoch(wt); err != nil {
+		return err
+	}
+	w.out = append(w.out[:0], make([]byte, blockFixed)...)
+	w.out = append(w.out, w.index...)
 	h := blockHead{
 		Kind:      kindData,
-		IndexLen:  uint32(indexLen),
+		IndexLen:  uint32(len(w.index)),
 		FirstSeq:  w.blockSeq,
 		Records:   w.recs,
-		WriteTime: w.writeTime(),
+		WriteTime: wt,
 	}
 	if w.idx.ops > 0 {
 		if w.stats.MinTime == 0 || w.stats.MinTime > w.idx.minT {
@@ -532,20 +591,105 @@ func (w *Writer) committedSeq() uint64 { return w.nextSeq - uint64(w.recs) }
 // closeBlockSize bytes of a closed segment.
 const closeBlockSize = blockOverhead + closeBody + sealBody
 
-// closeSegment writes the closing block and syncs the segment.
+// closeSegment writes the closing block, sealed when the store is, and
+// syncs the segment.
 func (w *Writer) closeSegment() error {
 	wt := w.writeTime()
+	if err := w.endEpoch(wt); err != nil {
+		return err
+	}
 	w.stats.Blocks = w.nextBlock
 	w.out = append(w.out[:0], make([]byte, blockFixed)...)
 	body := make([]byte, closeBody+sealBody)
 	w.stats.put(body)
 	h := blockHead{Kind: kindClose, FirstSeq: w.committedSeq(), WriteTime: wt}
-	if err := w.emit(&h, body, nil); err != nil {
+	var sign func([]byte)
+	if w.seal != nil {
+		h.Flags |= blockSealed
+		le.PutUint64(body[closeBody:], w.seal.epoch)
+		sign = w.sign
+	}
+	if err := w.emit(&h, body, sign); err != nil {
 		return err
 	}
+	return w.checkpoint(&h)
+}
+
+// epochOf is t's epoch: the seal's, or for a store that is not sealed,
+// the checkpoints'.
+func (w *Writer) epochOf(t int64) uint64 {
+	if w.seal != nil {
+		return epochOf(t, w.seal.start, w.seal.every)
+	}
+	return epochOf(t, 0, uint32(w.o.CheckpointEvery/time.Second))
+}
+
+// endEpoch, once t is in a later epoch, seals the blocks written in the
+// epoch that ended (or, not sealed, makes a checkpoint) and, sealed,
+// moves the key on to t's epoch, erasing the old one.
+func (w *Writer) endEpoch(t int64) error {
+	e := w.epochOf(t)
+	cur := w.ckEpoch
+	if w.seal != nil {
+		cur = w.seal.epoch
+	}
+	if e <= cur {
+		return nil
+	}
+	if w.unsealed > 0 {
+		if w.seal != nil {
+			if err := w.writeSeal(); err != nil {
+				return err
+			}
+		} else if err := w.checkpoint(&w.lastHead); err != nil {
+			return err
+		}
+	}
+	if w.seal != nil {
+		if err := w.seal.advance(e); err != nil {
+			return w.fail(fmt.Errorf("store %s: %w", w.dir, err))
+		}
+	}
+	w.ckEpoch = e
+	return nil
+}
+
+// writeSeal seals the chain with the current epoch's key.
+func (w *Writer) writeSeal() error {
+	w.out = append(w.out[:0], make([]byte, blockFixed)...)
+	body := make([]byte, sealBody)
+	le.PutUint64(body, w.seal.epoch)
+	h := blockHead{Kind: kindSeal, FirstSeq: w.committedSeq(), WriteTime: w.writeTime()}
+	if err := w.emit(&h, body, w.sign); err != nil {
+		return err
+	}
+	return w.checkpoint(&h)
+}
+
+// sign puts the seal's HMAC in the last 32 bytes of out, over the bytes
+// before them.
+func (w *Writer) sign(out []byte) {
+	n := len(out) - hashSize
+	w.lastTag = sealTag(w.seal.key, w.hdr.Hash, out[:n])
+	copy(out[n:], w.lastTag[:])
+}
+
+// checkpoint syncs the segment and hands on where the chain stands,
+// after block h.
+func (w *Writer) checkpoint(h *blockHead) error {
 	if err := w.f.Sync(); err != nil {
 		return w.fail(fmt.Errorf("store %s: sync: %w", w.dir, err))
 	}
+	w.unsealed = 0
+	if w.o.Checkpoint == nil {
+		return nil
+	}
+	c := Checkpoint{LogID: w.logID, Segment: w.hdr.Segment, Block: h.Number, Seq: h.FirstSeq + uint64(h.Records) - 1,
+		Hash: w.prevHash, Time: time.Unix(0, h.WriteTime).UTC()}
+	if h.Kind == kindSeal || h.Flags&blockSealed != 0 {
+		c.Sealed, c.Epoch, c.Seal = true, le.Uint64(w.out[len(w.out)-2*hashSize-8:]), w.lastTag
+	}
+	w.o.Checkpoint(c)
 	return nil
 }
 
@@ -596,6 +740,10 @@ func (w *Writer) emit(h *blockHead, body []byte, finish func(out []byte)) error 
 	w.segSize += int64(len(w.out))
 	w.prevHash = sum
 	w.nextBlock++
+	w.lastHead = *h
+	if h.Kind != kindSeal {
+		w.unsealed++
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,8 @@ func newKeysCommand() *cobra.Command {
 type keysFlags struct {
 	keyring    string
 	recipients []string
+	store      string
+	sealEvery  time.Duration
 }
 
 func (f *keysFlags) register(cmd *cobra.Command) {
@@ -41,24 +44,43 @@ func (f *keysFlags) register(cmd *cobra.Command) {
 func newKeysNewCommand() *cobra.Command {
 	var f keysFlags
 	cmd := &cobra.Command{
-		Use:   "new --keyring FILE [--recipient age1…]...",
-		Short: "Make a keyring with one new key",
-		Example: "  icptrack keys new --keyring /etc/icptrack/keyring\n" +
+		Use:   "new [--keyring FILE [--recipient age1…]...] [--store DIR [--seal-every D]]",
+		Short: "Make a keyring with one new key, and start sealing a store",
+		Long: "new --keyring FILE makes a keyring with one key, for store.key_file: the store's new\n" +
+			"segments are then encrypted. new --store DIR starts sealing the store in DIR against\n" +
+			"rewriting (made if missing) and prints its verification key, once: keep it off this\n" +
+			"host, and give it to icptrack verify --verify-key. Either or both.",
+		Example: "  icptrack keys new --keyring /etc/icptrack/keyring --store /var/lib/icptrack/store\n" +
 			"  icptrack keys new --keyring /etc/icptrack/keyring --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.keyring == "" {
-				return usageError("keys new needs --keyring FILE: where to write the keyring")
+			if f.keyring == "" && f.store == "" {
+				return usageError("keys new needs --keyring FILE (a keyring to encrypt with), --store DIR (a store to seal), or both")
 			}
-			kr, err := store.NewKeyring(f.keyring, f.recipients)
-			if err != nil {
-				return keyError(err)
+			if f.store != "" && (f.sealEvery < time.Second || f.sealEvery%time.Second != 0) {
+				return usageError("--seal-every %s: use whole seconds of at least 1s, such as 15m", f.sealEvery)
 			}
-			printKeyring(os.Stdout, kr)
+			if f.keyring != "" {
+				kr, err := store.NewKeyring(f.keyring, f.recipients)
+				if err != nil {
+					return keyError(err)
+				}
+				printKeyring(os.Stdout, kr)
+			}
+			if f.store != "" {
+				vk, err := store.CreateSeal(f.store, f.sealEvery, time.Now())
+				if err != nil {
+					return keyError(err)
+				}
+				fmt.Printf("store %s is sealed every %s from now on. Its verification key, shown only this once;\n"+
+					"keep it off this host (icptrack verify %s --verify-key KEY):\n%s\n", f.store, f.sealEvery, f.store, vk)
+			}
 			return nil
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().StringVar(&f.store, "store", "", "start sealing the store in this directory, and print its verification key")
+	cmd.Flags().DurationVar(&f.sealEvery, "seal-every", store.DefaultSealEvery, "with --store: how often the chain is sealed and the seal key moved on")
 	return cmd
 }
 
