@@ -2,10 +2,13 @@ package store
 
 import (
 	"crypto/sha256"
+	"errors"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,4 +233,98 @@ func loadKeyring(t *testing.T, path string) *Keyring {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// readNotes decodes every note in the store, as text, one a line.
+func readNotes(t *testing.T, dir string, kr *Keyring) string {
+	t.Helper()
+	var out []string
+	for _, rec := range readRecords(t, dir, kr) {
+		if rec.Note != nil {
+			out = append(out, rec.Note.String())
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// record is a record as a test reads it back: its sequence number and
+// the operation or the note.
+type record struct {
+	Seq  uint64
+	Op   *flow.Operation
+	Note *Note
+}
+
+// readRecords reads every record of every segment, in order, decrypting
+// with kr; any problem fails the test.
+func readRecords(t *testing.T, dir string, kr *Keyring) []record {
+	t.Helper()
+	segs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []record
+	for _, seg := range segs {
+		r, err := openSegReader(seg.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var open *segmentCipher
+		if r.hdr.Encrypted() {
+			k := kr.lookup(r.hdr.KeyID)
+			if k == nil {
+				t.Fatalf("%s: no key", seg.Path)
+			}
+			if open, err = newSegmentCipher(k.secret, r.hdr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for off := int64(headerSize); ; {
+			b, _, err := r.readBlock(off, nil)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s at %d: %v", seg.Path, off, err)
+			}
+			off += int64(b.Length)
+			if b.Kind != kindData {
+				continue
+			}
+			body := b.body()
+			if open != nil {
+				if body, err = open.open(nil, b, r.hdr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var d decoder
+			d.reset(body)
+			seq := b.FirstSeq
+			for {
+				typ, rec, ok := d.next()
+				if !ok {
+					break
+				}
+				if typ == recOperation {
+					op := &flow.Operation{}
+					if err := d.operation(rec, op); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, record{Seq: seq, Op: op})
+				} else {
+					n, err := d.note(typ, rec)
+					if err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, record{Seq: seq, Note: n})
+				}
+				seq++
+			}
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
+		}
+		r.Close()
+	}
+	return out
 }

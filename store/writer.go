@@ -221,6 +221,7 @@ func (w *Writer) start() error {
 			return fmt.Errorf("store %s: its seal.key is another store's (%x, the store is %x): move it away and run icptrack keys new --store %s", w.dir, w.seal.logID, w.logID, w.dir)
 		}
 	}
+	w.expire(w.o.Clock())
 	flags := uint16(headerStarted)
 	if prev.Number != 0 && !prev.Closed {
 		flags |= headerRecovered
@@ -550,6 +551,10 @@ func (w *Writer) Close() error {
 // NextSeq is the sequence number the next record will get.
 func (w *Writer) NextSeq() uint64 { return w.nextSeq }
 
+// Written is the sequence number of the last record written out to the
+// segment file: what a crash of icptrack alone can no longer lose.
+func (w *Writer) Written() uint64 { return w.committedSeq() - 1 }
+
 // writeData writes the block being filled.
 func (w *Writer) writeData() error {
 	w.index = w.idx.appendTo(w.index[:0])
@@ -703,6 +708,7 @@ func (w *Writer) rotate() error {
 		return w.fail(err)
 	}
 	w.f = nil
+	w.expire(w.o.Clock())
 	return w.openSegment(prev, 0)
 }
 
@@ -734,7 +740,7 @@ func (w *Writer) emit(h *blockHead, body []byte, finish func(out []byte)) error 
 	w.stats.LastWrite = h.WriteTime
 	sum := sha256.Sum256(w.out)
 	w.out = append(w.out, sum[:]...)
-	if _, err := w.f.Write(w.out); err != nil {
+	if _, err := writeBlock(w.f, w.out); err != nil {
 		return w.fail(fmt.Errorf("store %s: write: %w", w.dir, err))
 	}
 	w.segSize += int64(len(w.out))
@@ -746,6 +752,9 @@ func (w *Writer) emit(h *blockHead, body []byte, finish func(out []byte)) error 
 	}
 	return nil
 }
+
+// writeBlock writes a block. The crash tests make it tear one in two.
+var writeBlock = func(f *os.File, b []byte) (int, error) { return f.Write(b) }
 
 // writeTime is now, never before the last write: write times only grow.
 func (w *Writer) writeTime() int64 {
