@@ -9,8 +9,9 @@ import (
 // Pushdown is what the kernel may select on for a filter: each field that
 // is set is a necessary condition (the operation's value must be in it);
 // an empty field constrains nothing. It comes from the filter's top-level
-// and-ed conditions that test pid, tid, comm, cgroup_id, container_id or
-// mechanism with == or in (or an or of such tests on one field).
+// and-ed conditions that test pid, tid, comm, cgroup_id, container_id,
+// mechanism or channel with == or in (or an or of such tests on one
+// field).
 type Pushdown struct {
 	PIDs         []uint32
 	TIDs         []uint32
@@ -18,12 +19,15 @@ type Pushdown struct {
 	CgroupIDs    []uint64
 	ContainerIDs []string
 	Mechanisms   flow.MechanismSet
+	// Channels is not for the kernel, which does not know channels by
+	// their names: the store's block index skips blocks with it.
+	Channels []string
 }
 
 // Empty reports whether the pushdown constrains nothing.
 func (p Pushdown) Empty() bool {
 	return len(p.PIDs) == 0 && len(p.TIDs) == 0 && len(p.Comms) == 0 &&
-		len(p.CgroupIDs) == 0 && len(p.ContainerIDs) == 0 && p.Mechanisms == 0
+		len(p.CgroupIDs) == 0 && len(p.ContainerIDs) == 0 && p.Mechanisms == 0 && len(p.Channels) == 0
 }
 
 // Accepts reports whether op meets every constraint.
@@ -33,7 +37,8 @@ func (p Pushdown) Accepts(op *flow.Operation) bool {
 		(len(p.Comms) == 0 || slices.Contains(p.Comms, op.Comm)) &&
 		(len(p.CgroupIDs) == 0 || slices.Contains(p.CgroupIDs, op.CgroupID)) &&
 		(len(p.ContainerIDs) == 0 || slices.Contains(p.ContainerIDs, op.ContainerID)) &&
-		(p.Mechanisms == 0 || p.Mechanisms.Has(op.Mechanism))
+		(p.Mechanisms == 0 || p.Mechanisms.Has(op.Mechanism)) &&
+		(len(p.Channels) == 0 || slices.Contains(p.Channels, op.Channel))
 }
 
 // selection is one pushed-down field's allowed values.
@@ -93,6 +98,8 @@ func pushdownOf(root *node) Pushdown {
 			p.Comms = sel.strs
 		case "container_id":
 			p.ContainerIDs = sel.strs
+		case "channel":
+			p.Channels = sel.strs
 		case "mechanism":
 			for _, v := range sel.nums {
 				p.Mechanisms |= flow.SetOf(flow.Mechanism(v))
@@ -118,7 +125,7 @@ func selectionOf(n *node) (selection, bool) {
 		return selection{l.field, append(slices.Clone(l.nums), r.nums...), append(slices.Clone(l.strs), r.strs...)}, true
 	case nPred:
 		switch n.field.name {
-		case "pid", "tid", "comm", "cgroup_id", "container_id", "mechanism":
+		case "pid", "tid", "comm", "cgroup_id", "container_id", "mechanism", "channel":
 		default:
 			return selection{}, false
 		}

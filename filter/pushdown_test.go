@@ -21,6 +21,7 @@ func genOp(r *rand.Rand) *flow.Operation {
 		PID: genPIDs[r.Intn(3)], TID: genPIDs[r.Intn(3)], Comm: genComms[r.Intn(3)],
 		Mechanism: genMechs[r.Intn(3)], Op: flow.Send, Bytes: int64(r.Intn(3)), QueueDepth: -1,
 		CgroupID: uint64(r.Intn(3)), ContainerID: []string{"", "k1", "k2"}[r.Intn(3)],
+		Channel: []string{"", "pipe:1", "pipe:2"}[r.Intn(3)],
 	}
 	if r.Intn(2) == 0 {
 		op.Error = "EAGAIN"
@@ -44,7 +45,7 @@ func genAtom(r *rand.Rand) string {
 	cgs := []string{"0", "1", "2"}
 	ctrs := []string{`""`, "k1", "k2"}
 	eqOps := []string{"==", "!=", "in", "<", ">"}
-	switch r.Intn(9) {
+	switch r.Intn(10) {
 	case 0, 1:
 		field := pick([]string{"pid", "tid"})
 		op := pick(eqOps)
@@ -80,6 +81,12 @@ func genAtom(r *rand.Rand) string {
 		return "bytes " + pick([]string{"==", "!=", "<", ">"}) + " " + pick([]string{"0", "1", "2"})
 	case 7:
 		return pick([]string{"error", "error == EAGAIN", "error != EAGAIN", "container_id"})
+	case 8:
+		chans := []string{`""`, "pipe:1", "pipe:2"}
+		if r.Intn(2) == 0 {
+			return "channel in " + list(chans)
+		}
+		return "channel " + pick(eqOps[:2]) + " " + pick(chans)
 	}
 	return "blocked"
 }

@@ -132,24 +132,6 @@ func segFiles(t *testing.T, dir string) []string {
 	return m
 }
 
-// writeStore writes ops to a new store in dir, one Tick a millisecond of
-// clock, and closes it.
-func writeStore(t testing.TB, dir string, o Options, ops []*flow.Operation) {
-	t.Helper()
-	w, err := Open(dir, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, op := range ops {
-		if err := w.Append(op); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func mustVerify(t *testing.T, dir string, o VerifyOptions) *Report {
 	t.Helper()
 	r, err := Verify(dir, o)

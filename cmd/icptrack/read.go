@@ -65,6 +65,16 @@ func readCaptureFrom(name string, stdin io.Reader, each func(*flow.Operation, ca
 // it keeps; nil, for an empty one, keeps all. A mistake is a usage error
 // with a caret under it, after prefix ("--filter: ").
 func parseFilter(expr, prefix string) (func(*flow.Operation) bool, error) {
+	flt, err := compileFilter(expr, prefix)
+	if flt == nil || err != nil {
+		return nil, err
+	}
+	return flt.Match, nil
+}
+
+// compileFilter is parseFilter's filter itself, for what uses its
+// pushdown (a store's index); nil for an empty expression.
+func compileFilter(expr, prefix string) (*filter.Filter, error) {
 	if strings.TrimSpace(expr) == "" {
 		return nil, nil
 	}
@@ -76,7 +86,7 @@ func parseFilter(expr, prefix string) (func(*flow.Operation) bool, error) {
 		}
 		return nil, usageError("%s%v", prefix, err)
 	}
-	return flt.Match, nil
+	return flt, nil
 }
 
 // keepingFrom is keeping for readCaptureFrom.
