@@ -114,6 +114,10 @@ type Writer struct {
 	index    []byte
 	lastHead blockHead
 
+	// ops counts the operations appended; blockOps those of them in the
+	// block being filled.
+	ops, blockOps uint64
+
 	// The block being filled.
 	body      []byte
 	recs      uint32
@@ -143,16 +147,16 @@ func Open(dir string, o Options) (*Writer, error) {
 	if o.KeyFile != "" {
 		if w.keyring, err = LoadKeyring(o.KeyFile); err != nil {
 			lock.Close()
-			return nil, err
+			return nil, &KeyError{err}
 		}
 		if w.keyring.current() == nil {
 			lock.Close()
-			return nil, fmt.Errorf("keyring %s has no current key: icptrack keys rotate --keyring %s makes one", o.KeyFile, o.KeyFile)
+			return nil, &KeyError{fmt.Errorf("keyring %s has no current key: icptrack keys rotate --keyring %s makes one", o.KeyFile, o.KeyFile)}
 		}
 	}
 	if w.seal, err = openSeal(dir); err != nil {
 		lock.Close()
-		return nil, err
+		return nil, &KeyError{err}
 	}
 	if err := w.start(); err != nil {
 		if w.seal != nil {
@@ -218,7 +222,7 @@ func (w *Writer) start() error {
 			return err
 		}
 		if w.seal != nil && w.seal.logID != w.logID {
-			return fmt.Errorf("store %s: its seal.key is another store's (%x, the store is %x): move it away and run icptrack keys new --store %s", w.dir, w.seal.logID, w.logID, w.dir)
+			return &KeyError{fmt.Errorf("store %s: its seal.key is another store's (%x, the store is %x): move it away and run icptrack keys new --store %s", w.dir, w.seal.logID, w.logID, w.dir)}
 		}
 	}
 	w.expire(w.o.Clock())
@@ -451,6 +455,8 @@ func (w *Writer) Append(op *flow.Operation) error {
 	w.idx.add(op)
 	w.recs++
 	w.nextSeq++
+	w.ops++
+	w.blockOps++
 	if len(w.body) >= w.o.BlockSize {
 		return w.writeData()
 	}
@@ -551,6 +557,9 @@ func (w *Writer) Close() error {
 // NextSeq is the sequence number the next record will get.
 func (w *Writer) NextSeq() uint64 { return w.nextSeq }
 
+// OpsWritten is how many operations were written out to segment files.
+func (w *Writer) OpsWritten() uint64 { return w.ops - w.blockOps }
+
 // Written is the sequence number of the last record written out to the
 // segment file: what a crash of icptrack alone can no longer lose.
 func (w *Writer) Written() uint64 { return w.committedSeq() - 1 }
@@ -584,6 +593,7 @@ func (w *Writer) writeData() error {
 	}
 	w.stats.Records += uint64(w.recs)
 	w.recs = 0
+	w.blockOps = 0
 	w.dataSince = true
 	return w.emit(&h, w.body, nil)
 }

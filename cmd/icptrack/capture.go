@@ -49,6 +49,7 @@ type captureFlags struct {
 	prometheus    string
 	syslog        syslogFlags
 	database      databaseFlags
+	store         storeFlags
 
 	// compiled is filter, once config has checked it; nil for none.
 	compiled *filter.Filter
@@ -72,6 +73,7 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.prometheus, "prometheus", "", "serve Prometheus metrics on this address, such as 127.0.0.1:9464 (path /metrics)")
 	f.syslog.register(fs)
 	f.database.register(fs)
+	f.store.register(fs)
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
 	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit,
@@ -108,6 +110,7 @@ func (f *captureFlags) loadConfig() error {
 	take("prometheus", "prometheus", func() { f.prometheus = file.Prometheus })
 	f.syslog.take(file, take)
 	f.database.fromFile(file, take)
+	f.store.take(file, take)
 	return nil
 }
 
@@ -188,6 +191,9 @@ func (f *captureFlags) config() (probes.Config, error) {
 		}
 	}
 	if err := f.database.check(f.mode); err != nil {
+		return cfg, err
+	}
+	if err := f.store.check(f.mode); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -277,6 +283,12 @@ func (f *captureFlags) start(cfg probes.Config) (*session, error) {
 		return nil, err
 	}
 	if err := f.database.open(out, log); err != nil {
+		out.closeSinks()
+		_ = out.shutdown()
+		release()
+		return nil, err
+	}
+	if err := f.store.open(out, log); err != nil {
 		out.closeSinks()
 		_ = out.shutdown()
 		release()

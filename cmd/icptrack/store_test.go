@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -157,4 +158,61 @@ func TestStoreCommandsRefuseBadKeysWithExit2(t *testing.T) {
 	}
 	oneLineError(t, run(t, "keys", "new"), 2, "--keyring", "--store")
 	oneLineError(t, run(t, "keys", "new", "--keyring", other), 2, "exists already")
+}
+
+// The store end to end: a real workload traced with --store and
+// --events at once; the store verifies at every level and a query gives
+// back the event log, byte for byte.
+func TestRunStoreKeepsWhatTheEventLogShows(t *testing.T) {
+	needsBPF(t)
+	tmp := t.TempDir()
+	dir, keys, events := filepath.Join(tmp, "store"), filepath.Join(tmp, "keyring"), filepath.Join(tmp, "events.jsonl")
+	r := run(t, "keys", "new", "--keyring", keys, "--store", dir)
+	vk := verifyKeyLine.FindString(r.stdout)
+	if r.code != 0 || vk == "" {
+		t.Fatalf("keys new: %d %s", r.code, r.stderr)
+	}
+	work := mixWorkload(t)
+	args := append([]string{"run", "--store", dir, "--store-key", keys, "--events", events, "--payload", "32", "--"}, work.Args...)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = work.Env
+	r = runCmd(t, cmd)
+	if r.code != 0 {
+		t.Fatalf("run: exit %d: %s", r.code, r.stderr)
+	}
+	if !regexp.MustCompile(`icptrack: store: \d+ operations written, 0 dropped`).MatchString(r.stderr) {
+		t.Errorf("run's summary says nothing of the store:\n%s", r.stderr)
+	}
+	r = run(t, "verify", dir, "--verify-key", vk, "--keyring", keys)
+	if r.code != 0 || !strings.Contains(r.stdout, "all PASS") {
+		t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	want, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(want, []byte("\n")); n < 50 {
+		t.Fatalf("the event log has %d operations: the workload was not traced", n)
+	}
+	r = run(t, "query", dir, "--keyring", keys)
+	if r.code != 0 {
+		t.Fatalf("query: exit %d: %s", r.code, r.stderr)
+	}
+	if r.stdout != string(want) {
+		t.Fatalf("query gives\n%s\nthe event log has\n%s", head(r.stdout), head(string(want)))
+	}
+}
+
+func TestRunStoreMistakesAreUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	oneLineError(t, run(t, "run", "--store-key", "/etc/keyring", "--", "true"), 2, "--store-key", "--store DIR")
+	oneLineError(t, run(t, "run", "--mode", "metrics", "--store", dir, "--", "true"), 2, "--store needs --mode events")
+	keys := filepath.Join(t.TempDir(), "keyring")
+	run(t, "keys", "new", "--keyring", keys)
+	os.Chmod(keys, 0o644)
+	oneLineError(t, run(t, "run", "--store", dir, "--store-key", keys, "--", "true"), 2, "other users", "chmod 600")
+	oneLineError(t, run(t, "run", "--store", dir, "--store-key", keys+".missing", "--", "true"), 2, "does not exist", "keys new")
+	conf := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(conf, []byte("store:\n  dir: "+dir+"\n  max_age: forever\n"), 0o600)
+	oneLineError(t, run(t, "run", "--config", conf, "--", "true"), 2, "store.max_age", "is not an age")
 }

@@ -191,7 +191,7 @@ func printVerifyReport(w io.Writer, r *store.Report) {
 	if !r.OK {
 		verdict = failedCount(r) + " FAILED"
 	}
-	fmt.Fprintf(w, "%d segments, %d records, %s: %s; checked: %s", len(r.Segments), r.Records, bytesText(r.Bytes), verdict, levelNames(r.Levels))
+	fmt.Fprintf(w, "%s, %s, %s: %s; checked: %s", plural(len(r.Segments), "segment"), plural(int(r.Records), "record"), bytesText(r.Bytes), verdict, levelNames(r.Levels))
 	if len(r.Unchecked) > 0 {
 		fmt.Fprintf(w, "; not checked: %s", strings.Join(r.Unchecked, ", "))
 	}
@@ -245,4 +245,11 @@ func bytesText(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

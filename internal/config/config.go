@@ -58,6 +58,7 @@ type File struct {
 	Trace              Trace
 	Syslog             Syslog
 	Database           Database
+	Store              Store
 }
 
 // Trace holds the settings only icptrack trace uses.

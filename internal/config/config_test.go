@@ -62,6 +62,13 @@ syslog:
   ca_file: /etc/icptrack/syslog-ca.pem
   cert_file: /etc/icptrack/agent.pem
   key_file: /etc/icptrack/agent-key.pem
+store:
+  dir: /var/lib/icptrack/store
+  key_file: /etc/icptrack/keyring
+  segment_size: 32MiB
+  segment_age: 30m
+  max_size: 10GiB
+  max_age: 30d
 `
 
 func TestLoadEverySetting(t *testing.T) {
@@ -218,4 +225,28 @@ func FuzzParseSize(f *testing.F) {
 			t.Fatalf("ParseSize(%q) = %d without an error", s, n)
 		}
 	})
+}
+
+func TestStoreSettings(t *testing.T) {
+	f, err := Parse("icptrack.yaml", []byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Store{Dir: "/var/lib/icptrack/store", KeyFile: "/etc/icptrack/keyring", SegmentSize: 32 << 20,
+		SegmentAge: 30 * time.Minute, MaxSize: 10 << 30, MaxAge: 30 * 24 * time.Hour}
+	if f.Store != want {
+		t.Errorf("store: %+v, want %+v", f.Store, want)
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{"store:\n  max_size: 10 gigs\n", `store.max_size: "10 gigs" is not a size`},
+		{"store:\n  segment_size: 100\n", "store.segment_size: 100 is too small"},
+		{"store:\n  max_age: forever\n", `store.max_age: "forever" is not an age: use a duration such as 1h, 30d or 2w`},
+		{"store:\n  segment_age: -1h\n", "is not an age"},
+		{"store:\n  dri: /x\n", "did you mean store.dir?"},
+	} {
+		_, err := Parse("c.yaml", []byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.yaml, err, c.want)
+		}
+	}
 }
