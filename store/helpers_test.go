@@ -292,7 +292,7 @@ func readRecords(t *testing.T, dir string, kr *Keyring) []record {
 					if err := d.operation(rec, op); err != nil {
 						t.Fatal(err)
 					}
-					out = append(out, record{Seq: seq, Op: op})
+					out = append(out, record{Seq: seq, Op: op.Clone()})
 				} else {
 					n, err := d.note(typ, rec)
 					if err != nil {

@@ -48,10 +48,28 @@ type indexBuilder struct {
 	lastPID    uint32
 	lastChan   string
 	lastHash   uint64
+	// seen remembers keys already gathered (direct-mapped, by the key's
+	// low bits), so that the sets sort hundreds of keys rather than an
+	// operation's worth each.
+	seen [2][256]uint64
 }
 
 func (x *indexBuilder) reset() {
-	*x = indexBuilder{pids: x.pids[:0], chans: x.chans[:0]}
+	pids, chans := x.pids[:0], x.chans[:0]
+	clear(x.seen[0][:])
+	clear(x.seen[1][:])
+	x.ops, x.minT, x.maxT, x.mechs, x.pids, x.chans = 0, 0, 0, 0, pids, chans
+}
+
+// fresh reports whether key was not gathered yet in set i, as far as
+// the cache knows (a key it forgot is gathered twice, and compacted).
+func (x *indexBuilder) fresh(i int, key uint64) bool {
+	slot := &x.seen[i][(key^key>>17)&255]
+	if *slot == key+1 {
+		return false
+	}
+	*slot = key + 1
+	return true
 }
 
 func (x *indexBuilder) add(op *flow.Operation) {
@@ -63,13 +81,15 @@ func (x *indexBuilder) add(op *flow.Operation) {
 		x.maxT = t
 	}
 	x.mechs |= 1 << (op.Mechanism & 31)
-	if x.ops == 0 || op.PID != x.lastPID {
+	if (x.ops == 0 || op.PID != x.lastPID) && x.fresh(0, uint64(op.PID)) {
 		x.pids = append(x.pids, uint64(op.PID))
-		x.lastPID = op.PID
 	}
+	x.lastPID = op.PID
 	if x.ops == 0 || op.Channel != x.lastChan {
 		x.lastChan, x.lastHash = op.Channel, channelKey(op.Channel)
-		x.chans = append(x.chans, x.lastHash)
+		if x.fresh(1, x.lastHash) {
+			x.chans = append(x.chans, x.lastHash)
+		}
 	}
 	x.ops++
 }

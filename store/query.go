@@ -174,6 +174,7 @@ type queryRun struct {
 	buf      []byte
 	head     []byte
 	pt       []byte
+	op       flow.Operation
 }
 
 func newQueryRun(r *Reader, q Query, st *QueryStats) *queryRun {
@@ -337,7 +338,8 @@ func (qr *queryRun) block(sr *segReader, h *Header, off int64, open *segmentCiph
 		pos.Record = i
 		r := Record{Pos: pos, Seq: b.FirstSeq + uint64(i)}
 		if typ == recOperation {
-			op := &flow.Operation{}
+			// Decoded in place, and copied only when it matches.
+			op := &qr.op
 			if err := qr.dec.operation(rec, op); err != nil {
 				break
 			}
@@ -345,7 +347,10 @@ func (qr *queryRun) block(sr *segReader, h *Header, off int64, open *segmentCiph
 			if t < qr.from || t >= qr.to || (qr.q.Filter != nil && !qr.q.Filter.Match(op)) {
 				continue
 			}
-			r.Op = op
+			if qr.q.After != nil && !pos.after(*qr.q.After) {
+				continue
+			}
+			r.Op = op.Clone()
 		} else {
 			n, err := qr.dec.note(typ, rec)
 			if err != nil {

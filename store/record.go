@@ -211,11 +211,22 @@ type decoder struct {
 	prevCgroup uint64
 	prevStr    [nStrings]string
 	err        error
+	// intern keeps the strings decoded so far, across blocks: names and
+	// paths repeat, and a string made once is not made again.
+	intern map[string]string
+	// The decoded operation's slices live here until the next one: who
+	// keeps an operation keeps its Clone.
+	links   []flow.OpID
+	peers   []uint32
+	payload []byte
 }
 
 func (d *decoder) reset(body []byte) {
-	*d = decoder{b: body}
+	*d = decoder{b: body, intern: d.intern, links: d.links, peers: d.peers, payload: d.payload}
 }
+
+// maxIntern bounds the strings a decoder keeps.
+const maxIntern = 1 << 13
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
@@ -275,7 +286,19 @@ func (d *decoder) u64(what string) uint64 {
 }
 
 func (d *decoder) str(what string) string {
-	return string(d.bytes(d.uvarint(what), what))
+	b := d.bytes(d.uvarint(what), what)
+	if len(b) > 256 {
+		return string(b)
+	}
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.intern == nil || len(d.intern) >= maxIntern {
+		d.intern = make(map[string]string, 256)
+	}
+	d.intern[s] = s
+	return s
 }
 
 // next splits off the next record: its type and bytes. ok is false at
@@ -293,11 +316,14 @@ func (d *decoder) next() (typ byte, rec []byte, ok bool) {
 	return rec[0], rec[1:], true
 }
 
-// operation decodes an operation record's bytes into op.
+// operation decodes an operation record's bytes into op, which it sets
+// whole. Its slices are the decoder's until the next record: keep a
+// Clone.
 func (d *decoder) operation(rec []byte, op *flow.Operation) error {
 	outer := d.b
 	d.b = rec
 	defer func() { d.b = outer }()
+	*op = flow.Operation{}
 
 	op.ID = flow.OpID(d.u64("id"))
 	mask := d.uvarint("flags")
@@ -337,10 +363,11 @@ func (d *decoder) operation(rec []byte, op *flow.Operation) error {
 		if n > uint64(len(d.b))/8 {
 			d.fail("links")
 		} else {
-			op.Links = make([]flow.OpID, n)
-			for i := range op.Links {
-				op.Links[i] = flow.OpID(d.u64("links"))
+			d.links = d.links[:0]
+			for range n {
+				d.links = append(d.links, flow.OpID(d.u64("links")))
 			}
+			op.Links = d.links
 		}
 	}
 	if mask&opPeers != 0 {
@@ -348,15 +375,16 @@ func (d *decoder) operation(rec []byte, op *flow.Operation) error {
 		if n > uint64(len(d.b)) {
 			d.fail("peers")
 		} else {
-			op.Peers = make([]uint32, n)
-			for i := range op.Peers {
-				op.Peers[i] = uint32(d.uvarint("peers"))
+			d.peers = d.peers[:0]
+			for range n {
+				d.peers = append(d.peers, uint32(d.uvarint("peers")))
 			}
+			op.Peers = d.peers
 		}
 	}
 	if mask&opPayload != 0 {
-		p := d.bytes(d.uvarint("payload"), "payload")
-		op.Payload = append([]byte(nil), p...)
+		d.payload = append(d.payload[:0], d.bytes(d.uvarint("payload"), "payload")...)
+		op.Payload = d.payload
 	}
 	op.StartUnknown = mask&opStartUnknown != 0
 	op.Blocked = mask&opBlocked != 0
