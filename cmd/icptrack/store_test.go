@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/icptrack/icptrack/internal/rsyslogtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,4 +216,47 @@ func TestRunStoreMistakesAreUsageErrors(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "config.yaml")
 	os.WriteFile(conf, []byte("store:\n  dir: "+dir+"\n  max_age: forever\n"), 0o600)
 	oneLineError(t, run(t, "run", "--config", conf, "--", "true"), 2, "store.max_age", "is not an age")
+}
+
+// The checkpoints go off the host through syslog, and verify reads them
+// back from what rsyslog wrote: they alone catch the newest segment
+// removed.
+func TestStoreCheckpointsGoToSyslogAndCatchTheNewestSegmentRemoved(t *testing.T) {
+	needsBPF(t)
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{Input: rsyslogtest.TCP})
+	dir := filepath.Join(t.TempDir(), "store")
+	r := run(t, "keys", "new", "--store", dir)
+	vk := verifyKeyLine.FindString(r.stdout)
+	if r.code != 0 || vk == "" {
+		t.Fatalf("keys new: %d %s", r.code, r.stderr)
+	}
+	for range 2 {
+		if r := run(t, "run", "--store", dir, "--syslog", srv.URL, "--", "sh", "-c", "echo hi | cat >/dev/null"); r.code != 0 {
+			t.Fatalf("run: exit %d: %s", r.code, r.stderr)
+		}
+	}
+	checkpoints := 0
+	for end := time.Now().Add(waitSyslog); checkpoints < 2 && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		checkpoints = 0
+		for _, m := range srv.Messages() {
+			if m.MsgID == "checkpoint" {
+				checkpoints++
+			}
+		}
+	}
+	if checkpoints < 2 {
+		t.Fatalf("%d checkpoints reached rsyslog, want one for each run's closed segment", checkpoints)
+	}
+	r = run(t, "verify", dir, "--verify-key", vk, "--checkpoint", srv.All())
+	if r.code != 0 || strings.Count(r.stdout, ")  PASS") < 2 {
+		t.Fatalf("verify with rsyslog's checkpoints: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	os.Remove(filepath.Join(dir, "000000000002.seg"))
+	if r := run(t, "verify", dir, "--verify-key", vk); r.code != 0 {
+		t.Fatalf("the newest segment removed fails without checkpoints, so this tests less than it says: %s", r.stdout)
+	}
+	r = run(t, "verify", dir, "--verify-key", vk, "--checkpoint", srv.All())
+	if r.code != 1 || !strings.Contains(r.stdout, "FAIL  missing: segment 2") {
+		t.Fatalf("verify after the newest segment was removed: exit %d\n%s", r.code, r.stdout)
+	}
 }

@@ -87,6 +87,8 @@ func (f *storeFlags) open(out *outputs, log *zap.Logger) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	out.sinks = append(out.sinks, store.NewSink(w, store.SinkOptions{}))
+	// First in the list: the pipeline closes its sinks in order, and the
+	// store's last checkpoint, made as it closes, must find syslog open.
+	out.sinks = append([]exporter.Sink{store.NewSink(w, store.SinkOptions{})}, out.sinks...)
 	return nil
 }
