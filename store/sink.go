@@ -214,8 +214,16 @@ func (s *Sink) run(every time.Duration) {
 			}
 			s.recordDrops()
 			if it.b != nil {
-				for i := range it.b.ops {
-					s.fail(s.w.Append(&it.b.ops[i]))
+				if s.w.Err() != nil {
+					// A writer that failed (a full disk) writes nothing
+					// more: what reaches it is lost, and counted so.
+					n := uint64(len(it.b.ops))
+					s.dropped.Add(n)
+					s.taken.Add(^(n - 1))
+				} else {
+					for i := range it.b.ops {
+						s.fail(s.w.Append(&it.b.ops[i]))
+					}
 				}
 				it.b.reset()
 				select {
