@@ -96,6 +96,42 @@ func TestHarnessSmallRun(t *testing.T) {
 	}
 }
 
+// The store mode, on a short sustained run: a fresh encrypted and sealed
+// store each run, which icptrack verify passes with the keyring after it
+// (else the row has an error), and whatever an output lost counted in
+// the row's drops.
+func TestHarnessStoreMode(t *testing.T) {
+	kerneltest.NeedsRoot(t, "the benchmark harness")
+	dir := t.TempDir()
+	icptrack, bench := binaries(t)
+	jsonPath := filepath.Join(dir, "results.json")
+	cmd := exec.Command(bench, "--icptrack", icptrack, "--reps", "1", "--sustain", "2s", "--bpf-stats=false",
+		"--only", "sustained-200k", "--modes", "store", "--json", jsonPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("icptrack-bench: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	var store *row
+	for i, r := range res.Rows {
+		if r.Mode == keyStore {
+			store = &res.Rows[i]
+		}
+	}
+	if store == nil || store.Error != "" || store.Runs != 1 || store.OpsPerSec <= 0 {
+		t.Fatalf("the store row: %+v", store)
+	}
+	t.Logf("stored %.0f ops/s, %d dropped", store.OpsPerSec, store.Dropped)
+}
+
 var built struct {
 	once sync.Once
 	dir  string

@@ -70,6 +70,10 @@ type bench struct {
 
 func (b *bench) eventsPath() string { return filepath.Join(b.dir, "events.jsonl") }
 
+// storeDir and keyringPath are the store mode's store and keyring.
+func (b *bench) storeDir() string    { return filepath.Join(b.dir, "store") }
+func (b *bench) keyringPath() string { return filepath.Join(b.dir, "keyring") }
+
 func harness() error {
 	self, err := os.Executable()
 	if err != nil {
@@ -83,7 +87,7 @@ func harness() error {
 	flag.StringVar(&b.pgBin, "pg-bin", pgBinDefault, "where PostgreSQL's initdb, postgres, psql and pgbench are, for the pgbench workload")
 	flag.IntVar(&b.pgScale, "pgbench-scale", 10, "pgbench -i's scale factor (100,000 accounts each) for the pgbench workload")
 	modes := flag.String("modes", "", "comma-separated modes to run besides untraced (default all): "+
-		strings.Join([]string{keyFloor, keyEvents, keyOTLP, keyMetrics, keyStrace, keySockets, keyAll}, ", "))
+		strings.Join([]string{keyFloor, keyEvents, keyOTLP, keyMetrics, keyStore, keyStrace, keySockets, keyAll}, ", "))
 	flag.Float64Var(&b.scale, "scale", 1, "multiply each workload's operations by this (0.05 for a quick check)")
 	flag.DurationVar(&b.sustain, "sustain", time.Minute, "how long the sustained-200k workload runs (2s for a quick check)")
 	flag.Float64Var(&b.straceScale, "strace-scale", 0.05, "under strace, multiply each workload's operations by this too (strace is slow)")

@@ -62,7 +62,9 @@ func (e naError) Error() string { return e.reason }
 
 var (
 	droppedRe = regexp.MustCompile(`icptrack: (?:WARNING: )?(\d+) events dropped`)
-	otlpRe    = regexp.MustCompile(`icptrack: OTLP .*?: (\d+) spans sent, (\d+) dropped, (\d+) failed exports, (\d+) retries(?:; (\d+) operations sampled out)?`)
+	// sinkRe is an added output's line: the store, syslog, a database.
+	sinkRe = regexp.MustCompile(`(?m)^icptrack: (?:WARNING: )?[a-z]+: \d+ operations written, (\d+) dropped$`)
+	otlpRe = regexp.MustCompile(`icptrack: OTLP .*?: (\d+) spans sent, (\d+) dropped, (\d+) failed exports, (\d+) retries(?:; (\d+) operations sampled out)?`)
 )
 
 // opsFor is the number of operations of w in m. --scale leaves the
@@ -107,6 +109,11 @@ func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, er
 	}
 	if m.otlp {
 		b.sink.take()
+	}
+	if m.store {
+		if err := b.freshStore(); err != nil {
+			return sample{}, b.failure(m, err)
+		}
 	}
 	var bg *background
 	if m.kind == besideIcptrack || m.kind == tracingComms {
@@ -153,6 +160,11 @@ func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, er
 		r.stderr = stderr
 	}
 	s.readSummary(r.stderr)
+	if m.store {
+		if err := b.verifyStore(); err != nil {
+			return sample{}, b.failure(m, err)
+		}
+	}
 	if m.otlp {
 		if s.OTLP == nil {
 			s.OTLP = &otlpCounts{}
@@ -185,6 +197,11 @@ func (s *sample) readSummary(stderr string) {
 	s.Seen = readSeen(stderr)
 	if g := droppedRe.FindStringSubmatch(stderr); g != nil {
 		s.Dropped, _ = strconv.ParseInt(g[1], 10, 64)
+	}
+	// What an output lost is lost too.
+	for _, g := range sinkRe.FindAllStringSubmatch(stderr, -1) {
+		n, _ := strconv.ParseInt(g[1], 10, 64)
+		s.Dropped += n
 	}
 	if g := otlpRe.FindStringSubmatch(stderr); g != nil {
 		n := make([]int64, 5)

@@ -29,6 +29,9 @@ type mode struct {
 	args []string
 	// otlp: export to the harness's OTLP sink, whose counts are reported.
 	otlp bool
+	// store: write an encrypted, sealed store (a fresh one each run),
+	// verified at every level after the run.
+	store bool
 	// metricsOnly: needs icptrack's --mode metrics, which may be missing.
 	metricsOnly bool
 	// opsScale shrinks the workload in this mode (0: not at all).
@@ -46,6 +49,7 @@ const (
 	// beside the default's coalescing, where it makes a difference.
 	keyPerCall = "events-percall"
 	keyOTLP    = "otlp"
+	keyStore   = "store"
 	keyMetrics = "metrics"
 	keyStrace  = "strace"
 	keySockets = "sockets" // file-write tax: sockets and signals only
@@ -58,6 +62,7 @@ var modeLabels = map[string]string{
 	keyEvents:  "icptrack, event log",
 	keyPerCall: "icptrack, event log, a record per call",
 	keyOTLP:    "icptrack, OTLP",
+	keyStore:   "icptrack, encrypted sealed store",
 	keyMetrics: "icptrack, metrics only",
 	keyStrace:  "strace -f",
 	keySockets: "tax: sockets and signals only",
@@ -80,14 +85,20 @@ func (b *bench) modesFor(w workload) []mode {
 		{key: keyOTLP, name: "icptrack, OTLP/gRPC", kind: underIcptrack, otlp: true,
 			args: with("--otlp-endpoint", "http://"+b.sink.addr, "--otlp-protocol", "grpc")},
 		b.metricsMode(keyMetrics, "icptrack, metrics only", underIcptrack, mech),
+		{key: keyStore, name: "icptrack, encrypted sealed store", kind: underIcptrack, store: true,
+			args: with("--store", b.storeDir(), "--store-key", b.keyringPath())},
 		{key: keyStrace, name: "strace -f", kind: underStrace, opsScale: b.straceScale, na: b.straceNA},
 	}
 	if !w.coalesces {
 		all = slices.DeleteFunc(all, func(m mode) bool { return m.key == keyPerCall })
 	}
 	if w.sustained {
-		// A minute each: the event log (the target), and the exporters.
-		all = pick(all, keyUntraced, keyEvents, keyOTLP, keyMetrics)
+		// A minute each: the event log (the target), the exporters and
+		// the store (issue 14's target: all of it stored, none dropped).
+		all = pick(all, keyUntraced, keyEvents, keyOTLP, keyMetrics, keyStore)
+	} else {
+		// The store is measured where its target is: the sustained run.
+		all = slices.DeleteFunc(all, func(m mode) bool { return m.key == keyStore })
 	}
 	if w.comms != "" {
 		for i := range all {
