@@ -24,6 +24,7 @@ const (
 	childEnv = "ICPTRACK_STORE_CHILD"
 	keysEnv  = "ICPTRACK_STORE_KEYS"
 	tornEnv  = "ICPTRACK_STORE_TORN"
+	pastEnv  = "ICPTRACK_STORE_PAST"
 )
 
 func TestMain(m *testing.M) {
@@ -68,6 +69,19 @@ func crashChild(dir string) {
 		if n := w.Written(); n != said {
 			fmt.Printf("written %d\n", n)
 			said = n
+			// Past what the parent waits for, hold still to be killed
+			// between two blocks, with a record in the block being
+			// filled. Writing on, the kill could land anywhere, also
+			// between a closed segment and the next one's header, where
+			// there is nothing to recover (the close syncs, so that
+			// window is wide).
+			if past, _ := strconv.ParseUint(os.Getenv(pastEnv), 10, 64); past > 0 && n >= past {
+				if err := w.Append(crashOp(i + 1)); err != nil {
+					fmt.Println("error", err)
+				}
+				time.Sleep(time.Minute)
+				return
+			}
 		}
 	}
 }
@@ -78,7 +92,7 @@ func crashChild(dir string) {
 func crash(t *testing.T, dir, keys string, torn bool, past uint64) uint64 {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir, keysEnv+"="+keys)
+	cmd.Env = append(os.Environ(), childEnv+"="+dir, keysEnv+"="+keys, pastEnv+"="+strconv.FormatUint(past, 10))
 	if torn {
 		cmd.Env = append(cmd.Env, tornEnv+"=1")
 	}
