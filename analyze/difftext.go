@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/icptrack/icptrack/internal/human"
 )
 
 // WriteText writes the diff for people.
@@ -13,8 +15,8 @@ func (d *Diff) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(&trimmed{w: w}, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	p("icptrack diff: A has %s operations over %s, B has %s over %s; rates compared in %s intervals\n",
-		count(d.A.Operations), duration(time.Duration(d.A.DurationNS)),
-		count(d.B.Operations), duration(time.Duration(d.B.DurationNS)), time.Duration(d.IntervalNS))
+		count(d.A.Operations), human.Duration(time.Duration(d.A.DurationNS)),
+		count(d.B.Operations), human.Duration(time.Duration(d.B.DurationNS)), time.Duration(d.IntervalNS))
 	channels := func(title, mark string, gs []ChannelGroup) {
 		if len(gs) == 0 {
 			return
@@ -92,5 +94,5 @@ func measureValue(m string, v float64) string {
 	case BytesPerSecond:
 		return bytesPerSecond(v)
 	}
-	return duration(time.Duration(v))
+	return human.Duration(time.Duration(v))
 }

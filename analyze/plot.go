@@ -11,6 +11,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/icptrack/icptrack/internal/human"
 )
 
 // The charts: 10 × 5 inches, 960 × 480 pixels at gonum/plot's 96 dpi.
@@ -148,7 +150,7 @@ func latencyChart(c *ChannelStats) (*plot.Plot, error) {
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Latency: %s (p50 %s, p99 %s, %s operations)", legend(c),
-		duration(time.Duration(c.Latency.P50NS)), duration(time.Duration(c.Latency.P99NS)), count(c.Latency.Count))
+		human.Duration(time.Duration(c.Latency.P50NS)), human.Duration(time.Duration(c.Latency.P99NS)), count(c.Latency.Count))
 	p.X.Label.Text = "time in the call"
 	p.Y.Label.Text = "operations"
 	p.X.Scale = plot.LogScale{}

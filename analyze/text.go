@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/icptrack/icptrack/internal/human"
 )
 
 // noValue stands where a statistic has nothing to show (no operation was
@@ -26,7 +28,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		return tw.Flush()
 	}
 	p("icptrack analyze: %s operations (%s records) by %d processes on %d channels over %s\n",
-		count(r.Operations), count(r.Records), len(r.Processes), len(r.Channels), duration(time.Duration(r.DurationNS)))
+		count(r.Operations), count(r.Records), len(r.Processes), len(r.Channels), human.Duration(time.Duration(r.DurationNS)))
 	p("from %s to %s, rates in %s intervals\n", r.Start.Format("2006-01-02 15:04:05.000000"), r.End.Format("15:04:05.000000 MST"), r.Intervals.Width())
 
 	p("\nMap: who talks to whom\n")
@@ -79,7 +81,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		for _, id := range r.Top.Slowest {
 			c := r.Channel(id)
 			p("  %s\t%s\t%s\t%s\t%s\t%s\n", c.Mechanism, c.Endpoint, count(c.Latency.Count),
-				duration(time.Duration(c.Latency.P50NS)), duration(time.Duration(c.Latency.P99NS)), duration(time.Duration(c.Latency.MaxNS)))
+				human.Duration(time.Duration(c.Latency.P50NS)), human.Duration(time.Duration(c.Latency.P99NS)), human.Duration(time.Duration(c.Latency.MaxNS)))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -156,7 +158,7 @@ func statsColumns(s *Stats) string {
 	}
 	latency := noValue
 	if s.Latency.Count > 0 {
-		latency = duration(time.Duration(s.Latency.P50NS)) + "/" + duration(time.Duration(s.Latency.P99NS))
+		latency = human.Duration(time.Duration(s.Latency.P50NS)) + "/" + human.Duration(time.Duration(s.Latency.P99NS))
 	}
 	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t", count(s.Operations), bytesOf(s.SentBytes), bytesOf(s.ReceivedBytes),
 		size, latency, blockedText(s.Blocked), errorsText(s.Errors))
@@ -168,7 +170,7 @@ func blockedText(b Blocked) string {
 	if b.Operations == 0 {
 		return noValue
 	}
-	return fmt.Sprintf("%s in %s", duration(time.Duration(b.TimeNS)), count(b.Operations))
+	return fmt.Sprintf("%s in %s", human.Duration(time.Duration(b.TimeNS)), count(b.Operations))
 }
 
 // errorsText lists errnos by count, most first: EAGAIN×20 EPIPE×1.

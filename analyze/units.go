@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"io"
 	"strconv"
-	"time"
+
+	"github.com/icptrack/icptrack/internal/human"
 )
 
 // Human units for the text report: three significant digits at most.
@@ -38,30 +39,7 @@ func scaled(v, unit float64, suffixes []string, sep string) string {
 	if i == 0 && v == float64(int64(v)) {
 		return strconv.FormatInt(int64(v), 10) + sep + suffixes[0]
 	}
-	return strconv.FormatFloat(v, 'f', decimals(v), 64) + sep + suffixes[i]
-}
-
-// duration shows a duration with three significant digits: 1.54µs.
-func duration(d time.Duration) string {
-	switch {
-	case d < time.Microsecond:
-		return strconv.FormatInt(int64(d), 10) + "ns"
-	case d < time.Millisecond:
-		return strconv.FormatFloat(float64(d)/1e3, 'f', decimals(float64(d)/1e3), 64) + "µs"
-	case d < time.Second:
-		return strconv.FormatFloat(float64(d)/1e6, 'f', decimals(float64(d)/1e6), 64) + "ms"
-	}
-	return strconv.FormatFloat(d.Seconds(), 'f', decimals(d.Seconds()), 64) + "s"
-}
-
-func decimals(v float64) int {
-	switch {
-	case v < 10:
-		return 2
-	case v < 100:
-		return 1
-	}
-	return 0
+	return human.Float(v) + sep + suffixes[i]
 }
 
 // trimmed drops the spaces tabwriter pads a line's empty last cells with,

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/internal/human"
 	"github.com/icptrack/icptrack/semconv"
 )
 
@@ -302,7 +303,7 @@ func histQuantile(h [flow.AggregateBuckets]uint64, n uint64, q float64) string {
 	for i, c := range h {
 		seen += c
 		if seen >= want {
-			return "~" + durationString(time.Duration(bucketMiddle(i)*1e9))
+			return "~" + human.Duration(time.Duration(bucketMiddle(i)*1e9))
 		}
 	}
 	return "-"

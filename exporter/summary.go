@@ -14,6 +14,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch/store"
 
 	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/internal/human"
 )
 
 // maxSummaryRows bounds the summary's memory on a busy host; operations
@@ -352,30 +353,7 @@ func quantile(sk *ddsketch.DDSketch, q float64) string {
 	if err != nil {
 		return "-"
 	}
-	return durationString(time.Duration(v))
-}
-
-// durationString shows a duration with three significant digits.
-func durationString(d time.Duration) string {
-	switch {
-	case d < time.Microsecond:
-		return strconv.FormatInt(int64(d), 10) + "ns"
-	case d < time.Millisecond:
-		return strconv.FormatFloat(float64(d)/1e3, 'f', decimals(float64(d)/1e3), 64) + "µs"
-	case d < time.Second:
-		return strconv.FormatFloat(float64(d)/1e6, 'f', decimals(float64(d)/1e6), 64) + "ms"
-	}
-	return strconv.FormatFloat(d.Seconds(), 'f', decimals(d.Seconds()), 64) + "s"
-}
-
-func decimals(v float64) int {
-	switch {
-	case v < 10:
-		return 2
-	case v < 100:
-		return 1
-	}
-	return 0
+	return human.Duration(time.Duration(v))
 }
 
 func bytesString(n int64) string {
