@@ -102,11 +102,25 @@ func TestHarnessSmallRun(t *testing.T) {
 // the row's drops.
 func TestHarnessStoreMode(t *testing.T) {
 	kerneltest.NeedsRoot(t, "the benchmark harness")
-	dir := t.TempDir()
+	res := runBench(t, "--reps", "1", "--sustain", "2s", "--bpf-stats=false", "--only", "sustained-200k", "--modes", "store")
+	var store *row
+	for i, r := range res.Rows {
+		if r.Mode == keyStore {
+			store = &res.Rows[i]
+		}
+	}
+	if store == nil || store.Error != "" || store.Runs != 1 || store.OpsPerSec <= 0 {
+		t.Fatalf("the store row: %+v", store)
+	}
+	t.Logf("stored %.0f ops/s, %d dropped", store.OpsPerSec, store.Dropped)
+}
+
+// runBench runs the harness with args and returns the results it wrote.
+func runBench(t *testing.T, args ...string) results {
+	t.Helper()
 	icptrack, bench := binaries(t)
-	jsonPath := filepath.Join(dir, "results.json")
-	cmd := exec.Command(bench, "--icptrack", icptrack, "--reps", "1", "--sustain", "2s", "--bpf-stats=false",
-		"--only", "sustained-200k", "--modes", "store", "--json", jsonPath)
+	jsonPath := filepath.Join(t.TempDir(), "results.json")
+	cmd := exec.Command(bench, append([]string{"--icptrack", icptrack, "--json", jsonPath}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -120,16 +134,7 @@ func TestHarnessStoreMode(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
-	var store *row
-	for i, r := range res.Rows {
-		if r.Mode == keyStore {
-			store = &res.Rows[i]
-		}
-	}
-	if store == nil || store.Error != "" || store.Runs != 1 || store.OpsPerSec <= 0 {
-		t.Fatalf("the store row: %+v", store)
-	}
-	t.Logf("stored %.0f ops/s, %d dropped", store.OpsPerSec, store.Dropped)
+	return res
 }
 
 var built struct {
@@ -180,23 +185,8 @@ func TestHarnessPgbench(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	icptrack, bench := binaries(t)
-	jsonPath := filepath.Join(t.TempDir(), "results.json")
-	cmd := exec.Command(bench, "--icptrack", icptrack, "--scale", "0.05", "--reps", "1", "--only", "pgbench",
-		"--modes", "events", "--bpf-stats=false", "--pgbench-scale", "1", "--json", jsonPath)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("icptrack-bench: %v\n%s", err, stderr.String())
-	}
-	b, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := runBench(t, "--scale", "0.05", "--reps", "1", "--only", "pgbench",
+		"--modes", "events", "--bpf-stats=false", "--pgbench-scale", "1")
 	if len(res.Workloads) != 1 || res.Workloads[0].Seconds != 1 || res.Workloads[0].Comms != "postgres,pgbench" {
 		t.Errorf("workloads %+v, want pgbench alone, 1 s a run, traced by comm", res.Workloads)
 	}
