@@ -527,25 +527,14 @@ func stringMap(field func(*File) *map[string]string) setter {
 	}
 }
 
-// ParseSize reads a byte size: 4096, 64K, 64KiB, 16M, 16MiB, 1G, 1GiB.
+// ParseSize reads a byte size of at most 2 GiB: 4096, 64K, 64KiB, 16M,
+// 16MiB, 1G, 1GiB (ParseBytes, bounded for what is held in memory).
 func ParseSize(s string) (int, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i")
-	mult := 1
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k', 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'm', 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'g', 'G':
-			mult, t = 1<<30, t[:n-1]
-		}
-	}
-	v, err := strconv.Atoi(t)
-	if err != nil || v <= 0 || v > (1<<31)/mult {
+	v, err := ParseBytes(s)
+	if err != nil || v > 1<<31 {
 		return 0, fmt.Errorf("%q is not a size: use bytes or a number with K, M or G (KiB, MiB, GiB)", s)
 	}
-	return v * mult, nil
+	return int(v), nil
 }
 
 // CheckListenAddress checks a host:port to serve on.
