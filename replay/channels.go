@@ -78,21 +78,27 @@ func (pl *planner) signal(op *flow.Operation) {
 	}
 }
 
-// oneWay plans a pipe, FIFO or unix datagram socket: writers send, readers
-// receive.
-func (pl *planner) oneWay(c *channelOps) {
-	var writers, readers []uint32
+// ends are the processes that sent on the channel and those that
+// received, in the order they first did, leaving out failed calls.
+func (c *channelOps) ends() (senders, receivers []uint32) {
 	for _, op := range c.ops {
 		if op.Error != "" {
 			continue
 		}
 		switch op.Op {
 		case flow.Send:
-			writers = appendNew(writers, op.PID)
+			senders = appendNew(senders, op.PID)
 		case flow.Receive:
-			readers = appendNew(readers, op.PID)
+			receivers = appendNew(receivers, op.PID)
 		}
 	}
+	return senders, receivers
+}
+
+// oneWay plans a pipe, FIFO or unix datagram socket: writers send, readers
+// receive.
+func (pl *planner) oneWay(c *channelOps) {
+	writers, readers := c.ends()
 	stream := c.ch.Mech.Stream()
 	for _, op := range c.ops {
 		switch {
@@ -243,18 +249,7 @@ func (pl *planner) ends(c *channelOps) (ends map[uint32]Role, both bool) {
 // queue plans a POSIX or SysV message queue: its lifecycle, and messages
 // from senders to receivers.
 func (pl *planner) queue(c *channelOps) {
-	var senders, receivers []uint32
-	for _, op := range c.ops {
-		if op.Error != "" {
-			continue
-		}
-		switch op.Op {
-		case flow.Send:
-			senders = appendNew(senders, op.PID)
-		case flow.Receive:
-			receivers = appendNew(receivers, op.PID)
-		}
-	}
+	senders, receivers := c.ends()
 	created := false
 	for _, op := range c.ops {
 		switch {
