@@ -1,0 +1,33 @@
+package api
+
+import (
+	"time"
+
+	"github.com/icptrack/icptrack/flow"
+)
+
+// Name is "api".
+func (s *Server) Name() string { return "api" }
+
+// Add keeps a copy of op in the window and offers it to the graph and to
+// the streams' clients. None of them makes it wait: each has a bounded
+// queue, and what does not fit is counted as missed.
+func (s *Server) Add(op *flow.Operation) {
+	c := op.Clone()
+	seq := s.live.add(c)
+	s.graph.offer(c)
+	s.streams.offer(seq, c)
+}
+
+// Tick does nothing: the server's goroutines keep their own time.
+func (s *Server) Tick(time.Time) {}
+
+// Flush has nothing to write.
+func (s *Server) Flush() error { return nil }
+
+// Close ends the streams and the graph's goroutine.
+func (s *Server) Close() error {
+	s.streams.close()
+	s.graph.close()
+	return nil
+}
