@@ -20,14 +20,22 @@ func writeStore(t *testing.T, ops []*flow.Operation) string {
 		t.Fatal(err)
 	}
 	sink := store.NewSink(w, store.SinkOptions{})
-	for _, op := range ops {
+	for i, op := range ops {
 		sink.Add(op)
+		// The sink drops what its queue cannot hold, as it should in a
+		// pipeline; here it must hold everything.
+		for i%256 == 255 && sink.Stats().Lagging > 4096 {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	if err := sink.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if st := sink.Stats(); st.Dropped != 0 {
+		t.Fatalf("the store sink dropped %d operations", st.Dropped)
 	}
 	return dir
 }
