@@ -17,12 +17,12 @@ import (
 var testBase = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 
 // testOps makes n operations a millisecond apart from testBase: pairs of
-// processes talking over pipes and unix sockets, a write and its read,
+// processes talking over pipes and unix sockets, each write followed by its read,
 // every fifth with a payload, every seventh failing.
 func testOps(n int) []*flow.Operation {
 	ops := make([]*flow.Operation, n)
 	for i := range ops {
-		pair := uint32(i % 10)
+		pair := uint32(i / 2 % 10)
 		writer, reader := 100+2*pair, 101+2*pair
 		op := &flow.Operation{
 			ID: flow.OpID(i + 1), Time: testBase.Add(time.Duration(i) * time.Millisecond),

@@ -43,10 +43,7 @@ func writeStore(t *testing.T, ops []*flow.Operation) string {
 func TestOperationsFromAStorePageThroughWhatTheFilterMatches(t *testing.T) {
 	ops := testOps(20000)
 	dir := writeStore(t, ops)
-	r, err := store.OpenReader(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openStore(t, dir)
 	s := newTestServer(t, Options{Store: r, StoreDir: dir})
 	q := url.Values{"filter": {"pid == 104 and bytes > 50"}, "limit": {"333"}}
 	sameLines(t, "filtered pages", pages(t, s, q, nil, "read"), want(ops, q.Get("filter"), time.Time{}, time.Time{}, false))
@@ -64,4 +61,13 @@ func TestOperationsFromAStorePageThroughWhatTheFilterMatches(t *testing.T) {
 	if code != 400 {
 		t.Errorf("a window's cursor on a store: %d %s, want 400", code, body)
 	}
+}
+
+func openStore(t *testing.T, dir string) *store.Reader {
+	t.Helper()
+	r, err := store.OpenReader(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -74,3 +74,10 @@ func (w *window) span() (n int, from, to time.Time) {
 	}
 	return int(w.next - first), w.ring[first%size].op.Time, w.ring[(w.next-1)%size].op.Time
 }
+
+// added is how many operations the window was given.
+func (w *window) added() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.next
+}
