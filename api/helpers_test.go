@@ -60,7 +60,7 @@ type fakeAuth struct{}
 func (fakeAuth) Require(scope string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Test-Scopes") == "" {
-			w.WriteHeader(http.StatusUnauthorized)
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "no credential"})
 			return
 		}
 		h.ServeHTTP(w, r)
