@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,6 +73,9 @@ type Server struct {
 	graph   *aggregator
 	streams *streams
 	mux     *http.ServeMux
+
+	mu   sync.Mutex
+	http *http.Server // once Serve runs
 }
 
 // New makes a server. Serve its Handler on a listener; hand it to the
@@ -137,4 +143,34 @@ func (s *Server) has(r *http.Request, scope string) bool {
 		return slices.Contains(scopes, ScopePayload) || slices.Contains(scopes, ScopeAdmin)
 	}
 	return slices.Contains(scopes, scope)
+}
+
+// Serve answers on l until Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.http == nil {
+		s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(s.o.Log)}
+	}
+	srv := s.http
+	s.mu.Unlock()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// shutdown ends Serve, waiting a little for the answers under way (the
+// streams have ended by then).
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	srv := s.http
+	s.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close()
+	}
 }

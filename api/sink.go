@@ -25,9 +25,10 @@ func (s *Server) Tick(time.Time) {}
 // Flush has nothing to write.
 func (s *Server) Flush() error { return nil }
 
-// Close ends the streams and the graph's goroutine.
+// Close ends the streams, the graph's goroutine and Serve.
 func (s *Server) Close() error {
 	s.streams.close()
 	s.graph.close()
+	s.shutdown()
 	return nil
 }
