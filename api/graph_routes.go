@@ -118,7 +118,7 @@ func (s *Server) graphStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := startSSE(w)
-	b, _ := json.Marshal(g)
+	b := marshal(g)
 	if out.event("snapshot", b) != nil {
 		return
 	}
@@ -141,7 +141,7 @@ func (s *Server) graphStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		b, _ := json.Marshal(diffGraphs(g, next))
+		b := marshal(diffGraphs(g, next))
 		if out.event("diff", b) != nil {
 			return
 		}

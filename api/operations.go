@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -117,8 +116,7 @@ func (s *Server) operations(w http.ResponseWriter, r *http.Request) {
 		b = append(b, '"')
 	}
 	b = append(b, `,"window":`...)
-	spj, _ := json.Marshal(sp)
-	b = append(b, spj...)
+	b = append(b, marshal(sp)...)
 	b = append(b, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)

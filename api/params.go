@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -35,7 +36,17 @@ func badParam(param, format string, args ...any) *paramError {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(marshal(v), '\n'))
+}
+
+// marshal is JSON as the event log writes it: edge ids keep their ">"
+// rather than \u003e, since nobody puts this JSON in HTML.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 func (e *paramError) write(w http.ResponseWriter) { writeJSON(w, http.StatusBadRequest, e) }
