@@ -102,8 +102,13 @@ func startSSE(w http.ResponseWriter) *sse {
 	return e
 }
 
+// writeTimeout is how long a stream's client may leave an event unread
+// before it is hung up on.
+var writeTimeout = 30 * time.Second
+
 // event writes one event; data must be one line (JSON is).
 func (e *sse) event(name string, data []byte) error {
+	_ = e.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := fmt.Fprintf(e.w, "event: %s\ndata: %s\n\n", name, data); err != nil {
 		return err
 	}
@@ -111,6 +116,7 @@ func (e *sse) event(name string, data []byte) error {
 }
 
 func (e *sse) comment(text string) error {
+	_ = e.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := fmt.Fprintf(e.w, ": %s\n\n", text); err != nil {
 		return err
 	}
@@ -141,14 +147,12 @@ func (s *Server) operationsStream(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 			err = out.comment("keepalive")
 		case op := <-sub.queue:
-			// What was missed came after what is queued: say so once
-			// the queue has been written out up to where it filled.
 			buf = appendOp(buf[:0], op, payload)
 			err = out.event("operation", buf)
-			if err == nil && len(sub.queue) == 0 {
-				if n := sub.missed.Swap(0); n > 0 {
-					err = out.event("missed", fmt.Appendf(buf[:0], `{"missed":%d}`, n))
-				}
+			// Said as soon as it is known, even while the queue stays
+			// full: a client that never catches up still learns it.
+			if n := sub.missed.Swap(0); err == nil && n > 0 {
+				err = out.event("missed", fmt.Appendf(buf[:0], `{"missed":%d}`, n))
 			}
 		}
 		if err != nil {
