@@ -34,7 +34,7 @@ func (s *Server) parseGraphQuery(r *http.Request) (graphQuery, *paramError) {
 	if q.window, pe = parseWindow(r, DefaultGraphWindow, s.o.GraphWindow); pe != nil {
 		return q, pe
 	}
-	if q.filter, pe = parseFilter(r); pe != nil {
+	if q.filter, pe = s.parseFilter(r); pe != nil {
 		return q, pe
 	}
 	at, pe := parseTime(r, "at", q.at)

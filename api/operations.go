@@ -43,7 +43,7 @@ func (s *Server) parseOpsQuery(r *http.Request) (opsQuery, *paramError) {
 	var q opsQuery
 	var pe *paramError
 	now := s.o.Now()
-	if q.filter, pe = parseFilter(r); pe != nil {
+	if q.filter, pe = s.parseFilter(r); pe != nil {
 		return q, pe
 	}
 	if q.from, pe = parseTime(r, "from", now); pe != nil {

@@ -182,3 +182,25 @@ func TestOperationsNeedAuthWhenAuthIsThere(t *testing.T) {
 		t.Errorf("/healthz without a credential: %d %q, want 200 ok", code, body)
 	}
 }
+
+// A client that may not see payloads may not filter on them either: what
+// matches would tell it the bytes.
+func TestOperationsFilterOnPayloadNeedsThePayloadScope(t *testing.T) {
+	s := newTestServer(t, Options{})
+	for _, op := range testOps(100) {
+		s.Add(op)
+	}
+	q := "/api/v1/operations?filter=" + url.QueryEscape(`payload contains "hello 5"`)
+	for _, path := range []string{q, "/api/v1/graph?filter=" + url.QueryEscape(`payload contains "x"`),
+		"/api/v1/operations/stream?filter=" + url.QueryEscape(`payload contains "x"`)} {
+		code, body := get(t, s.Handler(), path, "read")
+		var e paramError
+		if err := json.Unmarshal(body, &e); err != nil || code != 403 || e.Parameter != "filter" || !strings.Contains(e.Error, "read:payload") {
+			t.Errorf("%s with read: %d %s, want 403 naming read:payload", path, code, body)
+		}
+	}
+	p := getPage(t, s.Handler(), url.Values{"filter": {`payload contains "hello 5"`}}, "read:payload")
+	if len(p.Operations) != 3 { // hello 5, hello 50 and hello 55
+		t.Errorf("with read:payload: %d operations, want 3", len(p.Operations))
+	}
+}

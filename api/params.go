@@ -27,6 +27,8 @@ type paramError struct {
 	Parameter string `json:"parameter"`
 	Line      int    `json:"line,omitempty"`
 	Column    int    `json:"column,omitempty"`
+	// status is the answer's code: 400 unless set.
+	status int
 }
 
 func badParam(param, format string, args ...any) *paramError {
@@ -49,7 +51,13 @@ func marshal(v any) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-func (e *paramError) write(w http.ResponseWriter) { writeJSON(w, http.StatusBadRequest, e) }
+func (e *paramError) write(w http.ResponseWriter) {
+	if e.status != 0 {
+		writeJSON(w, e.status, e)
+		return
+	}
+	writeJSON(w, http.StatusBadRequest, e)
+}
 
 // errorBody is any other error's answer.
 type errorBody struct {
@@ -57,8 +65,9 @@ type errorBody struct {
 }
 
 // parseFilter reads the filter parameter; an empty one keeps everything
-// (nil).
-func parseFilter(r *http.Request) (*filter.Filter, *paramError) {
+// (nil). A filter on payloads is refused (403) to a client that may not
+// see them: it could read them a byte at a time by what matches.
+func (s *Server) parseFilter(r *http.Request) (*filter.Filter, *paramError) {
 	expr := r.URL.Query().Get("filter")
 	if strings.TrimSpace(expr) == "" {
 		return nil, nil
@@ -70,6 +79,11 @@ func parseFilter(r *http.Request) (*filter.Filter, *paramError) {
 		if errors.As(err, &fe) {
 			pe.Line, pe.Column = fe.Line, fe.Col
 		}
+		return nil, pe
+	}
+	if f.UsesPayload() && !s.has(r, ScopePayload) {
+		pe := badParam("filter", "this filter tests payload, which needs the read:payload scope: ask for a token with it, or leave payload out of the filter")
+		pe.status = http.StatusForbidden
 		return nil, pe
 	}
 	return f, nil

@@ -124,7 +124,7 @@ func (e *sse) comment(text string) error {
 }
 
 func (s *Server) operationsStream(w http.ResponseWriter, r *http.Request) {
-	f, pe := parseFilter(r)
+	f, pe := s.parseFilter(r)
 	if pe != nil {
 		pe.write(w)
 		return
