@@ -36,19 +36,19 @@ func BenchmarkOperations10M(b *testing.B) {
 	q := url.Values{"filter": {fmt.Sprintf("pid == %d", mid.PID)}, "from": {from.Format(time.RFC3339Nano)},
 		"to": {to.Format(time.RFC3339Nano)}, "limit": {"1000"}}
 	target := "/api/v1/operations?" + q.Encode()
-	var n int
+	var w *httptest.ResponseRecorder
 	for b.Loop() {
-		w := httptest.NewRecorder()
+		w = httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, httptest.NewRequest("GET", target, nil))
 		if w.Code != 200 {
 			b.Fatalf("%d %s", w.Code, w.Body)
 		}
-		var p struct{ Operations []json.RawMessage }
-		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
-			b.Fatal(err)
-		}
-		n = len(p.Operations)
 	}
+	var p struct{ Operations []json.RawMessage }
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+		b.Fatal(err)
+	}
+	n := len(p.Operations)
 	if n == 0 {
 		b.Fatal("the page is empty: the benchmark asks for nothing")
 	}
@@ -81,17 +81,17 @@ func BenchmarkGraph(b *testing.B) {
 		}
 	}
 	s.graph.mu.Unlock()
-	var g Graph
+	var w *httptest.ResponseRecorder
 	for b.Loop() {
-		w := httptest.NewRecorder()
+		w = httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/graph?window=1m", nil))
 		if w.Code != 200 {
 			b.Fatalf("%d %s", w.Code, w.Body)
 		}
-		g = Graph{}
-		if err := json.Unmarshal(w.Body.Bytes(), &g); err != nil {
-			b.Fatal(err)
-		}
+	}
+	var g Graph
+	if err := json.Unmarshal(w.Body.Bytes(), &g); err != nil {
+		b.Fatal(err)
 	}
 	if len(g.Nodes) != procs || len(g.Edges) != channels {
 		b.Fatalf("%d nodes and %d edges, want %d and %d", len(g.Nodes), len(g.Edges), procs, channels)
