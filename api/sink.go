@@ -3,8 +3,11 @@ package api
 import (
 	"time"
 
+	"github.com/icptrack/icptrack/exporter"
 	"github.com/icptrack/icptrack/flow"
 )
+
+var _ exporter.Sink = (*Server)(nil)
 
 // Name is "api".
 func (s *Server) Name() string { return "api" }
