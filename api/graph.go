@@ -70,8 +70,8 @@ type counts struct {
 
 // sketchEvery is the width of a latency sketch's bucket: merging a
 // sketch per second per edge would cost too much for a large graph, so
-// percentiles cover the window rounded out to ten seconds.
-const sketchEvery = 10
+// percentiles cover the window rounded out to 20 seconds (BenchmarkGraph).
+const sketchEvery = 20
 
 type latency struct {
 	sec    int64 // a multiple of sketchEvery
@@ -85,6 +85,7 @@ type nodeState struct {
 
 type edgeState struct {
 	key       edgeKey
+	id        string
 	mechanism string
 	endpoint  string
 	seconds   []counts
@@ -160,7 +161,7 @@ func (g *graphBuilder) add(op *flow.Operation) {
 	k := edgeKey{channel: op.Channel, from: from, to: to}
 	e := g.edges[k]
 	if e == nil {
-		e = &edgeState{key: k, mechanism: op.Mechanism.String(), endpoint: op.Endpoint}
+		e = &edgeState{key: k, id: k.id(), mechanism: op.Mechanism.String(), endpoint: op.Endpoint}
 		g.edges[k] = e
 	}
 	c = bucket(&e.seconds, sec)
@@ -248,27 +249,23 @@ func (g *graphBuilder) graph(at time.Time, d time.Duration) *Graph {
 	secs := float64(to - from)
 	out := &Graph{WindowNS: int64(d), At: at.UTC(), Nodes: []Node{}, Edges: []Edge{}}
 	seen := map[uint32]bool{}
-	scratch, _ := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, 2048)
+	lat := newLatencyMerger()
 	for _, e := range g.edges {
 		c := sum(e.seconds, from, to)
 		ops, bytes := max(c.sendOps, c.recvOps), max(c.sendBytes, c.recvBytes)
 		if ops == 0 {
 			continue
 		}
-		edge := Edge{ID: e.key.id(), Channel: e.key.channel, Source: nodeID(e.key.from), Target: nodeID(e.key.to),
+		edge := Edge{ID: e.id, Channel: e.key.channel, Source: nodeID(e.key.from), Target: nodeID(e.key.to),
 			Mechanism: e.mechanism, Endpoint: e.endpoint, OpsPerSec: float64(ops) / secs,
 			BytesPerSec: float64(bytes) / secs, Errors: c.errors}
-		scratch.Clear()
+		lat.reset()
 		for _, l := range e.latencies {
 			if l.sec+sketchEvery > from && l.sec < to {
-				_ = scratch.MergeWith(l.sketch)
+				lat.add(l.sketch)
 			}
 		}
-		if !scratch.IsEmpty() {
-			p50, _ := scratch.GetValueAtQuantile(0.5)
-			p99, _ := scratch.GetValueAtQuantile(0.99)
-			edge.P50NS, edge.P99NS = int64(p50), int64(p99)
-		}
+		edge.P50NS, edge.P99NS = lat.quantile(0.5), lat.quantile(0.99)
 		out.Edges = append(out.Edges, edge)
 		seen[e.key.from], seen[e.key.to] = true, true
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/icptrack/icptrack/filter"
@@ -35,10 +36,20 @@ func badParam(param, format string, args ...any) *paramError {
 	return &paramError{Error: fmt.Sprintf(format, args...), Parameter: param}
 }
 
+// jsonBuffers keep the buffers of answers: a large graph's is megabytes,
+// and growing it anew for each answer cost as much as encoding it.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	b := jsonBuffers.Get().(*bytes.Buffer)
+	defer jsonBuffers.Put(b)
+	b.Reset()
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_, _ = w.Write(append(marshal(v), '\n'))
+	_, _ = w.Write(b.Bytes())
 }
 
 // marshal is JSON as the event log writes it: edge ids keep their ">"
