@@ -99,3 +99,34 @@ func BenchmarkGraph(b *testing.B) {
 		b.Fatalf("%d nodes and %d edges, want %d and %d", len(g.Nodes), len(g.Edges), procs, channels)
 	}
 }
+
+// BenchmarkSinkAdd is what the server costs the pipeline per operation:
+// the copy for the window, the offer to the graph, and to one stream
+// client that reads (none, for "idle").
+func BenchmarkSinkAdd(b *testing.B) {
+	ops := testOps(4096)
+	for _, clients := range []int{0, 1} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			s, err := New(Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			for range clients {
+				sub := &subscriber{queue: make(chan *flow.Operation, StreamQueue)}
+				s.streams.join(sub)
+				go func() {
+					for range sub.queue {
+					}
+				}()
+			}
+			for i := 0; b.Loop(); i++ {
+				s.Add(ops[i%len(ops)])
+			}
+			b.StopTimer()
+			for _, sub := range *s.streams.subs.Load() {
+				close(sub.queue)
+			}
+		})
+	}
+}

@@ -22,8 +22,9 @@ func (s *Server) Add(op *flow.Operation) {
 	s.streams.offer(seq, c)
 }
 
-// Tick does nothing: the server's goroutines keep their own time.
-func (s *Server) Tick(time.Time) {}
+// Tick hands the graph what waited in its batch: the pipeline ticks at
+// least every 100ms.
+func (s *Server) Tick(time.Time) { s.graph.handOn() }
 
 // Flush has nothing to write.
 func (s *Server) Flush() error { return nil }
