@@ -169,4 +169,16 @@ func TestRunServesItsCaptureOverTheAPI(t *testing.T) {
 	if e := g.Edges[0]; e.Mechanism != "pipe" || e.Source == e.Target {
 		t.Errorf("edge %+v, want a pipe between two processes", e)
 	}
+	// Unfiltered, the graph is the live aggregator's: the same edge.
+	var all struct {
+		Edges []struct{ Mechanism, Source, Target string }
+	}
+	getJSON(t, "http://"+addr+"/api/v1/graph", &all)
+	found := false
+	for _, e := range all.Edges {
+		found = found || (e.Mechanism == "pipe" && e.Source == g.Edges[0].Source && e.Target == g.Edges[0].Target)
+	}
+	if !found {
+		t.Errorf("the live graph's edges %+v lack the pipe %+v", all.Edges, g.Edges[0])
+	}
 }
