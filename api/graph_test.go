@@ -130,11 +130,27 @@ func TestGraphEdgesGoFromSenderToReceiverWithTheirRatesAndLatency(t *testing.T) 
 	g = getGraph(t, s, url.Values{"window": {"1m"}, "filter": {"mechanism == unix_stream and bytes > 50"}})
 	checkGraph(t, g, ops, func(op *flow.Operation) bool { return op.Mechanism == flow.UnixStream && op.Bytes > 50 }, 60)
 
-	// A minute on, nothing is left.
+	// Two minutes on, nothing is left in the graph of the last minute;
+	// past the 15 minutes the aggregator keeps (GraphWindow), it forgets
+	// it all within its next prune (every second).
 	c.add(2 * time.Minute)
-	time.Sleep(1100 * time.Millisecond) // the aggregator prunes every second
 	if g := getGraph(t, s, nil); len(g.Nodes)+len(g.Edges) != 0 {
 		t.Errorf("two minutes on, %d nodes and %d edges are left", len(g.Nodes), len(g.Edges))
+	}
+	if g := getGraph(t, s, url.Values{"window": {"15m"}}); len(g.Edges) != 10 {
+		t.Errorf("two minutes on, the graph of 15 minutes has %d edges, want 10", len(g.Edges))
+	}
+	c.add(15 * time.Minute)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		s.graph.mu.Lock()
+		n := len(s.graph.g.nodes) + len(s.graph.g.edges)
+		s.graph.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("17 minutes on, the aggregator still holds %d nodes and edges", n)
+		}
 	}
 }
 
