@@ -56,7 +56,7 @@ func runServe(f *serveFlags) error {
 	}
 	r, err := store.OpenReader(f.store, kr)
 	if err != nil {
-		return usageError("--store: %v", err)
+		return usageError("--store: %v: give the directory of a store written with run or trace --store", err)
 	}
 	enc := zap.NewDevelopmentEncoderConfig()
 	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
