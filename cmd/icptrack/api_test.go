@@ -181,4 +181,21 @@ func TestRunServesItsCaptureOverTheAPI(t *testing.T) {
 	if !found {
 		t.Errorf("the live graph's edges %+v lack the pipe %+v", all.Edges, g.Edges[0])
 	}
+	// Without credentials every request may see the status's details.
+	var st struct {
+		Kernel     string
+		Mechanisms []struct {
+			Name string
+			On   bool
+		}
+		Window struct{ Source string }
+	}
+	getJSON(t, "http://"+addr+"/api/v1/status", &st)
+	pipeOn := false
+	for _, m := range st.Mechanisms {
+		pipeOn = pipeOn || (m.Name == "pipe" && m.On)
+	}
+	if st.Kernel == "" || !pipeOn || st.Window.Source != "memory" {
+		t.Errorf("status %+v, want the kernel, pipe on, and the memory window", st)
+	}
 }
