@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -15,49 +14,8 @@ import (
 	"github.com/icptrack/icptrack/flow"
 )
 
-// benchOps makes n operations shaped like a busy host's: processes that
-// live for a while and go (a pid is alive for about 1% of the run, 50 at a
-// time), each talking over a few of its channels, with the names,
-// syscalls and sizes of the demo's pipes, unix sockets and queues.
-// Operations are 10µs apart.
-func benchOps(seed uint64, n int, base time.Time) func(i int, op *flow.Operation) {
-	const alive = 50
-	comms := []string{"nginx", "php-fpm", "postgres", "redis-server", "demo-server", "demo-worker", "sshd", "systemd-journal"}
-	mechs := []flow.Mechanism{flow.UnixStream, flow.Pipe, flow.POSIXMQ, flow.TCP, flow.UnixDgram}
-	syscalls := []string{"write", "read", "sendmsg", "recvmsg", "mq_timedsend", "mq_timedreceive"}
-	generation := max(n/100, 1)
-	return func(i int, op *flow.Operation) {
-		r := rand.New(rand.NewPCG(seed, uint64(i)))
-		// The processes alive at i: 50 of them, replaced as i moves on.
-		slot := r.IntN(alive)
-		gen := (i + slot*generation/alive) / generation
-		pid := uint32(10000 + gen*alive + slot)
-		m := mechs[int(pid)%len(mechs)]
-		ch := fmt.Sprintf("%s:%d", m, 100000+int(pid)*4+r.IntN(4))
-		*op = flow.Operation{
-			ID:         flow.OpID(r.Uint64() | 1),
-			Time:       base.Add(time.Duration(i) * 10 * time.Microsecond),
-			Duration:   time.Duration(500 + r.IntN(20000)),
-			PID:        pid,
-			TID:        pid,
-			PPID:       1,
-			Comm:       comms[int(pid)%len(comms)],
-			Exe:        "/usr/sbin/" + comms[int(pid)%len(comms)],
-			Mechanism:  m,
-			Op:         flow.OpType(1 + r.IntN(2)),
-			Syscall:    syscalls[r.IntN(len(syscalls))],
-			Channel:    ch,
-			Endpoint:   "socket:[" + ch[len(ch)-6:] + "]",
-			Bytes:      int64(r.IntN(4096)),
-			QueueDepth: -1,
-			Peer:       flow.Peer{PID: pid ^ 1, Comm: comms[int(pid^1)%len(comms)]},
-			CgroupID:   uint64(4000 + pid%7),
-		}
-		if op.Op == flow.Receive {
-			op.Links = []flow.OpID{flow.OpID(r.Uint64() | 1)}
-		}
-	}
-}
+// benchOps is BenchOps: the operations of the store's benchmarks.
+var benchOps = BenchOps
 
 // cpuTime is the process's CPU time so far, user and system.
 func cpuTime() time.Duration {
@@ -206,10 +164,7 @@ func BenchmarkEncode(b *testing.B) {
 	})
 }
 
-// benchStore is a store of n operations of benchOps, encrypted and
-// sealed, made once and kept under the temporary directory (by format
-// version and size) for the next run: the ten-million one takes a
-// while.
+// benchStore is the store the benchmarks share (OpenBenchStore).
 type benchStore struct {
 	dir  string
 	kr   *Keyring
@@ -219,66 +174,11 @@ type benchStore struct {
 }
 
 func makeBenchStore(b *testing.B, n int) *benchStore {
-	root := filepath.Join(os.TempDir(), fmt.Sprintf("icptrack-store-bench-v%d-%d", formatVersion, n))
-	dir, keys, vkFile, done := filepath.Join(root, "store"), filepath.Join(root, "keyring"), filepath.Join(root, "verify-key"), filepath.Join(root, "complete")
-	base := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
-	if _, err := os.Stat(done); err != nil {
-		b.Logf("making a store of %d operations in %s (kept for the next run)", n, root)
-		os.RemoveAll(root)
-		if err := os.MkdirAll(root, 0o700); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := NewKeyring(keys, nil); err != nil {
-			b.Fatal(err)
-		}
-		vk, err := CreateSeal(dir, DefaultSealEvery, base)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(vkFile, []byte(vk.String()), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		// The writer's clock runs with the operations', so that the
-		// store is sealed as it would have been.
-		clock := base
-		w, err := Open(dir, Options{KeyFile: keys, Clock: func() time.Time { return clock }})
-		if err != nil {
-			b.Fatal(err)
-		}
-		gen := benchOps(4, n, base)
-		var op flow.Operation
-		for i := range n {
-			gen(i, &op)
-			clock = op.Time
-			if err := w.Append(&op); err != nil {
-				b.Fatal(err)
-			}
-			if i%1000 == 0 {
-				if err := w.Tick(clock); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		if err := w.Close(); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(done, nil, 0o600); err != nil {
-			b.Fatal(err)
-		}
-	}
-	kr, err := LoadKeyring(keys)
+	s, err := OpenBenchStore(n, b.Logf)
 	if err != nil {
 		b.Fatal(err)
 	}
-	vkText, err := os.ReadFile(vkFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	vk, err := ParseVerifyKey(string(vkText))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &benchStore{dir: dir, kr: kr, vk: vk, base: base, n: n}
+	return &benchStore{dir: s.Dir, kr: s.Keyring, vk: s.VerifyKey, base: s.Base, n: s.N}
 }
 
 // BenchmarkQuery10M: a query over a store of ten million operations

@@ -50,6 +50,7 @@ type captureFlags struct {
 	syslog        syslogFlags
 	database      databaseFlags
 	store         storeFlags
+	api           apiFlags
 
 	// compiled is filter, once config has checked it; nil for none.
 	compiled *filter.Filter
@@ -74,6 +75,7 @@ func (f *captureFlags) register(fs *pflag.FlagSet) {
 	f.syslog.register(fs)
 	f.database.register(fs)
 	f.store.register(fs)
+	f.api.register(fs)
 	fs.StringVar(&f.ringBuffer, "ring-buffer", sizeString(d.RingBufferBytes),
 		"size of the kernel's ring buffer of events: a power of two, such as 4MiB or 64MiB")
 	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit,
@@ -111,6 +113,7 @@ func (f *captureFlags) loadConfig() error {
 	f.syslog.take(file, take)
 	f.database.fromFile(file, take)
 	f.store.take(file, take)
+	f.api.take(file, take)
 	return nil
 }
 
@@ -194,6 +197,9 @@ func (f *captureFlags) config() (probes.Config, error) {
 		return cfg, err
 	}
 	if err := f.store.check(f.mode); err != nil {
+		return cfg, err
+	}
+	if err := f.api.check(f.mode); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -289,6 +295,12 @@ func (f *captureFlags) start(cfg probes.Config) (*session, error) {
 		return nil, err
 	}
 	if err := f.store.open(out, log); err != nil {
+		out.closeSinks()
+		_ = out.shutdown()
+		release()
+		return nil, err
+	}
+	if err := f.api.open(out, &f.store, log); err != nil {
 		out.closeSinks()
 		_ = out.shutdown()
 		release()

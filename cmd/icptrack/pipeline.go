@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,6 +40,9 @@ type outputs struct {
 	syslog *syslog.Sink
 	// pipeline, once made, for the sinks' self-metrics.
 	pipeline *exporter.Pipeline
+	// running is set once the tracer and the pipeline are made: the
+	// API's goroutines read them only then.
+	running atomic.Bool
 }
 
 func (o *outputs) selfStats() exporter.SelfStats {
@@ -129,6 +133,7 @@ func newPipeline(events exporter.OpWriter, out *outputs) *pipeline {
 	}
 	p.Pipeline = exporter.NewPipeline(o)
 	out.pipeline = p.Pipeline
+	out.running.Store(true)
 	return p
 }
 

@@ -59,6 +59,7 @@ type File struct {
 	Syslog             Syslog
 	Database           Database
 	Store              Store
+	API                API
 }
 
 // Trace holds the settings only icptrack trace uses.

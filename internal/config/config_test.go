@@ -69,6 +69,9 @@ store:
   segment_age: 30m
   max_size: 10GiB
   max_age: 30d
+api:
+  address: 127.0.0.1:9470
+  window: 50000
 `
 
 func TestLoadEverySetting(t *testing.T) {
@@ -108,6 +111,9 @@ func TestLoadEverySetting(t *testing.T) {
 	if f.Syslog != (Syslog{URL: "tls://logs.example:6514", Filter: "error and error != EAGAIN", Facility: "local3", RateLimit: 50,
 		CAFile: "/etc/icptrack/syslog-ca.pem", CertFile: "/etc/icptrack/agent.pem", KeyFile: "/etc/icptrack/agent-key.pem"}) {
 		t.Errorf("syslog settings: %+v", f.Syslog)
+	}
+	if f.API != (API{Address: "127.0.0.1:9470", Window: 50000}) {
+		t.Errorf("api settings: %+v", f.API)
 	}
 	if !f.Has("otlp.endpoint") || f.Has("trace.container") {
 		t.Error("Has is wrong")

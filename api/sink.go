@@ -1,0 +1,38 @@
+package api
+
+import (
+	"time"
+
+	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/flow"
+)
+
+var _ exporter.Sink = (*Server)(nil)
+
+// Name is "api".
+func (s *Server) Name() string { return "api" }
+
+// Add keeps a copy of op in the window and offers it to the graph and to
+// the streams' clients. None of them makes it wait: each has a bounded
+// queue, and what does not fit is counted as missed.
+func (s *Server) Add(op *flow.Operation) {
+	c := op.Clone()
+	seq := s.live.add(c)
+	s.graph.offer(c)
+	s.streams.offer(seq, c)
+}
+
+// Tick hands the graph what waited in its batch: the pipeline ticks at
+// least every 100ms.
+func (s *Server) Tick(time.Time) { s.graph.handOn() }
+
+// Flush has nothing to write.
+func (s *Server) Flush() error { return nil }
+
+// Close ends the streams, the graph's goroutine and Serve.
+func (s *Server) Close() error {
+	s.streams.close()
+	s.graph.close()
+	s.shutdown()
+	return nil
+}

@@ -1,0 +1,147 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sseEvent is one event read from a stream.
+type sseEvent struct{ name, data string }
+
+// openStream connects to an SSE route and returns its events as they come.
+func openStream(t *testing.T, srv *httptest.Server, path string) <-chan sseEvent {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	req.Header.Set("X-Test-Scopes", `["read"]`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET %s: %s %s", path, resp.Status, resp.Header.Get("Content-Type"))
+	}
+	events := make(chan sseEvent)
+	go func() {
+		defer close(events)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 16<<20)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				ev.name = line[len("event: "):]
+			case strings.HasPrefix(line, "data: "):
+				ev.data = line[len("data: "):]
+			case line == "" && ev.name != "":
+				events <- ev
+				ev = sseEvent{}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		resp.Body.Close()
+		for range events {
+		}
+	})
+	return events
+}
+
+// waitForClients waits until the server has n stream clients.
+func waitForClients(t *testing.T, s *Server, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); len(*s.streams.subs.Load()) != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d stream clients, want %d", len(*s.streams.subs.Load()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOperationsStreamSendsWhatTheFilterMatches(t *testing.T) {
+	s := newTestServer(t, Options{})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close) // after the streams' cleanups: Close waits for them
+	expr := "pid == 103"
+	events := openStream(t, srv, "/api/v1/operations/stream?filter="+url.QueryEscape(expr))
+	waitForClients(t, s, 1)
+	ops := testOps(200)
+	for _, op := range ops {
+		s.Add(op)
+	}
+	wantLines := want(ops, expr, time.Time{}, time.Time{}, false)
+	for i, w := range wantLines {
+		select {
+		case ev := <-events:
+			if ev.name != "operation" || ev.data != w {
+				t.Fatalf("event %d: %s %s, want operation %s", i, ev.name, ev.data, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d events of %d came", i, len(wantLines))
+		}
+	}
+}
+
+// A client that does not read does not slow the pipeline: Add goes on at
+// full speed, and the client, once it reads again, is told how many
+// operations it missed; with those it received, that is all of them.
+func TestOperationsStreamTellsASlowClientWhatItMissed(t *testing.T) {
+	s := newTestServer(t, Options{Window: 1000})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close) // after the streams' cleanups: Close waits for them
+	events := openStream(t, srv, "/api/v1/operations/stream")
+	waitForClients(t, s, 1)
+	ops := testOps(1000)
+	const total = 200_000
+	start := time.Now()
+	for i := range total {
+		s.Add(ops[i%len(ops)])
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("%d operations took %s to add with a client not reading", total, d)
+	}
+	var got, missed uint64
+	for got+missed < total {
+		select {
+		case ev := <-events:
+			switch ev.name {
+			case "operation":
+				got++
+			case "missed":
+				var m struct{ Missed uint64 }
+				if err := json.Unmarshal([]byte(ev.data), &m); err != nil || m.Missed == 0 {
+					t.Fatalf("missed event %q", ev.data)
+				}
+				missed += m.Missed
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after %d operations and %d missed, nothing more came (want %d in all)", got, missed, total)
+		}
+	}
+	if missed == 0 || got+missed != total {
+		t.Errorf("%d received and %d missed, want %d in all, some missed", got, missed, total)
+	}
+}
+
+func TestStreamClientsLeaveWhenTheyHangUp(t *testing.T) {
+	s := newTestServer(t, Options{})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close) // after the streams' cleanups: Close waits for them
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/operations/stream", nil)
+	req.Header.Set("X-Test-Scopes", `["read"]`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForClients(t, s, 1)
+	resp.Body.Close()
+	s.Add(testOps(1)[0]) // a write is what finds the client gone, if nothing else does
+	waitForClients(t, s, 0)
+}

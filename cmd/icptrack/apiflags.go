@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/icptrack/icptrack/api"
+	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/internal/config"
+	"github.com/icptrack/icptrack/probes"
+	"github.com/icptrack/icptrack/store"
+)
+
+// apiFlags are --api and the file's api section: the query API and the
+// live view (README: "The API").
+type apiFlags struct {
+	addr   string
+	window int
+}
+
+func (f *apiFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.addr, "api", "",
+		"serve the query API and the live view on this address, such as 127.0.0.1:9470 (README: The API)")
+}
+
+// take reads the file's api section where the flags were not given.
+func (f *apiFlags) take(file *config.File, take func(key, flag string, apply func())) {
+	take("api.address", "api", func() { f.addr = file.API.Address })
+	if file.Has("api.window") {
+		f.window = file.API.Window
+	}
+}
+
+// check finds mistakes before anything starts.
+func (f *apiFlags) check(mode string) error {
+	if f.addr == "" {
+		return nil
+	}
+	if mode == modeMetrics {
+		return usageError("--api needs --mode events: metrics mode counts operations in the kernel and keeps none to serve")
+	}
+	return checkAPIAddress(f.addr)
+}
+
+// checkAPIAddress refuses what is not loopback: the API has no
+// credentials yet, and without them it must not be reachable from other
+// hosts.
+func checkAPIAddress(addr string) error {
+	if err := config.CheckListenAddress(addr); err != nil {
+		return usageError("--api: %v", err)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
+		return nil
+	}
+	return usageError("--api %s is not a loopback address: without credentials the API serves this host only; use 127.0.0.1:PORT or [::1]:PORT", addr)
+}
+
+// open starts the API's server before the tracer loads, so that an
+// address in use fails fast; the server joins out's sinks, and the
+// pipeline's closing of its sinks stops it.
+func (f *apiFlags) open(out *outputs, st *storeFlags, log *zap.Logger) error {
+	if f.addr == "" {
+		return nil
+	}
+	log = log.Named("api")
+	o := api.Options{Window: f.window, Version: exporter.Version(), Log: log, Ready: out.running.Load, StoreDir: st.dir,
+		Status: func() api.Status { return captureStatus(out) }}
+	if st.dir != "" {
+		kr, err := loadKeyringOf(st.keyFile)
+		if err != nil {
+			return err
+		}
+		if o.Store, err = store.OpenReader(st.dir, kr); err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+	}
+	srv, err := startAPI(f.addr, o, log)
+	if err != nil {
+		return err
+	}
+	out.sinks = append(out.sinks, srv)
+	return nil
+}
+
+// startAPI listens on addr and serves in the background.
+func startAPI(addr string, o api.Options, log *zap.Logger) (*api.Server, error) {
+	srv, err := api.New(o)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &exitError{code: exitFailure, err: fmt.Errorf("--api: %v: choose a free port", err)}
+	}
+	log.Info("serving the API, without credentials: this host only", zap.String("address", "http://"+l.Addr().String()))
+	go func() {
+		if err := srv.Serve(l); err != nil {
+			log.Error("the API stopped", zap.Error(err))
+		}
+	}()
+	return srv, nil
+}
+
+// loadKeyringOf reads the store's keyring, if it has one.
+func loadKeyringOf(keyFile string) (*store.Keyring, error) {
+	path := store.ResolveKeyFile(keyFile)
+	if path == "" {
+		return nil, nil
+	}
+	kr, err := store.LoadKeyring(path)
+	if err != nil {
+		return nil, keyError(err)
+	}
+	return kr, nil
+}
+
+// captureStatus is what status shows admins of a running capture.
+func captureStatus(out *outputs) api.Status {
+	st := api.Status{Kernel: probes.KernelRelease(), Drops: map[string]uint64{}}
+	if !out.running.Load() {
+		return st
+	}
+	self := out.selfStats()
+	st.Drops["ring_buffer"] = self.RingBufferDropped
+	st.Drops["export"] = self.ExportDropped
+	for _, s := range self.Sinks {
+		st.Drops[s.Name] = s.Dropped
+	}
+	if out.tracer != nil {
+		for _, m := range out.tracer.Mechanisms() {
+			ms := api.Mechanism{Name: m.Mechanism.String(), On: m.Err == nil}
+			if m.Err != nil {
+				ms.Reason = m.Err.Error()
+			}
+			st.Mechanisms = append(st.Mechanisms, ms)
+		}
+	}
+	return st
+}

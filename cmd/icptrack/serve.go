@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
+
+	"github.com/icptrack/icptrack/api"
+	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/store"
+)
+
+// defaultAPIAddress is serve's --api when none is given.
+const defaultAPIAddress = "127.0.0.1:9470"
+
+type serveFlags struct {
+	storeKeyFlags
+	store string
+	addr  string
+}
+
+func newServeCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve --store DIR [--api ADDR]",
+		Short: "Serve a store (--store) over the query API and the live view, with nothing traced",
+		Long: `serve answers the API's queries (README: The API) from a store written with --store,
+for looking at a capture afterwards. It is the server of run and trace --api, without the
+capture: the graph and the channel and process pages take at= (RFC 3339) for the time to look at.`,
+		Example: `  icptrack serve --store /var/lib/icptrack/store --api 127.0.0.1:9470
+  curl -s 'http://127.0.0.1:9470/api/v1/operations?filter=pid%20%3D%3D%201234&limit=10'`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error { return runServe(&f) },
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&f.store, "store", "", "the store's directory (required)")
+	cmd.Flags().StringVar(&f.addr, "api", defaultAPIAddress, "the address to serve on")
+	return cmd
+}
+
+func runServe(f *serveFlags) error {
+	if f.store == "" {
+		return usageError("serve needs the store to serve: icptrack serve --store DIR")
+	}
+	if err := checkAPIAddress(f.addr); err != nil {
+		return err
+	}
+	kr, err := f.load()
+	if err != nil {
+		return err
+	}
+	r, err := store.OpenReader(f.store, kr)
+	if err != nil {
+		return usageError("--store: %v: give the directory of a store written with run or trace --store", err)
+	}
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), zap.InfoLevel)).Named("api")
+	defer func() { _ = log.Sync() }()
+	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	defer stop()
+	srv, err := startAPI(f.addr, api.Options{Store: r, StoreDir: f.store, Version: exporter.Version(), Log: log}, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return srv.Close()
+}

@@ -1,0 +1,36 @@
+package config
+
+import (
+	"errors"
+	"math"
+
+	"gopkg.in/yaml.v3"
+)
+
+// API holds the query API's settings (README: "The API"): where it
+// listens, and how many operations it keeps in memory without a store.
+// Credentials and TLS are api/auth's keys.
+type API struct {
+	Address string
+	Window  int
+}
+
+func init() {
+	keys["api.address"] = func(f *File, n *yaml.Node) error {
+		if err := scalar(n, &f.API.Address); err != nil {
+			return err
+		}
+		return CheckListenAddress(f.API.Address)
+	}
+	keys["api.window"] = func(f *File, n *yaml.Node) error {
+		v, err := number(n)
+		if err != nil {
+			return err
+		}
+		if v < 1 || v != math.Trunc(v) || v > 100_000_000 {
+			return errors.New("must be the operations to keep in memory, from 1 to 100000000 (default 100000)")
+		}
+		f.API.Window = int(v)
+		return nil
+	}
+}
