@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"go.uber.org/zap"
+
+	"github.com/icptrack/icptrack/api/auth/credential"
 )
 
 // TLSConfig is api.tls: the server's certificate and key, PEM files.
@@ -98,7 +100,7 @@ func (c *certificate) load() error {
 	if err != nil {
 		return fmt.Errorf("API TLS certificate: %w", err)
 	}
-	keyInfo, err := CheckKeyFile(c.cfg.KeyFile)
+	keyInfo, err := credential.CheckKeyFile(c.cfg.KeyFile)
 	if err != nil {
 		return err
 	}
@@ -108,19 +110,6 @@ func (c *certificate) load() error {
 	}
 	c.pair, c.seen = &pair, [2]os.FileInfo{certInfo, keyInfo}
 	return nil
-}
-
-// CheckKeyFile refuses a private key that every user on the machine can
-// read.
-func CheckKeyFile(path string) (os.FileInfo, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("API TLS key: %w", err)
-	}
-	if info.Mode().Perm()&0o004 != 0 {
-		return nil, fmt.Errorf("API TLS key %s is readable by every user: chmod 600 %s", path, path)
-	}
-	return info, nil
 }
 
 func (c *certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {

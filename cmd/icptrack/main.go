@@ -59,7 +59,7 @@ func execute(args []string) int {
 		return usageError("%v (see icptrack --help)", err)
 	})
 	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand(),
-		newAnalyzeCommand(), newDiffCommand(), newReplayCommand(), newKeysCommand(), newVerifyCommand(), newQueryCommand())
+		newAnalyzeCommand(), newDiffCommand(), newReplayCommand(), newKeysCommand(), newVerifyCommand(), newQueryCommand(), newTokenCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

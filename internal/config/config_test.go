@@ -69,6 +69,14 @@ store:
   segment_age: 30m
   max_size: 10GiB
   max_age: 30d
+api:
+  insecure: true
+  rate_limit: 5
+  tls: {cert_file: /etc/icptrack/api.pem}
+  tokens:
+    - {name: grafana, hash: "sha256:e69f145108b57eeb996d8986c093342ecea465c6863d393debac2b8253e23730", scopes: [read], expires: 2027-01-01T00:00:00Z}
+  users:
+    - {name: alice, hash: "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy", scopes: [read, admin]}
 `
 
 func TestLoadEverySetting(t *testing.T) {
@@ -76,8 +84,10 @@ func TestLoadEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Keys) != len(Keys())-2 { // all but otlp.certificate and trace.container
-		t.Errorf("%d keys set, want %d", len(f.Keys), len(Keys())-2)
+	// All but otlp.certificate, trace.container and api.tls.key_file
+	// (whose file must exist: apiauth_test.go).
+	if len(f.Keys) != len(Keys())-3 {
+		t.Errorf("%d keys set, want %d", len(f.Keys), len(Keys())-3)
 	}
 	if f.Format != "otlp-proto" {
 		t.Errorf("format %q", f.Format)
