@@ -7,6 +7,7 @@ package auth
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,6 +122,9 @@ func New(cfg Config, log *zap.Logger) (*Authenticator, error) {
 	for _, u := range cfg.Users {
 		if err := checkCredential("user", u.Name, u.Scopes); err != nil {
 			return nil, err
+		}
+		if strings.ContainsAny(u.Name, ":") || hasControl(u.Name) {
+			return nil, fmt.Errorf("API user %q: a basic-auth name cannot hold a colon or a control character", u.Name)
 		}
 		h, err := credential.ParsePasswordHash(u.Hash)
 		if err != nil {

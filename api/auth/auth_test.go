@@ -387,6 +387,7 @@ func TestBadConfigurationIsRefused(t *testing.T) {
 		{Config{Tokens: []Token{{Name: "g", Hash: hash, Scopes: []string{"read"}}, {Name: "g", Hash: hash, Scopes: []string{"read"}}}}, "configured twice"},
 		{Config{Users: []User{{Name: "a", Hash: "plaintext", Scopes: []string{"read"}}}}, "is not a password hash"},
 		{Config{Users: []User{{Hash: "plaintext", Scopes: []string{"read"}}}}, "has no name"},
+		{Config{Users: []User{{Name: "read:payload", Hash: "plaintext", Scopes: []string{"read"}}}}, "cannot hold a colon"},
 	} {
 		_, err := New(c.cfg, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
