@@ -329,7 +329,7 @@ func TestFailedLoginsAreLoggedALineASecondPerSource(t *testing.T) {
 		suppressed     int64
 	}{
 		{"203.0.113.5", `wrong password "alice"`, 0},
-		{"203.0.113.6", "expired token expired", 0},
+		{"203.0.113.6", `token "expired" expired`, 0},
 		{"203.0.113.5", `unknown user "mallory"`, 4},
 	}
 	for i, w := range want {

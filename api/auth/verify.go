@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"strconv"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -43,7 +44,7 @@ func (a *Authenticator) checkToken(tok string) (Principal, string, string) {
 		return Principal{}, "", "unknown token"
 	}
 	if !found.expires.IsZero() && !a.now().Before(found.expires) {
-		return Principal{}, "", "expired token " + found.name
+		return Principal{}, "", "token " + strconv.Quote(found.name) + " expired"
 	}
 	return Principal{Name: found.name, Scopes: found.scopes}, tokenKey(found.name), ""
 }
