@@ -7,6 +7,7 @@ package auth
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -54,12 +55,13 @@ type Authenticator struct {
 	// dummy is checked when a basic-auth user is unknown, so that an
 	// unknown name costs what a wrong password does and names cannot be
 	// told apart by timing.
-	dummy   *credential.PasswordHash
-	limits  map[string]*rate.Limiter // by principal key
-	sources *lru.Cache[string, *source]
-	logMu   sync.Mutex // guards each source's limiter and log state
-	log     *zap.Logger
-	now     func() time.Time
+	dummy    *credential.PasswordHash
+	checking chan struct{}            // a slot per password check under way
+	limits   map[string]*rate.Limiter // by principal key
+	sources  *lru.Cache[string, *source]
+	logMu    sync.Mutex // guards each source's limiter and log state
+	log      *zap.Logger
+	now      func() time.Time
 }
 
 type token struct {
@@ -88,11 +90,12 @@ func New(cfg Config, log *zap.Logger) (*Authenticator, error) {
 		return nil, err
 	}
 	a := &Authenticator{
-		users:   map[string]*user{},
-		limits:  map[string]*rate.Limiter{},
-		sources: sources,
-		log:     log,
-		now:     time.Now,
+		users:    map[string]*user{},
+		limits:   map[string]*rate.Limiter{},
+		sources:  sources,
+		log:      log,
+		now:      time.Now,
+		checking: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
 	perSecond := cfg.RateLimit
 	if perSecond == 0 {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -426,5 +427,45 @@ func TestHeadersAreSetOnEveryResponse(t *testing.T) {
 		if got := w.Header().Get(k); got != v {
 			t.Errorf("%s: %q, want %q", k, got, v)
 		}
+	}
+}
+
+func TestPasswordChecksAreBoundedUnderConcurrentLogins(t *testing.T) {
+	f := newFixture(t, -1)
+	f.a.now = time.Now // goroutines read it
+	var mu sync.Mutex
+	running, most := 0, 0
+	orig := verifyPassword
+	verifyPassword = func(h *credential.PasswordHash, pw string) bool {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return orig(h, pw)
+	}
+	defer func() { verifyPassword = orig }()
+	var wg sync.WaitGroup
+	codes := make([]int, 40)
+	for i := range codes {
+		wg.Go(func() {
+			pw := alicePassword
+			if i%2 == 1 {
+				pw = "wrong"
+			}
+			codes[i] = f.do(t, ScopeRead, "192.0.2."+strconv.Itoa(i), basic("alice", pw)).status
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if want := []int{200, 401}[i%2]; c != want {
+			t.Errorf("login %d: %d, want %d", i, c, want)
+		}
+	}
+	if most > cap(f.a.checking) || most < 2 {
+		t.Errorf("%d password checks ran at once, want 2 to %d", most, cap(f.a.checking))
 	}
 }

@@ -261,3 +261,53 @@ func TestBadTLSFilesAreRefused(t *testing.T) {
 		t.Errorf("junk certificate: %v", err)
 	}
 }
+
+// TestGuardedAPIOverTLS puts the pieces together as the server does:
+// Listen, Headers and Require, with a real client over the network.
+func TestGuardedAPIOverTLS(t *testing.T) {
+	ca := newTestCA(t)
+	f := newFixture(t, -1)
+	f.a.now = time.Now
+	ln, err := Listen("127.0.0.1:0", ca.tls, false, f.a.Open(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: Headers(guarded(f.a, ScopeRead)), ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true}}
+	get := func(authorization string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", "https://"+ln.Addr().String()+"/api/v1/operations", nil)
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := get(bearer(f.tok["read"]))
+	if resp.StatusCode != 200 || body != secret+" for read" || resp.ProtoMajor != 2 || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("right token: %s %d %q, Cache-Control %q", resp.Proto, resp.StatusCode, body, resp.Header.Get("Cache-Control"))
+	}
+	resp, body = get(basic("alice", "wrong"))
+	if resp.StatusCode != 401 || strings.Contains(body, secret) || resp.Header.Get("WWW-Authenticate") != Challenge || resp.Header.Get("Content-Security-Policy") != CSP {
+		t.Errorf("wrong password: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	// A header folded onto two lines (obsolete line folding) is one
+	// header joined with a space (RFC 9112 5.2), here not a credential.
+	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET /api/v1/operations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer x\r\n "+f.tok["read"]+"\r\n\r\n")
+	raw, _ := io.ReadAll(conn)
+	if !strings.HasPrefix(string(raw), "HTTP/1.1 401 ") || strings.Contains(string(raw), secret) {
+		t.Errorf("a folded header: %q", raw)
+	}
+}

@@ -51,6 +51,11 @@ func (a *Authenticator) checkToken(tok string) (Principal, string, string) {
 
 // checkUser checks a basic-auth user and password.
 func (a *Authenticator) checkUser(name, password string) (Principal, string, string) {
+	// At most a few checks at once: each takes argon2id's memory (19
+	// MiB by default), and logins from many addresses must not add up to
+	// all of the machine's.
+	a.checking <- struct{}{}
+	defer func() { <-a.checking }()
 	u := a.users[name]
 	if u == nil {
 		if a.dummy != nil {
