@@ -6,6 +6,8 @@
 package auth
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"runtime"
 	"strings"
@@ -56,12 +58,15 @@ type Authenticator struct {
 	// unknown name costs what a wrong password does and names cannot be
 	// told apart by timing.
 	dummy    *credential.PasswordHash
-	checking chan struct{}            // a slot per password check under way
-	limits   map[string]*rate.Limiter // by principal key
-	sources  *lru.Cache[string, *source]
-	logMu    sync.Mutex // guards each source's limiter and log state
-	log      *zap.Logger
-	now      func() time.Time
+	checking chan struct{} // a slot per password check under way
+	// verified remembers right basic-auth logins for verifiedFor.
+	verified    *lru.Cache[[sha256.Size]byte, time.Time]
+	loginSecret []byte
+	limits      map[string]*rate.Limiter // by principal key
+	sources     *lru.Cache[string, *source]
+	logMu       sync.Mutex // guards each source's limiter and log state
+	log         *zap.Logger
+	now         func() time.Time
 }
 
 type token struct {
@@ -89,13 +94,23 @@ func New(cfg Config, log *zap.Logger) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
+	verified, err := lru.New[[sha256.Size]byte, time.Time](maxSources)
+	if err != nil {
+		return nil, err
+	}
+	loginSecret := make([]byte, 32)
+	if _, err := rand.Read(loginSecret); err != nil {
+		return nil, fmt.Errorf("cannot read random bytes: %w", err)
+	}
 	a := &Authenticator{
-		users:    map[string]*user{},
-		limits:   map[string]*rate.Limiter{},
-		sources:  sources,
-		log:      log,
-		now:      time.Now,
-		checking: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		verified:    verified,
+		loginSecret: loginSecret,
+		users:       map[string]*user{},
+		limits:      map[string]*rate.Limiter{},
+		sources:     sources,
+		log:         log,
+		now:         time.Now,
+		checking:    make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
 	perSecond := cfg.RateLimit
 	if perSecond == 0 {
