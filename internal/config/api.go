@@ -9,10 +9,10 @@ import (
 
 // API holds the query API's settings (README: "The API"): where it
 // listens, and how many operations it keeps in memory without a store.
-// Credentials and TLS are api/auth's keys.
 type API struct {
 	Address string
 	Window  int
+	Auth    APIAuth // api.tls, api.insecure, api.tokens, api.users, api.rate_limit
 }
 
 func init() {

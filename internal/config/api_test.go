@@ -11,7 +11,7 @@ func TestAPIKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.API != (API{Address: "127.0.0.1:9470", Window: 5000}) || !f.Has("api.window") {
+	if f.API.Address != "127.0.0.1:9470" || f.API.Window != 5000 || !f.Has("api.window") {
 		t.Errorf("api settings: %+v", f.API)
 	}
 	for _, tc := range []struct {

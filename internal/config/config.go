@@ -325,6 +325,9 @@ func Parse(path string, b []byte) (*File, error) {
 // valueLine is the file's line of err in value v: v's own, or for a
 // filter, the line of the filter the error is on.
 func valueLine(v *yaml.Node, err error) int {
+	if le := (*lineError)(nil); errors.As(err, &le) {
+		return le.line
+	}
 	var fe *filter.Error
 	if !errors.As(err, &fe) {
 		return v.Line

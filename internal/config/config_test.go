@@ -72,6 +72,13 @@ store:
 api:
   address: 127.0.0.1:9470
   window: 50000
+  insecure: true
+  rate_limit: 5
+  tls: {cert_file: /etc/icptrack/api.pem}
+  tokens:
+    - {name: grafana, hash: "sha256:e69f145108b57eeb996d8986c093342ecea465c6863d393debac2b8253e23730", scopes: [read], expires: 2027-01-01T00:00:00Z}
+  users:
+    - {name: alice, hash: "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy", scopes: [read, admin]}
 `
 
 func TestLoadEverySetting(t *testing.T) {
@@ -79,8 +86,10 @@ func TestLoadEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Keys) != len(Keys())-2 { // all but otlp.certificate and trace.container
-		t.Errorf("%d keys set, want %d", len(f.Keys), len(Keys())-2)
+	// All but otlp.certificate, trace.container and api.tls.key_file
+	// (whose file must exist: apiauth_test.go).
+	if len(f.Keys) != len(Keys())-3 {
+		t.Errorf("%d keys set, want %d", len(f.Keys), len(Keys())-3)
 	}
 	if f.Format != "otlp-proto" {
 		t.Errorf("format %q", f.Format)
@@ -112,7 +121,9 @@ func TestLoadEverySetting(t *testing.T) {
 		CAFile: "/etc/icptrack/syslog-ca.pem", CertFile: "/etc/icptrack/agent.pem", KeyFile: "/etc/icptrack/agent-key.pem"}) {
 		t.Errorf("syslog settings: %+v", f.Syslog)
 	}
-	if f.API != (API{Address: "127.0.0.1:9470", Window: 50000}) {
+	if a := f.API; a.Address != "127.0.0.1:9470" || a.Window != 50000 || !a.Auth.Insecure || a.Auth.RateLimit != 5 ||
+		a.Auth.CertFile != "/etc/icptrack/api.pem" || len(a.Auth.Tokens) != 1 || a.Auth.Tokens[0].Name != "grafana" ||
+		len(a.Auth.Users) != 1 || a.Auth.Users[0].Scopes[1] != "admin" {
 		t.Errorf("api settings: %+v", f.API)
 	}
 	if !f.Has("otlp.endpoint") || f.Has("trace.container") {
