@@ -195,4 +195,7 @@ function updateFocusChoices() {
   sel.value = graph.nodes.has(settings.focus) ? settings.focus : "";
 }
 
+// For the browser tests and the console: the map and the graph it draws.
+window.icptrackLiveView = { map, graph };
+
 connect();
