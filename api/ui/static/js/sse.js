@@ -14,6 +14,8 @@ export async function parseEvents(reader, onEvent) {
     buf += value;
     let nl;
     while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+      // A "\r" at the end of a chunk may be half of a "\r\n": wait.
+      if (buf[nl] === "\r" && nl === buf.length - 1) break;
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + (buf[nl] === "\r" && buf[nl + 1] === "\n" ? 2 : 1));
       if (line === "") {
