@@ -28,6 +28,8 @@ const map = new MapView($("map"), $("legend"), select);
 const tables = new Tables($("processes"), $("channels"), select);
 
 function select(sel) {
+  // The "N more" node and its summed edges stand for many: nothing to open.
+  if (sel.id === "more" || sel.id.startsWith("more|")) return;
   map.select(sel);
   panel.show(sel, graph);
   tables.render(view, graph, sel);
