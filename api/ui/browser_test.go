@@ -224,3 +224,18 @@ func setControl(p *uitest.Page, id, value string) {
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
+
+func TestPauseHoldsTheMapAndResumeCatchesUp(t *testing.T) {
+	p := uitest.Open(t, newFixture(t, &fixtureAPI{}))
+	p.WaitForLinks(uitest.Demo, 10*time.Second)
+	p.Do("pause", chromedp.Click(chromedp.ID("pause")))
+	p.WaitFor("the paused status", `document.getElementById("status").textContent.startsWith("paused")`, 5*time.Second)
+	held := p.Status()
+	time.Sleep(time.Second) // four of the fixture's updates
+	if now := p.Status(); now != held {
+		t.Errorf("paused, the status still changes: %q, then %q", held, now)
+	}
+	p.Do("resume", chromedp.Click(chromedp.ID("pause")))
+	p.WaitFor("updates again", `(() => { const s = document.getElementById("status").textContent; return s.startsWith("live") && s !== `+jsString(held)+`; })()`, 5*time.Second)
+	p.WaitForLinks(uitest.Demo, 5*time.Second)
+}

@@ -33,7 +33,7 @@ export class Panel {
     this.update(graph);
     try {
       const detail = sel.kind === "edge"
-        ? await getJSON(`/api/v1/channels/${encodeURIComponent(channelOf(sel.id))}`)
+        ? await getJSON(`/api/v1/channels/${encodeURIComponent(graph.edges.get(sel.id)?.channel || channelOf(sel.id))}`)
         : await getJSON(`/api/v1/processes/${encodeURIComponent(sel.id.replace(/^p:/, ""))}`);
       if (req !== this.request) return;
       this.ops.replaceChildren(operations(detail.operations || []));
