@@ -44,7 +44,7 @@ type fixtureAPI struct {
 	seq   uint64
 }
 
-const maxOps = 20000
+const maxOps = 50000
 
 // csp is the contract's Content-Security-Policy, so the browser tests see
 // a CSP violation as the real server would cause it.
@@ -90,7 +90,7 @@ func (f *fixtureAPI) routes() []route {
 // receive on each route, with a failing send now and then.
 func (f *fixtureAPI) generate(now time.Time) {
 	if f.next.IsZero() {
-		f.next = now.Add(-2 * time.Minute)
+		f.next = now.Add(-10 * time.Second)
 	}
 	for ; f.next.Before(now); f.next = f.next.Add(20 * time.Millisecond) {
 		for i, r := range f.routes() {
