@@ -104,8 +104,9 @@ func (f *fixtureAPI) generate(now time.Time) {
 			if !r.unknownReceiver {
 				send.Peer = flow.Peer{PID: r.to.pid, Comm: r.to.comm}
 			}
-			if f.seq%97 == 0 {
-				send.Error, send.Bytes = "EAGAIN", 0
+			// Nobody listens at the UDP port: one send in ten is refused.
+			if r.unknownReceiver && f.seq%10 == 0 {
+				send.Error, send.Bytes = "ECONNREFUSED", 0
 			}
 			f.ops = append(f.ops, send)
 			if r.unknownReceiver {

@@ -32,6 +32,7 @@ function select(sel) {
   if (sel.id === "more" || sel.id.startsWith("more|")) return;
   map.select(sel);
   panel.show(sel, graph);
+  map.resize();
   tables.render(view, graph, sel);
 }
 
@@ -182,6 +183,7 @@ $("find-form").addEventListener("submit", (ev) => {
 });
 $("panel-close").addEventListener("click", () => {
   panel.close();
+  map.resize();
   map.select(null);
   tables.render(view, graph, null);
 });

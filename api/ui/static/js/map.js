@@ -138,7 +138,18 @@ export class MapView {
   layout() {
     if (this.cy.nodes().length === 0) return;
     this.cy.layout(layout).run();
+    // A small map fitted to the canvas would be drawn huge.
+    if (this.cy.zoom() > 1.2) {
+      this.cy.zoom(1.2);
+      this.cy.center();
+    }
     this.laidOut = true;
+  }
+
+  // resize tells Cytoscape its container changed size (the side panel
+  // opened or closed): it sizes its canvas only when told.
+  resize() {
+    this.cy.resize();
   }
 
   // place puts each new node one rank right of a node that sends to it,

@@ -94,9 +94,10 @@ function operations(ops) {
   const cols = ["time", "process", "op", "syscall", "bytes", "duration", "error"];
   if (payload) cols.push("payload");
   const head = el("tr", {}, ...cols.map((c) => el("th", { scope: "col" }, c)));
-  const rows = ops.map((o) => {
+  // Newest first, to the millisecond: the panel is narrow.
+  const rows = [...ops].reverse().map((o) => {
     const cells = [
-      (o.time || "").replace(/^.*T/, "").replace(/Z$/, ""),
+      (o.time || "").replace(/^.*T/, "").replace(/Z$/, "").slice(0, 12),
       `${o.comm || "?"} ${o.pid}`, o.op, o.syscall, String(o.bytes || 0), duration(o.duration_ns), o.error || "",
     ];
     if (payload) cells.push(o.payload ? atobSafe(o.payload) : "");
