@@ -30,9 +30,11 @@ const tables = new Tables($("processes"), $("channels"), select);
 function select(sel) {
   // The "N more" node and its summed edges stand for many: nothing to open.
   if (sel.id === "more" || sel.id.startsWith("more|")) return;
+  const opening = $("panel").hidden;
   map.select(sel);
   panel.show(sel, graph);
-  map.resize();
+  // The map narrows for the panel; refit only then, not on every click.
+  if (opening) map.resize();
   tables.render(view, graph, sel);
 }
 

@@ -138,18 +138,25 @@ export class MapView {
   layout() {
     if (this.cy.nodes().length === 0) return;
     this.cy.layout(layout).run();
+    this.fit();
+    this.laidOut = true;
+  }
+
+  // fit brings the whole map into view; it moves the view, not the nodes.
+  fit() {
+    this.cy.fit(undefined, 30);
     // A small map fitted to the canvas would be drawn huge.
     if (this.cy.zoom() > 1.2) {
       this.cy.zoom(1.2);
       this.cy.center();
     }
-    this.laidOut = true;
   }
 
   // resize tells Cytoscape its container changed size (the side panel
   // opened or closed): it sizes its canvas only when told.
   resize() {
     this.cy.resize();
+    this.fit();
   }
 
   // place puts each new node one rank right of a node that sends to it,
