@@ -239,3 +239,33 @@ func TestPauseHoldsTheMapAndResumeCatchesUp(t *testing.T) {
 	p.WaitFor("updates again", `(() => { const s = document.getElementById("status").textContent; return s.startsWith("live") && s !== `+jsString(held)+`; })()`, 5*time.Second)
 	p.WaitForLinks(uitest.Demo, 5*time.Second)
 }
+
+func TestFindAndThicknessControls(t *testing.T) {
+	p := uitest.Open(t, newFixture(t, &fixtureAPI{}))
+	p.WaitForLinks(uitest.Demo, 10*time.Second)
+
+	p.Do("find", chromedp.SetValue(chromedp.ID("find"), "demo-w"), chromedp.SendKeys(chromedp.ID("find"), "\r"))
+	p.WaitFor("the find's result", `document.getElementById("status").textContent === "1 process found"`, 5*time.Second)
+	found := uitest.Eval[[]string](p, `window.icptrackLiveView.map.cy.nodes(".found").map((n) => n.data("label"))`)
+	if len(found) != 1 || !strings.HasPrefix(found[0], "demo-worker ") {
+		t.Errorf("find demo-w rings %v, want demo-worker alone", found)
+	}
+
+	widths := func() map[string]float64 {
+		return uitest.Eval[map[string]float64](p, `Object.fromEntries(window.icptrackLiveView.map.cy.edges().map((e) => [e.id(), e.data("width")]))`)
+	}
+	byBytes := widths()
+	setControl(p, "thickness", "ops")
+	p.WaitFor("the legend to say operations/s", `document.getElementById("legend").textContent.includes("Thickness: operations/s")`, 5*time.Second)
+	byOps := widths()
+	// The demo's routes move different sizes at the same rate: by bytes
+	// their edges differ, by operations the busiest are equal.
+	unixBack := p.ChannelID(uitest.Link{Mechanism: "unix_stream", From: "demo-server", To: "demo-client"})
+	pipe := p.ChannelID(pipeLink)
+	if byBytes[unixBack] <= byBytes[pipe] {
+		t.Errorf("by bytes/s the 128-byte answers (%.1f) are not thicker than the 64-byte pipe writes (%.1f)", byBytes[unixBack], byBytes[pipe])
+	}
+	if byOps[unixBack] != byOps[pipe] {
+		t.Errorf("by operations/s two edges at the same rate differ: %.1f and %.1f", byOps[unixBack], byOps[pipe])
+	}
+}
