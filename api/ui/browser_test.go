@@ -269,3 +269,26 @@ func TestFindAndThicknessControls(t *testing.T) {
 		t.Errorf("by operations/s two edges at the same rate differ: %.1f and %.1f", byOps[unixBack], byOps[pipe])
 	}
 }
+
+func TestGroupByExecutableContainerOrNothing(t *testing.T) {
+	p := uitest.Open(t, newFixture(t, &fixtureAPI{}))
+	p.WaitForLinks(uitest.Demo, 10*time.Second)
+	groups := func() []string {
+		g := uitest.Eval[[]string](p, `window.icptrackLiveView.map.cy.nodes("[?group]").map((n) => n.data("label"))`)
+		slices.Sort(g)
+		return g
+	}
+	want := []string{"/usr/local/bin/demo-client", "/usr/local/bin/demo-server", "/usr/local/bin/demo-worker"}
+	if g := groups(); !slices.Equal(g, want) {
+		t.Errorf("grouped by executable, the boxes are %v, want %v", g, want)
+	}
+	setControl(p, "group", "container")
+	if g := groups(); !slices.Equal(g, []string{"host"}) {
+		t.Errorf("grouped by container (and none runs in one), the boxes are %v, want [host]", g)
+	}
+	setControl(p, "group", "none")
+	if g := groups(); len(g) != 0 {
+		t.Errorf("grouped by nothing, the map still has boxes %v", g)
+	}
+	p.CheckMapMatchesTables()
+}
