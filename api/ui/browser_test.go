@@ -245,7 +245,7 @@ func TestFindAndThicknessControls(t *testing.T) {
 	p.WaitForLinks(uitest.Demo, 10*time.Second)
 
 	p.Do("find", chromedp.SetValue(chromedp.ID("find"), "demo-w"), chromedp.SendKeys(chromedp.ID("find"), "\r"))
-	p.WaitFor("the find's result", `document.getElementById("status").textContent === "1 process found"`, 5*time.Second)
+	p.WaitFor("the find's result", `document.getElementById("find-result").textContent === "1 process found"`, 5*time.Second)
 	found := uitest.Eval[[]string](p, `window.icptrackLiveView.map.cy.nodes(".found").map((n) => n.data("label"))`)
 	if len(found) != 1 || !strings.HasPrefix(found[0], "demo-worker ") {
 		t.Errorf("find demo-w rings %v, want demo-worker alone", found)

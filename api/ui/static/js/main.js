@@ -67,6 +67,8 @@ function connect() {
     while (!ctl.signal.aborted) {
       try {
         await stream("/api/v1/graph/stream", params, (name, data) => {
+          // A chunk read before a pause or a new filter may still be parsed.
+          if (ctl.signal.aborted) return;
           delay = 1000;
           if (name === "snapshot") graph.snapshot(data);
           else if (name === "diff") graph.apply(data);
@@ -181,7 +183,8 @@ $("relayout").addEventListener("click", () => map.layout());
 $("find-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const n = map.find($("find").value);
-  status(`${n} process${n === 1 ? "" : "es"} found`);
+  // Its own line: the status line is rewritten on every update.
+  $("find-result").textContent = $("find").value.trim() ? `${n} process${n === 1 ? "" : "es"} found` : "";
 });
 $("panel-close").addEventListener("click", () => {
   panel.close();
