@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icptrack/icptrack/api/auth"
+	"github.com/icptrack/icptrack/api/auth/authtest"
+	"github.com/icptrack/icptrack/api/auth/credential"
 	"github.com/icptrack/icptrack/exporter"
 	"github.com/icptrack/icptrack/flow"
 )
@@ -53,24 +56,19 @@ func testOps(n int) []*flow.Operation {
 	return ops
 }
 
-// fakeAuth stands in for api/auth until it is on this branch: the scopes
-// come from the X-Test-Scopes header, and Require refuses what lacks one.
-type fakeAuth struct{}
-
-func (fakeAuth) Require(scope string, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Test-Scopes") == "" {
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "no credential"})
-			return
+// bearer is the Authorization header of authtest.Config()'s token for
+// the strongest of scopes ("" for none: no credential).
+func bearer(scopes ...string) string {
+	if len(scopes) == 0 {
+		return ""
+	}
+	best := scopes[0]
+	for _, sc := range scopes[1:] {
+		if credential.Grants([]string{sc}, best) {
+			best = sc
 		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-func testScopes(r *http.Request) []string {
-	var s []string
-	_ = json.Unmarshal([]byte(r.Header.Get("X-Test-Scopes")), &s)
-	return s
+	}
+	return "Bearer " + authtest.Token(best)
 }
 
 // get requests path with scopes (none: no credential) and returns the
@@ -81,8 +79,7 @@ func get(t *testing.T, h http.Handler, path string, scopes ...string) (int, []by
 	defer srv.Close()
 	req, _ := http.NewRequest("GET", srv.URL+path, nil)
 	if len(scopes) > 0 {
-		j, _ := json.Marshal(scopes)
-		req.Header.Set("X-Test-Scopes", string(j))
+		req.Header.Set("Authorization", bearer(scopes...))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -124,7 +121,11 @@ func eventLine(op *flow.Operation) string { return string(exporter.AppendJSON(ni
 func newTestServer(t *testing.T, o Options) *Server {
 	t.Helper()
 	if o.Auth == nil {
-		o.Auth, o.Scopes = fakeAuth{}, testScopes
+		a, err := auth.New(authtest.Config(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Auth = a
 	}
 	s, err := New(o)
 	if err != nil {

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/icptrack/icptrack/api/auth"
+	"github.com/icptrack/icptrack/api/ui"
 	"github.com/icptrack/icptrack/store"
 )
 
@@ -18,20 +19,12 @@ import (
 // when it has no store to answer from.
 const DefaultWindow = 100_000
 
-// Auth guards the routes that show data. api/auth's Authenticator is one;
-// without it (Options.Auth nil) every request has every scope, and the
-// listener must be loopback only.
-type Auth interface {
-	// Require wraps h so that it runs only for a credential with scope.
-	Require(scope string, h http.Handler) http.Handler
-}
-
 // The scopes a credential may have. read:payload implies read; admin
 // implies both.
 const (
-	ScopeRead    = "read"
-	ScopePayload = "read:payload"
-	ScopeAdmin   = "admin"
+	ScopeRead    = auth.ScopeRead
+	ScopePayload = auth.ScopeReadPayload
+	ScopeAdmin   = auth.ScopeAdmin
 )
 
 // Options configure a Server.
@@ -50,11 +43,8 @@ type Options struct {
 	// store open. nil: ready once New returns.
 	Ready func() bool
 	// Auth guards the data routes; nil lets every request in with every
-	// scope.
-	Auth Auth
-	// Scopes reads the scopes of a request's principal (set by Auth's
-	// middleware). nil: every scope.
-	Scopes func(r *http.Request) []string
+	// scope (then the listener must be loopback only: auth.Listen).
+	Auth *auth.Authenticator
 	// GraphWindow is how far back the graph can look (window=); 15
 	// minutes when 0.
 	GraphWindow time.Duration
@@ -72,7 +62,7 @@ type Server struct {
 	live    *window
 	graph   *aggregator
 	streams *streams
-	mux     *http.ServeMux
+	handler http.Handler
 
 	mu   sync.Mutex
 	http *http.Server // once Serve runs
@@ -102,11 +92,9 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves the API's routes.
-func (s *Server) Handler() http.Handler { return s.mux }
-
-// Mux lets the caller add routes (the UI's) beside the API's.
-func (s *Server) Mux() *http.ServeMux { return s.mux }
+// Handler serves the API's routes and the live view's page, every answer
+// with auth.Headers' security headers.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
@@ -125,31 +113,31 @@ func (s *Server) routes() {
 	read("GET /api/v1/processes/{pid}", s.process)
 	read("GET /api/v1/status", s.status)
 	read("GET /api/v1/openapi.json", s.openapi)
+	// No credential and no data: the probes, and the page, which asks for
+	// a token and then calls the routes above.
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
-	s.mux = m
+	page := ui.Handler()
+	m.Handle("GET /{$}", page)
+	m.Handle("GET /static/", page)
+	s.handler = auth.Headers(m)
 }
 
-// has reports whether r's principal has scope, by the scopes' order.
+// has reports whether r's principal has scope (admin implies
+// read:payload, which implies read).
 func (s *Server) has(r *http.Request, scope string) bool {
-	if s.o.Scopes == nil {
+	if s.o.Auth == nil {
 		return true
 	}
-	scopes := s.o.Scopes(r)
-	switch scope {
-	case ScopeRead:
-		return slices.Contains(scopes, ScopeRead) || slices.Contains(scopes, ScopePayload) || slices.Contains(scopes, ScopeAdmin)
-	case ScopePayload:
-		return slices.Contains(scopes, ScopePayload) || slices.Contains(scopes, ScopeAdmin)
-	}
-	return slices.Contains(scopes, scope)
+	p, ok := auth.FromContext(r.Context())
+	return ok && p.Has(scope)
 }
 
 // Serve answers on l until Close.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.http == nil {
-		s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(s.o.Log)}
+		s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(s.o.Log)}
 	}
 	srv := s.http
 	s.mu.Unlock()

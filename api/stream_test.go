@@ -18,7 +18,7 @@ type sseEvent struct{ name, data string }
 func openStream(t *testing.T, srv *httptest.Server, path string) <-chan sseEvent {
 	t.Helper()
 	req, _ := http.NewRequest("GET", srv.URL+path, nil)
-	req.Header.Set("X-Test-Scopes", `["read"]`)
+	req.Header.Set("Authorization", bearer(ScopeRead))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestStreamClientsLeaveWhenTheyHangUp(t *testing.T) {
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close) // after the streams' cleanups: Close waits for them
 	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/operations/stream", nil)
-	req.Header.Set("X-Test-Scopes", `["read"]`)
+	req.Header.Set("Authorization", bearer(ScopeRead))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

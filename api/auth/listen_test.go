@@ -2,20 +2,13 @@ package auth
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,83 +16,32 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/icptrack/icptrack/internal/testca"
 )
 
 // testCA is a certificate authority made for one test, and the files of
 // a server certificate it signed for 127.0.0.1.
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	*testca.CA
 	pool *x509.CertPool
-	dir  string
 	tls  TLSConfig
 }
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "icptrack test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{cert: cert, key: key, pool: x509.NewCertPool(), dir: t.TempDir()}
-	ca.pool.AddCert(cert)
-	ca.tls = TLSConfig{CertFile: filepath.Join(ca.dir, "server.crt"), KeyFile: filepath.Join(ca.dir, "server.key")}
-	ca.issue(t, 2)
+	ca := &testCA{CA: testca.New(t, "icptrack-test")}
+	ca.pool = ca.Pool()
+	ca.issue(t)
 	return ca
 }
 
-// issue writes a server certificate for 127.0.0.1 with serial into the
-// CA's files.
-func (ca *testCA) issue(t *testing.T, serial int64) {
+// issue (again) writes a server certificate for 127.0.0.1, with a new
+// random serial, into the same files.
+func (ca *testCA) issue(t *testing.T) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "icptrack test server"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(path, typ string, b []byte) {
-		// Through a rename, as a renewal tool does, so that a reader never
-		// sees half a file.
-		tmp := path + ".new"
-		if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(ca.tls.KeyFile, "EC PRIVATE KEY", kder)
-	write(ca.tls.CertFile, "CERTIFICATE", der)
+	cert, key := ca.Issue(t, "server", false, "127.0.0.1")
+	ca.tls = TLSConfig{CertFile: cert, KeyFile: key}
 }
 
 // serve serves a page with secret on ln until the test ends.
@@ -140,8 +82,8 @@ func TestTLSListenerServesTLS12AndLaterOnly(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if string(b) != secret || resp.TLS.PeerCertificates[0].SerialNumber.Int64() != 2 {
-			t.Errorf("TLS version %x: %q from certificate %v", c.version, b, resp.TLS.PeerCertificates[0].SerialNumber)
+		if string(b) != secret || resp.TLS.PeerCertificates[0].Subject.CommonName != "127.0.0.1" {
+			t.Errorf("TLS version %x: %q from certificate %v", c.version, b, resp.TLS.PeerCertificates[0].Subject)
 		}
 	}
 }
@@ -182,25 +124,24 @@ func TestCertificateIsReloadedWhenItsFilesChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := serve(t, ln)
-	serial := func() int64 {
+	serial := func() string {
 		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 	}
-	if s := serial(); s != 2 {
-		t.Fatalf("serial %d, want 2", s)
-	}
-	ca.issue(t, 3)
-	if s := serial(); s != 3 {
-		t.Errorf("after renewal, serial %d, want 3", s)
+	first := serial()
+	ca.issue(t)
+	renewed := serial()
+	if renewed == first {
+		t.Errorf("after renewal, serial %s still", first)
 	}
 	// A broken renewal keeps the previous certificate.
 	os.WriteFile(ca.tls.CertFile, []byte("half a certificate"), 0o600)
-	if s := serial(); s != 3 {
-		t.Errorf("after a broken renewal, serial %d, want 3 still", s)
+	if s := serial(); s != renewed {
+		t.Errorf("after a broken renewal, serial %s, want %s still", s, renewed)
 	}
 }
 

@@ -1,25 +1,35 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/icptrack/icptrack/api"
+	"github.com/icptrack/icptrack/api/auth"
 	"github.com/icptrack/icptrack/exporter"
 	"github.com/icptrack/icptrack/internal/config"
 	"github.com/icptrack/icptrack/probes"
 	"github.com/icptrack/icptrack/store"
 )
 
-// apiFlags are --api and the file's api section: the query API and the
-// live view (README: "The API").
+// apiFlags are --api and the file's api section: the query API, the
+// live view, and their security (README: "The API", "API security").
 type apiFlags struct {
-	addr   string
-	window int
+	addr     string
+	window   int
+	security apiSecurity
+}
+
+// apiSecurity is what the file's api section says about credentials and
+// TLS; without a file, no credentials, so loopback only.
+type apiSecurity struct {
+	auth     auth.Config
+	tls      auth.TLSConfig
+	insecure bool
 }
 
 func (f *apiFlags) register(fs *pflag.FlagSet) {
@@ -33,6 +43,13 @@ func (f *apiFlags) take(file *config.File, take func(key, flag string, apply fun
 	if file.Has("api.window") {
 		f.window = file.API.Window
 	}
+	f.security = apiSecurityOf(file)
+}
+
+func apiSecurityOf(file *config.File) apiSecurity {
+	var s apiSecurity
+	s.auth, s.tls, s.insecure = auth.FromFile(file)
+	return s
 }
 
 // check finds mistakes before anything starts.
@@ -43,21 +60,10 @@ func (f *apiFlags) check(mode string) error {
 	if mode == modeMetrics {
 		return usageError("--api needs --mode events: metrics mode counts operations in the kernel and keeps none to serve")
 	}
-	return checkAPIAddress(f.addr)
-}
-
-// checkAPIAddress refuses what is not loopback: the API has no
-// credentials yet, and without them it must not be reachable from other
-// hosts.
-func checkAPIAddress(addr string) error {
-	if err := config.CheckListenAddress(addr); err != nil {
+	if err := config.CheckListenAddress(f.addr); err != nil {
 		return usageError("--api: %v", err)
 	}
-	host, _, _ := net.SplitHostPort(addr)
-	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
-		return nil
-	}
-	return usageError("--api %s is not a loopback address: without credentials the API serves this host only; use 127.0.0.1:PORT or [::1]:PORT", addr)
+	return nil
 }
 
 // open starts the API's server before the tracer loads, so that an
@@ -79,7 +85,7 @@ func (f *apiFlags) open(out *outputs, st *storeFlags, log *zap.Logger) error {
 			return &exitError{code: exitFailure, err: err}
 		}
 	}
-	srv, err := startAPI(f.addr, o, log)
+	srv, err := startAPI(f.addr, o, f.security, log)
 	if err != nil {
 		return err
 	}
@@ -87,17 +93,37 @@ func (f *apiFlags) open(out *outputs, st *storeFlags, log *zap.Logger) error {
 	return nil
 }
 
-// startAPI listens on addr and serves in the background.
-func startAPI(addr string, o api.Options, log *zap.Logger) (*api.Server, error) {
+// startAPI listens on addr by the security policy (auth.Listen: TLS, and
+// loopback only without credentials) and serves in the background.
+func startAPI(addr string, o api.Options, sec apiSecurity, log *zap.Logger) (*api.Server, error) {
+	a, err := auth.New(sec.auth, log)
+	if err != nil {
+		return nil, usageError("api: %v", err)
+	}
+	o.Auth = a
 	srv, err := api.New(o)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	l, err := net.Listen("tcp", addr)
+	l, err := auth.Listen(addr, sec.tls, sec.insecure, a.Open(), log)
 	if err != nil {
-		return nil, &exitError{code: exitFailure, err: fmt.Errorf("--api: %v: choose a free port", err)}
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return nil, &exitError{code: exitFailure, err: fmt.Errorf("--api: %v: choose a free port", op)}
+		}
+		return nil, usageError("--api %s: %v", addr, err)
 	}
-	log.Info("serving the API, without credentials: this host only", zap.String("address", "http://"+l.Addr().String()))
+	url := "http://" + l.Addr().String()
+	if sec.tls.CertFile != "" {
+		url = "https://" + l.Addr().String()
+	}
+	if a.Open() {
+		log.Info("serving the API and the live view with no credentials, so to this host only (add api.tokens or api.users to serve others)",
+			zap.String("address", url+"/"))
+	} else {
+		log.Info("serving the API and the live view", zap.String("address", url+"/"),
+			zap.Int("tokens", len(sec.auth.Tokens)), zap.Int("users", len(sec.auth.Users)))
+	}
 	go func() {
 		if err := srv.Serve(l); err != nil {
 			log.Error("the API stopped", zap.Error(err))

@@ -63,16 +63,9 @@ func (f *exportFlags) loadConfig() (take func(key, flag string, apply func()), e
 			apply()
 		}
 	}
-	path := f.configPath
-	if !f.fs.Changed("config") {
-		if _, err := os.Stat(config.DefaultPath); err != nil {
-			return take, nil
-		}
-		path = config.DefaultPath
-	}
-	file, err := config.Load(path)
-	if err != nil {
-		return take, usageError("%v", err)
+	file, err := loadConfigFile(f.configPath, f.fs.Changed("config"))
+	if err != nil || file == nil {
+		return take, err
 	}
 	f.file = file
 	take("log_level", "log-level", func() { f.logLevel = file.LogLevel })
@@ -84,6 +77,22 @@ func (f *exportFlags) loadConfig() (take func(key, flag string, apply func()), e
 	take("otlp.protocol", "otlp-protocol", func() { f.otlpProtocol = file.OTLP.Protocol })
 	take("otlp.signals", "otlp-signals", func() { f.otlpSignals = strings.Join(file.OTLPSignals, ",") })
 	return take, nil
+}
+
+// loadConfigFile reads the configuration file: path when --config was
+// given, else config.DefaultPath when it exists, else none (nil).
+func loadConfigFile(path string, given bool) (*config.File, error) {
+	if !given {
+		if _, err := os.Stat(config.DefaultPath); err != nil {
+			return nil, nil
+		}
+		path = config.DefaultPath
+	}
+	file, err := config.Load(path)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return file, nil
 }
 
 // check validates the export settings: any mistake is a usage error.

@@ -6,12 +6,14 @@ import (
 	"os/signal"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"github.com/icptrack/icptrack/api"
 	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/internal/config"
 	"github.com/icptrack/icptrack/store"
 )
 
@@ -20,8 +22,10 @@ const defaultAPIAddress = "127.0.0.1:9470"
 
 type serveFlags struct {
 	storeKeyFlags
-	store string
-	addr  string
+	store      string
+	addr       string
+	configPath string
+	fs         *pflag.FlagSet
 }
 
 func newServeCommand() *cobra.Command {
@@ -31,24 +35,42 @@ func newServeCommand() *cobra.Command {
 		Short: "Serve a store (--store) over the query API and the live view, with nothing traced",
 		Long: `serve answers the API's queries (README: The API) from a store written with --store,
 for looking at a capture afterwards. It is the server of run and trace --api, without the
-capture: the graph and the channel and process pages take at= (RFC 3339) for the time to look at.`,
+capture: the graph and the channel and process pages take at= (RFC 3339) for the time to look at.
+It reads the configuration file's api: section (address, credentials, TLS) and store.dir.`,
 		Example: `  icptrack serve --store /var/lib/icptrack/store --api 127.0.0.1:9470
   curl -s 'http://127.0.0.1:9470/api/v1/operations?filter=pid%20%3D%3D%201234&limit=10'`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error { return runServe(&f) },
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&f.store, "store", "", "the store's directory (required)")
-	cmd.Flags().StringVar(&f.addr, "api", defaultAPIAddress, "the address to serve on")
+	f.fs = cmd.Flags()
+	cmd.Flags().StringVar(&f.store, "store", "", "the store's directory (required, or store.dir in the configuration file)")
+	cmd.Flags().StringVar(&f.addr, "api", defaultAPIAddress, "the address to serve on (or api.address in the configuration file)")
+	cmd.Flags().StringVar(&f.configPath, "config", "",
+		"the configuration file, for its api: and store.dir settings (default "+config.DefaultPath+" when it exists)")
 	return cmd
 }
 
 func runServe(f *serveFlags) error {
+	file, err := loadConfigFile(f.configPath, f.fs.Changed("config"))
+	if err != nil {
+		return err
+	}
+	var sec apiSecurity
+	if file != nil {
+		if file.Has("api.address") && !f.fs.Changed("api") {
+			f.addr = file.API.Address
+		}
+		if file.Has("store.dir") && !f.fs.Changed("store") {
+			f.store = file.Store.Dir
+		}
+		sec = apiSecurityOf(file)
+	}
 	if f.store == "" {
 		return usageError("serve needs the store to serve: icptrack serve --store DIR")
 	}
-	if err := checkAPIAddress(f.addr); err != nil {
-		return err
+	if err := config.CheckListenAddress(f.addr); err != nil {
+		return usageError("--api: %v", err)
 	}
 	kr, err := f.load()
 	if err != nil {
@@ -64,7 +86,8 @@ func runServe(f *serveFlags) error {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()
-	srv, err := startAPI(f.addr, api.Options{Store: r, StoreDir: f.store, Version: exporter.Version(), Log: log}, log)
+	o := api.Options{Store: r, StoreDir: f.store, Version: exporter.Version(), Log: log}
+	srv, err := startAPI(f.addr, o, sec, log)
 	if err != nil {
 		return err
 	}

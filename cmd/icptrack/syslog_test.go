@@ -13,6 +13,7 @@ import (
 	"github.com/icptrack/icptrack/exporter/syslog"
 	"github.com/icptrack/icptrack/internal/ipcload"
 	"github.com/icptrack/icptrack/internal/rsyslogtest"
+	"github.com/icptrack/icptrack/internal/testca"
 )
 
 // rsyslog receives exactly the operations that failed, as the event log
@@ -99,8 +100,8 @@ const waitSyslog = 10 * time.Second
 
 func TestSyslogMistakes(t *testing.T) {
 	rsyslogtest.Needs(t)
-	ca := rsyslogtest.NewCA(t, "real")
-	impostor := rsyslogtest.NewCA(t, "impostor")
+	ca := testca.New(t, "real")
+	impostor := testca.New(t, "impostor")
 	cert, key := impostor.Issue(t, "server", false, "127.0.0.1")
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{Input: rsyslogtest.TLS, CAFile: impostor.File, CertFile: cert, KeyFile: key})
 	conf := filepath.Join(t.TempDir(), "config.yaml")

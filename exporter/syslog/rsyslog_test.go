@@ -10,6 +10,7 @@ import (
 
 	"github.com/icptrack/icptrack/flow"
 	"github.com/icptrack/icptrack/internal/rsyslogtest"
+	"github.com/icptrack/icptrack/internal/testca"
 )
 
 // These tests send to a real rsyslogd (internal/rsyslogtest) and check
@@ -41,7 +42,7 @@ func byMsgID(ms []rsyslogtest.Message, id string) []rsyslogtest.Message {
 // tlsServer starts rsyslog with TLS, asking clients for a certificate,
 // and returns it and the client's settings.
 func tlsServer(t *testing.T) (*rsyslogtest.Server, Config) {
-	ca := rsyslogtest.NewCA(t, "syslog-test")
+	ca := testca.New(t, "syslog-test")
 	cert, key := ca.Issue(t, "server", false, "127.0.0.1", "localhost")
 	clientCert, clientKey := ca.Issue(t, "client", true, "icptrack-agent")
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{Input: rsyslogtest.TLS, CAFile: ca.File, CertFile: cert, KeyFile: key, ClientAuth: true})
@@ -284,11 +285,11 @@ func TestServerDownDropsAreCountedAndItReconnects(t *testing.T) {
 
 func TestTLSRefusesAnUntrustedServer(t *testing.T) {
 	rsyslogtest.Needs(t)
-	ca := rsyslogtest.NewCA(t, "real")
-	impostor := rsyslogtest.NewCA(t, "impostor")
+	ca := testca.New(t, "real")
+	impostor := testca.New(t, "impostor")
 	for _, tc := range []struct {
 		name   string
-		signer *rsyslogtest.CA
+		signer *testca.CA
 		names  []string
 		host   string
 		says   []string
@@ -318,7 +319,7 @@ func TestTLSRefusesAnUntrustedServer(t *testing.T) {
 // sink never falls back to sending in the clear.
 func TestTLSToAPlainServerSendsNothing(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{Input: rsyslogtest.TCP})
-	ca := rsyslogtest.NewCA(t, "real")
+	ca := testca.New(t, "real")
 	s, err := New(Config{URL: strings.Replace(srv.URL, "tcp://", "tls://", 1), CAFile: ca.File, Timeout: 500 * time.Millisecond, FlushTimeout: time.Second})
 	if err != nil {
 		t.Fatalf("New: %v (a server that does not answer TLS is retried, not fatal)", err)

@@ -38,9 +38,9 @@ type reporter interface {
 // tokens and for basic auth: none, wrong, expired or unknown, a weaker
 // scope, the scope itself and admin. A route with a scope must answer
 // 401 (with the challenge) to the first three, 403 to a weaker scope, and
-// let the others through; 401 and 403 bodies must be an error and
-// nothing else. Every answer must carry auth.Headers' headers. h must be
-// built with Config().
+// let the others through; 401 and 403 bodies must be an error (and the
+// parameter it is about) and nothing else. Every answer must carry
+// auth.Headers' headers. h must be built with Config().
 func Matrix(t testing.TB, h http.Handler, endpoints []Endpoint) {
 	t.Helper()
 	matrix(t, h, endpoints)
@@ -135,8 +135,11 @@ func check(t reporter, what string, e Endpoint, want int, got *httptest.Response
 	if status == http.StatusUnauthorized && got.Header().Get("WWW-Authenticate") != auth.Challenge {
 		t.Errorf("%s: 401 with WWW-Authenticate %q, want %q", what, got.Header().Get("WWW-Authenticate"), auth.Challenge)
 	}
+	// An error and, at most, the parameter it is about: no data.
 	var body map[string]any
-	if err := json.Unmarshal(got.Body.Bytes(), &body); err != nil || len(body) != 1 || body["error"] == nil {
+	err := json.Unmarshal(got.Body.Bytes(), &body)
+	delete(body, "parameter")
+	if err != nil || len(body) != 1 || body["error"] == nil {
 		t.Errorf("%s: %d body %q, want only {\"error\": ...}", what, status, truncate(got.Body.String()))
 	}
 }

@@ -1,4 +1,6 @@
-package rsyslogtest
+// Package testca makes certificate authorities and certificates for the
+// tests of everything that speaks TLS: syslog, the API.
+package testca
 
 import (
 	"crypto/ecdsa"
@@ -24,8 +26,8 @@ type CA struct {
 	dir  string
 }
 
-// NewCA makes a CA named name in a temporary directory.
-func NewCA(t testing.TB, name string) *CA {
+// New makes a CA named name in a temporary directory.
+func New(t testing.TB, name string) *CA {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -49,7 +51,8 @@ func NewCA(t testing.TB, name string) *CA {
 }
 
 // Issue makes a certificate for names (DNS names or IP addresses), for a
-// server or, with client set, a client; it returns its and its key's files.
+// server or, with client set, a client; it returns its and its key's
+// files, named by prefix: issuing again with a prefix replaces them.
 func (ca *CA) Issue(t testing.TB, prefix string, client bool, names ...string) (certFile, keyFile string) {
 	t.Helper()
 	key := newKey(t)
@@ -102,9 +105,22 @@ func serial(t testing.TB) *big.Int {
 	return n
 }
 
+// Pool is a pool with the CA alone, for a client's RootCAs.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// writePEM writes through a rename, as a renewal tool does, so that a
+// reader never sees half a file when a certificate is issued again.
 func writePEM(t testing.TB, path, kind string, der []byte) {
 	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }
