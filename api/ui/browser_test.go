@@ -19,7 +19,6 @@ package ui
 
 import (
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -91,7 +90,6 @@ func TestLiveViewShowsTheDemoAndAnEdgesOperations(t *testing.T) {
 			t.Errorf("the panel does not show %q: %q", want, panel)
 		}
 	}
-	p.Screenshot(filepath.Join("..", "..", "docs", "live-view.png"))
 }
 
 func TestLiveViewFilterRemovesTheEdgesItExcludes(t *testing.T) {
