@@ -249,9 +249,13 @@ func (s *Sink) run(every time.Duration) {
 func (s *Sink) recordDrops() {
 	s.mu.Lock()
 	drops := s.drops
-	if len(drops) > 0 {
-		s.drops = map[string]uint64{}
+	if len(drops) == 0 {
+		// Not ranged over outside the lock: RecordDrops may be writing
+		// into this very map (a fatal concurrent map access).
+		s.mu.Unlock()
+		return
 	}
+	s.drops = map[string]uint64{}
 	s.mu.Unlock()
 	for reason, n := range drops {
 		s.fail(s.w.AppendDrops(s.w.o.Clock(), reason, n))
