@@ -22,10 +22,13 @@ const (
 type aggregator struct {
 	keep  time.Duration
 	now   func() time.Time
-	queue chan []*flow.Operation
+	queue chan []flow.Operation
 	// batch is being filled by the sink's goroutine, the only one that
-	// touches it.
-	batch  []*flow.Operation
+	// touches it. It holds copies of the operations without their slices
+	// (links, peers, payload), which the graph does not read: no
+	// allocation an operation, and batches are used again (pool).
+	batch  []flow.Operation
+	pool   sync.Pool
 	missed atomic.Uint64
 	// offered and added count what went in the queue and what came out
 	// of it into the graph.
@@ -38,18 +41,24 @@ type aggregator struct {
 }
 
 func newAggregator(keep time.Duration, now func() time.Time) *aggregator {
-	a := &aggregator{keep: keep, now: now, queue: make(chan []*flow.Operation, aggregatorQueue),
+	a := &aggregator{keep: keep, now: now, queue: make(chan []flow.Operation, aggregatorQueue),
 		done: make(chan struct{}), g: newGraphBuilder()}
 	go a.run()
 	return a
 }
 
-// offer adds op to the batch, and hands a full batch on.
+// offer adds a copy of op to the batch, and hands a full batch on.
 func (a *aggregator) offer(op *flow.Operation) {
 	if a.batch == nil {
-		a.batch = make([]*flow.Operation, 0, aggregatorBatch)
+		if b, ok := a.pool.Get().(*[]flow.Operation); ok {
+			a.batch = (*b)[:0]
+		} else {
+			a.batch = make([]flow.Operation, 0, aggregatorBatch)
+		}
 	}
-	a.batch = append(a.batch, op)
+	a.batch = append(a.batch, *op)
+	c := &a.batch[len(a.batch)-1]
+	c.Links, c.Peers, c.Payload = nil, nil, nil
 	if len(a.batch) == aggregatorBatch {
 		a.handOn()
 	}
@@ -64,10 +73,11 @@ func (a *aggregator) handOn() {
 	select {
 	case a.queue <- a.batch:
 		a.offered.Add(n)
+		a.batch = nil
 	default:
 		a.missed.Add(n)
+		a.batch = a.batch[:0]
 	}
-	a.batch = nil
 }
 
 func (a *aggregator) run() {
@@ -79,11 +89,12 @@ func (a *aggregator) run() {
 			return
 		case batch := <-a.queue:
 			a.mu.Lock()
-			for _, op := range batch {
-				a.g.add(op)
+			for i := range batch {
+				a.g.add(&batch[i])
 			}
 			a.mu.Unlock()
 			a.added.Add(uint64(len(batch)))
+			a.pool.Put(&batch)
 		case <-prune.C:
 			a.mu.Lock()
 			a.g.prune(a.now().Add(-a.keep).Unix())

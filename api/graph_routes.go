@@ -50,7 +50,8 @@ func (s *Server) parseGraphQuery(r *http.Request) (graphQuery, *paramError) {
 
 // eachOp calls fn with the operations in [from, to) that f matches,
 // oldest first, from the store if there is one, else the window, until
-// fn returns false.
+// fn returns false. op is good only until fn returns: who keeps it keeps
+// its Clone.
 func (s *Server) eachOp(ctx context.Context, from, to time.Time, f *filter.Filter, fn func(*flow.Operation) bool) error {
 	if s.o.Store != nil {
 		_, err := s.o.Store.Query(ctx, store.Query{From: from, To: to, Filter: f}, func(rec *store.Record) error {
@@ -61,12 +62,9 @@ func (s *Server) eachOp(ctx context.Context, from, to time.Time, f *filter.Filte
 		})
 		return err
 	}
-	for _, e := range s.live.since(-1) {
-		if inTime(e.op.Time, from, to) && (f == nil || f.Match(e.op)) && !fn(e.op) {
-			break
-		}
-	}
-	return nil
+	return s.live.each(-1, from, to, func(_ uint64, op *flow.Operation) bool {
+		return (f != nil && !f.Match(op)) || fn(op)
+	})
 }
 
 // buildGraph answers q: from the live aggregator when it can (no
@@ -155,9 +153,9 @@ func (s *Server) recent(ctx context.Context, q graphQuery, f *filter.Filter) ([]
 	next := 0
 	err := s.eachOp(ctx, q.at.Add(-q.window), q.at.Add(time.Nanosecond), f, func(op *flow.Operation) bool {
 		if len(ring) < recentOps {
-			ring = append(ring, op)
+			ring = append(ring, op.Clone())
 		} else {
-			ring[next] = op
+			ring[next] = op.Clone()
 			next = (next + 1) % recentOps
 		}
 		return true

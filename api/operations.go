@@ -138,17 +138,21 @@ func (s *Server) queryWindow(q opsQuery, emit func(*flow.Operation)) *cursor {
 		after = int64(q.after.seq)
 	}
 	n := 0
-	for _, e := range s.live.since(after) {
-		if !inTime(e.op.Time, q.from, q.to) || (q.filter != nil && !q.filter.Match(e.op)) {
-			continue
+	var next *cursor
+	// The window holds nothing that does not decode: it wrote it.
+	_ = s.live.each(after, q.from, q.to, func(seq uint64, op *flow.Operation) bool {
+		if q.filter != nil && !q.filter.Match(op) {
+			return true
 		}
 		if n == q.limit {
-			return &cursor{memory: true, seq: e.seq - 1}
+			next = &cursor{memory: true, seq: seq - 1}
+			return false
 		}
-		emit(e.op)
+		emit(op)
 		n++
-	}
-	return nil
+		return true
+	})
+	return next
 }
 
 // queryStore gives emit a page of the store's operations, and the cursor

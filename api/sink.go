@@ -12,14 +12,14 @@ var _ exporter.Sink = (*Server)(nil)
 // Name is "api".
 func (s *Server) Name() string { return "api" }
 
-// Add keeps a copy of op in the window and offers it to the graph and to
-// the streams' clients. None of them makes it wait: each has a bounded
-// queue, and what does not fit is counted as missed.
+// Add keeps op in the window (encoded) and offers it to the graph and to
+// the streams' clients, each of which copies what it keeps: op is the
+// pipeline's, used again after Add. None of them makes Add wait: each
+// has a bounded queue, and what does not fit is counted as missed.
 func (s *Server) Add(op *flow.Operation) {
-	c := op.Clone()
-	seq := s.live.add(c)
-	s.graph.offer(c)
-	s.streams.offer(seq, c)
+	s.live.add(op)
+	s.graph.offer(op)
+	s.streams.offer(op)
 }
 
 // Tick hands the graph what waited in its batch: the pipeline ticks at

@@ -55,7 +55,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	b := statusBody{
 		Version:  s.o.Version,
 		UptimeNS: int64(s.o.Now().Sub(s.started)),
-		Window:   windowStatus{Source: "memory", Operations: n, Capacity: len(s.live.ring)},
+		Window:   windowStatus{Source: "memory", Operations: n, Capacity: s.live.capacity},
 	}
 	if s.o.Store != nil {
 		b.Window.Source = "store"

@@ -43,13 +43,23 @@ func newStreams() *streams {
 
 // offer hands op to each client whose filter matches it, or counts it
 // missed when the client's queue is full.
-func (s *streams) offer(_ uint64, op *flow.Operation) {
+// op is the caller's: the clients share one copy, made only when one of
+// them takes it.
+func (s *streams) offer(op *flow.Operation) {
+	var c *flow.Operation
 	for _, sub := range *s.subs.Load() {
 		if sub.filter != nil && !sub.filter.Match(op) {
 			continue
 		}
+		if len(sub.queue) == cap(sub.queue) {
+			sub.missed.Add(1)
+			continue
+		}
+		if c == nil {
+			c = op.Clone()
+		}
 		select {
-		case sub.queue <- op:
+		case sub.queue <- c:
 		default:
 			sub.missed.Add(1)
 		}
