@@ -25,7 +25,7 @@ func TestHarnessSmallRun(t *testing.T) {
 	icptrack, bench := binaries(t)
 	jsonPath, plotPath := filepath.Join(dir, "results.json"), filepath.Join(dir, "plot.png")
 	cmd := exec.Command(bench, "--icptrack", icptrack, "--scale", "0.05", "--reps", "1",
-		"--only", "pipe-pingpong,file-write", "--modes", "floor,events,otlp,metrics,sockets,all",
+		"--only", "pipe-pingpong,file-write", "--modes", "floor,events,otlp,metrics,api,sockets,all",
 		"--json", jsonPath, "--plot", plotPath)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -49,7 +49,7 @@ func TestHarnessSmallRun(t *testing.T) {
 		rows[r.Workload+"/"+r.Mode] = r
 	}
 	pp := "pipe-pingpong/"
-	for _, m := range []string{keyUntraced, keyFloor, keyEvents, keyOTLP, keyMetrics} {
+	for _, m := range []string{keyUntraced, keyFloor, keyEvents, keyOTLP, keyMetrics, keyAPI} {
 		r, ok := rows[pp+m]
 		switch {
 		case !ok:
@@ -71,6 +71,10 @@ func TestHarnessSmallRun(t *testing.T) {
 	if o := rows[pp+keyOTLP].OTLP; o == nil || o.SpansSent == 0 || o.SpansSent+o.SpansDropped+o.SpansSampledOut < 4*int64(ev.Ops) ||
 		o.SpansReceived != o.SpansSent || o.FailedExports != 0 {
 		t.Errorf("OTLP counts %+v for %d round trips", o, ev.Ops)
+	}
+	// The api mode's view followed the graph while the ping-pong ran.
+	if v := rows[pp+keyAPI].View; v == nil || v.GraphEvents == 0 {
+		t.Errorf("the api mode's live view received %+v", v)
 	}
 	for _, m := range []string{keySockets, keyAll} {
 		if r := rows["file-write/"+m]; r.Ratio <= 0 || r.Ratio > 10 {

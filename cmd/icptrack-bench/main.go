@@ -66,6 +66,8 @@ type bench struct {
 	pgScale int
 	// env is for the workload's driver: where its server is (setup).
 	env []string
+	// apiAddr is where the api mode's icptrack serves its API.
+	apiAddr string
 }
 
 func (b *bench) eventsPath() string { return filepath.Join(b.dir, "events.jsonl") }
@@ -87,7 +89,7 @@ func harness() error {
 	flag.StringVar(&b.pgBin, "pg-bin", pgBinDefault, "where PostgreSQL's initdb, postgres, psql and pgbench are, for the pgbench workload")
 	flag.IntVar(&b.pgScale, "pgbench-scale", 10, "pgbench -i's scale factor (100,000 accounts each) for the pgbench workload")
 	modes := flag.String("modes", "", "comma-separated modes to run besides untraced (default all): "+
-		strings.Join([]string{keyFloor, keyEvents, keyOTLP, keyMetrics, keyStore, keyStrace, keySockets, keyAll}, ", "))
+		strings.Join([]string{keyFloor, keyEvents, keyOTLP, keyMetrics, keyStore, keyAPI, keyStrace, keySockets, keyAll}, ", "))
 	flag.Float64Var(&b.scale, "scale", 1, "multiply each workload's operations by this (0.05 for a quick check)")
 	flag.DurationVar(&b.sustain, "sustain", time.Minute, "how long the sustained-200k workload runs (2s for a quick check)")
 	flag.Float64Var(&b.straceScale, "strace-scale", 0.05, "under strace, multiply each workload's operations by this too (strace is slow)")
@@ -140,6 +142,9 @@ func harness() error {
 		return err
 	}
 	defer os.RemoveAll(b.dir)
+	if b.apiAddr, err = freeLoopbackAddr(); err != nil {
+		return err
+	}
 	if b.sink, err = startOTLPSink(); err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ type sample struct {
 	TracerRusageMaxRSSKiB int64       `json:"tracer_rusage_maxrss_kib,omitempty"`
 	Dropped               int64       `json:"events_dropped"`
 	OTLP                  *otlpCounts `json:"otlp,omitempty"`
+	View                  *viewCounts `json:"view,omitempty"`
 	Seen                  []seenRow   `json:"seen,omitempty"`
 	BPF                   []progStat  `json:"bpf,omitempty"`
 }
@@ -53,6 +54,13 @@ type otlpCounts struct {
 	Retries         int64 `json:"retries"`
 	SpansReceived   int64 `json:"spans_received"`
 	PointsReceived  int64 `json:"metric_points_received"`
+}
+
+// viewCounts are what the api mode's live view received: graph events
+// (a snapshot, then diffs) and channel pages.
+type viewCounts struct {
+	GraphEvents  int64 `json:"graph_events"`
+	ChannelPages int64 `json:"channel_pages"`
 }
 
 // naError: the mode cannot run with this icptrack; not a failure.
@@ -123,6 +131,11 @@ func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, er
 		}
 		defer bg.stop()
 	}
+	var view *liveView
+	if m.view {
+		view = startView(b.apiAddr)
+		defer view.stop()
+	}
 	tracer := func() int {
 		switch m.kind {
 		case underIcptrack, underStrace:
@@ -160,6 +173,13 @@ func (b *bench) measure(w workload, m mode, rep int, withStats bool) (sample, er
 		r.stderr = stderr
 	}
 	s.readSummary(r.stderr)
+	if view != nil {
+		events, panels, err := view.stop()
+		if err != nil {
+			return sample{}, err
+		}
+		s.View = &viewCounts{GraphEvents: events, ChannelPages: panels}
+	}
 	if m.store {
 		if err := b.verifyStore(); err != nil {
 			return sample{}, b.failure(m, err)

@@ -32,6 +32,8 @@ type mode struct {
 	// store: write an encrypted, sealed store (a fresh one each run),
 	// verified at every level after the run.
 	store bool
+	// view: serve the API (--api) with one live view connected (view.go).
+	view bool
 	// metricsOnly: needs icptrack's --mode metrics, which may be missing.
 	metricsOnly bool
 	// opsScale shrinks the workload in this mode (0: not at all).
@@ -50,6 +52,7 @@ const (
 	keyPerCall = "events-percall"
 	keyOTLP    = "otlp"
 	keyStore   = "store"
+	keyAPI     = "api" // the event log, and --api with one live view
 	keyMetrics = "metrics"
 	keyStrace  = "strace"
 	keySockets = "sockets" // file-write tax: sockets and signals only
@@ -63,6 +66,7 @@ var modeLabels = map[string]string{
 	keyPerCall: "icptrack, event log, a record per call",
 	keyOTLP:    "icptrack, OTLP",
 	keyStore:   "icptrack, encrypted sealed store",
+	keyAPI:     "icptrack, event log, --api and a live view",
 	keyMetrics: "icptrack, metrics only",
 	keyStrace:  "strace -f",
 	keySockets: "tax: sockets and signals only",
@@ -87,7 +91,12 @@ func (b *bench) modesFor(w workload) []mode {
 		b.metricsMode(keyMetrics, "icptrack, metrics only", underIcptrack, mech),
 		{key: keyStore, name: "icptrack, encrypted sealed store", kind: underIcptrack, store: true,
 			args: with("--store", b.storeDir(), "--store-key", b.keyringPath())},
+		{key: keyAPI, name: "icptrack, event log, --api, a live view", kind: underIcptrack, view: true,
+			args: with("--events", b.eventsPath(), "--api", b.apiAddr)},
 		{key: keyStrace, name: "strace -f", kind: underStrace, opsScale: b.straceScale, na: b.straceNA},
+	}
+	if !w.apiView {
+		all = slices.DeleteFunc(all, func(m mode) bool { return m.key == keyAPI })
 	}
 	if !w.coalesces {
 		all = slices.DeleteFunc(all, func(m mode) bool { return m.key == keyPerCall })

@@ -69,6 +69,7 @@ type row struct {
 	TracerMaxRSSKiB  int64       `json:"tracer_peak_rss_kib,omitempty"`
 	Dropped          int64       `json:"events_dropped"` // all runs
 	OTLP             *otlpCounts `json:"otlp,omitempty"` // all runs
+	View             *viewCounts `json:"view,omitempty"` // all runs
 	traced           bool
 }
 
@@ -144,6 +145,13 @@ func summarise(w workload, m mode, ss []sample) row {
 			r.OTLP.Retries += o.Retries
 			r.OTLP.SpansReceived += o.SpansReceived
 			r.OTLP.PointsReceived += o.PointsReceived
+		}
+		if v := s.View; v != nil {
+			if r.View == nil {
+				r.View = &viewCounts{}
+			}
+			r.View.GraphEvents += v.GraphEvents
+			r.View.ChannelPages += v.ChannelPages
 		}
 	}
 	return r

@@ -37,6 +37,8 @@ type workload struct {
 	// coalescing sends as one record; also measured with a record per
 	// call.
 	coalesces bool
+	// apiView: also measured with --api and a live view connected.
+	apiView bool
 	// reps overrides --reps (0: no override).
 	reps int
 	// noBPFStats: no extra run with the kernel's BPF statistics on.
@@ -69,7 +71,7 @@ func workloads(sustain time.Duration) []workload {
 	}
 	return []workload{
 		{name: "pipe-pingpong", about: "64-byte round trips over two pipes", role: "pipe-pingpong",
-			ops: 100_000, mechanisms: "pipe", roundTrips: true},
+			ops: 100_000, mechanisms: "pipe", roundTrips: true, apiView: true},
 		{name: "unix-pingpong", about: "64-byte round trips over a unix stream socketpair", role: "unix-pingpong",
 			ops: 100_000, mechanisms: "unix_stream", roundTrips: true},
 		{name: "mq-pingpong", about: "64-byte round trips over two POSIX message queues", role: "mq-pingpong",
