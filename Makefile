@@ -132,7 +132,8 @@ bench: build
 	$(GO) test -run XXX -bench . -benchmem ./filter
 	$(GO) test -run XXX -bench 'Sink|WriterAppend|Encode' -benchmem ./store
 	$(GO) test -run XXX -bench 'Verify|Query10M' -benchtime 3x -timeout 30m ./store
-	$(GO) test -run XXX -bench 'Operations10M|Graph|SinkAdd' -benchtime 3x -timeout 30m ./api
+	$(GO) test -run XXX -bench 'Operations10M|Graph' -benchmem -benchtime 3x -timeout 30m ./api
+	$(GO) test -run XXX -bench 'SinkAdd' -benchmem ./api
 	$(GO) build -o bin/icptrack-bench ./cmd/icptrack-bench
 	@mkdir -p docs
 	bin/icptrack-bench --icptrack bin/icptrack --reps 5 --json docs/bench-results.json --plot docs/benchmarks.png $(BENCH_FLAGS)

@@ -26,9 +26,10 @@ func TestLiveViewOnTheDemo(t *testing.T) {
 	demo := demoClient(t)
 	t.Setenv("PATH", filepath.Dir(demo)+":"+os.Getenv("PATH"))
 	token, line := newToken(t, "live-view", "read")
-	cfg := writeConfig(t, "api:\n  tokens:\n"+line+"\n")
+	payloadToken, payloadLine := newToken(t, "live-payload", "read:payload")
+	cfg := writeConfig(t, "api:\n  tokens:\n"+line+"\n"+payloadLine+"\n")
 	addr := freeAddr(t)
-	startAPIServer(t, addr, "run", "--config", cfg, "--api", addr, "--events", "/dev/null",
+	startAPIServer(t, addr, "run", "--config", cfg, "--api", addr, "--events", "/dev/null", "--payload", "16",
 		"--", demo, "--requests", "1000000", "--interval", "5ms")
 
 	// 401: the page's first calls, before it has a token; 400: the
@@ -57,8 +58,10 @@ func TestLiveViewOnTheDemo(t *testing.T) {
 	}
 
 	pipe := uitest.Link{Mechanism: "pipe", From: "demo-server", To: "demo-worker"}
-	p.ClickEdge(p.ChannelID(pipe))
-	p.WaitFor("the pipe's operations in the side panel", `document.querySelectorAll("#panel-body table.ops tbody tr").length > 0`, 10*time.Second)
+	openPipe(p, pipe)
+	if cols := panelColumns(p); slices.Contains(cols, "payload") {
+		t.Errorf("with a read token the panel shows payloads: %v", cols)
+	}
 	var writes, reads int
 	ops := p.PanelOperations()
 	for _, op := range ops {
@@ -92,4 +95,30 @@ func TestLiveViewOnTheDemo(t *testing.T) {
 		!strings.Contains(msg, "mechanism == pipx\n"+strings.Repeat(" ", 13)+"^") {
 		t.Errorf("the filter's error reads\n%s\nwant the message, the filter, and a caret under pipx", msg)
 	}
+
+	// A read:payload token, in another browser, sees what the demo's
+	// server hands its worker: "order-N".
+	p = uitest.Open(t, "http://"+addr+"/", "401")
+	p.WaitFor("the login prompt", `document.getElementById("login").open`, 10*time.Second)
+	p.Do("sign in", chromedp.SetValue(chromedp.ID("token"), payloadToken), chromedp.Click(chromedp.CSS("#login-form button[type=submit]")))
+	p.WaitForLinks(uitest.Demo, 15*time.Second)
+	openPipe(p, pipe)
+	if cols := panelColumns(p); !slices.Contains(cols, "payload") {
+		t.Fatalf("with a read:payload token the panel shows no payloads: %v", cols)
+	}
+	payloads := uitest.Eval[[]string](p, `[...document.querySelectorAll("#panel-body table.ops tbody tr")].map((r) => r.cells[r.cells.length-1].textContent)`)
+	if !slices.ContainsFunc(payloads, func(s string) bool { return strings.HasPrefix(s, "order-") }) {
+		t.Errorf("the pipe's payloads %q, want the demo's orders", payloads)
+	}
+}
+
+// openPipe clicks the link's edge and waits for its operations.
+func openPipe(p *uitest.Page, l uitest.Link) {
+	p.ClickEdge(p.ChannelID(l))
+	p.WaitFor("the pipe's operations in the side panel", `document.querySelectorAll("#panel-body table.ops tbody tr").length > 0`, 10*time.Second)
+}
+
+// panelColumns are the headings of the side panel's operations.
+func panelColumns(p *uitest.Page) []string {
+	return uitest.Eval[[]string](p, `[...document.querySelectorAll("#panel-body table.ops thead th")].map((h) => h.textContent)`)
 }
