@@ -7,7 +7,7 @@ import (
 	"github.com/icptrack/icptrack/flow"
 )
 
-var _ exporter.Sink = (*Server)(nil)
+var _ exporter.CountingSink = (*Server)(nil)
 
 // Name is "api".
 func (s *Server) Name() string { return "api" }
@@ -25,6 +25,16 @@ func (s *Server) Add(op *flow.Operation) {
 // Tick hands the graph what waited in its batch: the pipeline ticks at
 // least every 100ms.
 func (s *Server) Tick(time.Time) { s.graph.handOn() }
+
+// Stats counts for the summary, the self-metrics and status: every
+// operation goes into the window (Written); Dropped are those the live
+// graph missed because its goroutine fell behind (its queue was full),
+// and Lagging those queued for it. A stream client that falls behind is
+// told what it missed, on its own stream.
+func (s *Server) Stats() exporter.SinkStats {
+	offered, added := s.graph.offered.Load(), s.graph.added.Load()
+	return exporter.SinkStats{Written: s.live.added(), Dropped: s.graph.missed.Load(), Lagging: offered - min(added, offered)}
+}
 
 // Flush has nothing to write.
 func (s *Server) Flush() error { return nil }

@@ -89,3 +89,27 @@ func TestWindowReadersAndTheWriterDoNotRace(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// The server counts what the live graph missed when its goroutine fell
+// behind: Stats reports it (the summary's "api: N written, M dropped",
+// the self-metrics, status), and the window still holds every operation.
+func TestStatsCountWhatTheGraphMissed(t *testing.T) {
+	s := newTestServer(t, Options{Window: 200_000})
+	ops := testOps(1000)
+	s.graph.mu.Lock() // the graph's goroutine stops at its first batch
+	total := (aggregatorQueue + 4) * aggregatorBatch
+	for i := range total {
+		s.Add(ops[i%len(ops)])
+	}
+	s.graph.handOn()
+	st := s.Stats()
+	s.graph.mu.Unlock()
+	if st.Written != uint64(total) || st.Dropped == 0 || st.Dropped+st.Lagging > uint64(total) {
+		t.Fatalf("stats %+v for %d operations with the graph stopped, want all written and some dropped", st, total)
+	}
+	s.graph.sync()
+	after := s.Stats()
+	if after.Lagging != 0 || after.Dropped != st.Dropped || s.graph.added.Load()+after.Dropped != uint64(total) {
+		t.Errorf("once the graph caught up: %+v, %d added to it, want every operation added or dropped", after, s.graph.added.Load())
+	}
+}
