@@ -110,6 +110,11 @@ func (s *Server) graphStream(w http.ResponseWriter, r *http.Request) {
 		pe.write(w)
 		return
 	}
+	release, ok := s.streamSlot(w)
+	if !ok {
+		return
+	}
+	defer release()
 	g, err := s.buildGraph(r.Context(), q)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -18,6 +19,9 @@ import (
 // DefaultWindow is how many recent operations the server keeps in memory
 // when it has no store to answer from.
 const DefaultWindow = 100_000
+
+// DefaultMaxStreams is how many streams a server serves at once.
+const DefaultMaxStreams = 64
 
 // The scopes a credential may have. read:payload implies read; admin
 // implies both.
@@ -48,6 +52,10 @@ type Options struct {
 	// GraphWindow is how far back the graph can look (window=); 15
 	// minutes when 0.
 	GraphWindow time.Duration
+	// MaxStreams is how many streams (operations and graph) are served
+	// at once; DefaultMaxStreams when 0. Each costs the pipeline a filter
+	// per operation, or a graph built every second.
+	MaxStreams int
 	// Version is the build, for status.
 	Version string
 	Log     *zap.Logger
@@ -63,6 +71,8 @@ type Server struct {
 	graph   *aggregator
 	streams *streams
 	handler http.Handler
+	// streamSlots holds a token for each stream being served.
+	streamSlots chan struct{}
 
 	mu   sync.Mutex
 	http *http.Server // once Serve runs
@@ -77,6 +87,9 @@ func New(o Options) (*Server, error) {
 	if o.Window == 0 {
 		o.Window = DefaultWindow
 	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams
+	}
 	if o.GraphWindow <= 0 {
 		o.GraphWindow = 15 * time.Minute
 	}
@@ -86,7 +99,7 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o, started: o.Now(), live: newWindow(o.Window), streams: newStreams()}
+	s := &Server{o: o, started: o.Now(), live: newWindow(o.Window), streams: newStreams(), streamSlots: make(chan struct{}, o.MaxStreams)}
 	s.graph = newAggregator(o.GraphWindow, o.Now)
 	s.routes()
 	return s, nil
@@ -160,5 +173,19 @@ func (s *Server) shutdown() {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
+	}
+}
+
+// streamSlot takes one of the streams' slots, or answers 503 and returns
+// false; release the slot when the stream ends.
+func (s *Server) streamSlot(w http.ResponseWriter) (release func(), ok bool) {
+	select {
+	case s.streamSlots <- struct{}{}:
+		return func() { <-s.streamSlots }, true
+	default:
+		w.Header().Set("Retry-After", "10")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: fmt.Sprintf(
+			"this server already serves %d streams, as many as it allows: close one, or read pages (/api/v1/operations, /api/v1/graph) instead", cap(s.streamSlots))})
+		return nil, false
 	}
 }

@@ -139,6 +139,11 @@ func (s *Server) operationsStream(w http.ResponseWriter, r *http.Request) {
 		pe.write(w)
 		return
 	}
+	release, ok := s.streamSlot(w)
+	if !ok {
+		return
+	}
+	defer release()
 	payload := s.has(r, ScopePayload)
 	sub := &subscriber{filter: f, queue: make(chan *flow.Operation, StreamQueue)}
 	s.streams.join(sub)

@@ -2,7 +2,9 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -144,4 +146,51 @@ func TestStreamClientsLeaveWhenTheyHangUp(t *testing.T) {
 	resp.Body.Close()
 	s.Add(testOps(1)[0]) // a write is what finds the client gone, if nothing else does
 	waitForClients(t, s, 0)
+}
+
+// Past MaxStreams, a stream of either kind is refused with 503 and
+// Retry-After, and a slot freed by a client that hangs up serves the next.
+func TestStreamsBeyondTheCapAreRefused(t *testing.T) {
+	s := newTestServer(t, Options{MaxStreams: 2})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	ctx, hangUp := context.WithCancel(context.Background())
+	defer hangUp()
+	open := func(ctx context.Context, path string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", bearer(ScopeRead))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := open(ctx, "/api/v1/operations/stream")
+	defer first.Body.Close()
+	second := open(context.Background(), "/api/v1/graph/stream")
+	defer second.Body.Close()
+	if first.StatusCode != 200 || second.StatusCode != 200 {
+		t.Fatalf("the first two streams: %d and %d", first.StatusCode, second.StatusCode)
+	}
+	for _, path := range []string{"/api/v1/operations/stream", "/api/v1/graph/stream"} {
+		resp := open(context.Background(), path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "close one") {
+			t.Errorf("a third stream %s: %d %q %s, want 503 with Retry-After", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	hangUp()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		resp := open(context.Background(), "/api/v1/operations/stream?filter=pid%20%3D%3D%201")
+		code := resp.StatusCode
+		resp.Body.Close()
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a client hung up, a new stream still gets %d", code)
+		}
+	}
 }

@@ -19,9 +19,10 @@ import (
 // apiFlags are --api and the file's api section: the query API, the
 // live view, and their security (README: "The API", "API security").
 type apiFlags struct {
-	addr     string
-	window   int
-	security apiSecurity
+	addr       string
+	window     int
+	maxStreams int
+	security   apiSecurity
 }
 
 // apiSecurity is what the file's api section says about credentials and
@@ -43,6 +44,7 @@ func (f *apiFlags) take(file *config.File, take func(key, flag string, apply fun
 	if file.Has("api.window") {
 		f.window = file.API.Window
 	}
+	f.maxStreams = file.API.MaxStreams
 	f.security = apiSecurityOf(file)
 }
 
@@ -74,7 +76,7 @@ func (f *apiFlags) open(out *outputs, st *storeFlags, log *zap.Logger) error {
 		return nil
 	}
 	log = log.Named("api")
-	o := api.Options{Window: f.window, Version: exporter.Version(), Log: log, Ready: out.running.Load, StoreDir: st.dir,
+	o := api.Options{Window: f.window, MaxStreams: f.maxStreams, Version: exporter.Version(), Log: log, Ready: out.running.Load, StoreDir: st.dir,
 		Status: func() api.Status { return captureStatus(out) }}
 	if st.dir != "" {
 		kr, err := loadKeyringOf(st.keyFile)

@@ -57,6 +57,7 @@ func runServe(f *serveFlags) error {
 		return err
 	}
 	var sec apiSecurity
+	var maxStreams int
 	if file != nil {
 		if file.Has("api.address") && !f.fs.Changed("api") {
 			f.addr = file.API.Address
@@ -65,6 +66,7 @@ func runServe(f *serveFlags) error {
 			f.store = file.Store.Dir
 		}
 		sec = apiSecurityOf(file)
+		maxStreams = file.API.MaxStreams
 	}
 	if f.store == "" {
 		return usageError("serve needs the store to serve: icptrack serve --store DIR")
@@ -86,7 +88,7 @@ func runServe(f *serveFlags) error {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()
-	o := api.Options{Store: r, StoreDir: f.store, Version: exporter.Version(), Log: log}
+	o := api.Options{Store: r, StoreDir: f.store, MaxStreams: maxStreams, Version: exporter.Version(), Log: log}
 	srv, err := startAPI(f.addr, o, sec, log)
 	if err != nil {
 		return err

@@ -72,6 +72,7 @@ store:
 api:
   address: 127.0.0.1:9470
   window: 50000
+  max_streams: 8
   insecure: true
   rate_limit: 5
   tls: {cert_file: /etc/icptrack/api.pem}
@@ -121,7 +122,7 @@ func TestLoadEverySetting(t *testing.T) {
 		CAFile: "/etc/icptrack/syslog-ca.pem", CertFile: "/etc/icptrack/agent.pem", KeyFile: "/etc/icptrack/agent-key.pem"}) {
 		t.Errorf("syslog settings: %+v", f.Syslog)
 	}
-	if a := f.API; a.Address != "127.0.0.1:9470" || a.Window != 50000 || !a.Auth.Insecure || a.Auth.RateLimit != 5 ||
+	if a := f.API; a.Address != "127.0.0.1:9470" || a.Window != 50000 || a.MaxStreams != 8 || !a.Auth.Insecure || a.Auth.RateLimit != 5 ||
 		a.Auth.CertFile != "/etc/icptrack/api.pem" || len(a.Auth.Tokens) != 1 || a.Auth.Tokens[0].Name != "grafana" ||
 		len(a.Auth.Users) != 1 || a.Auth.Users[0].Scopes[1] != "admin" {
 		t.Errorf("api settings: %+v", f.API)
