@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,7 @@ type Pipeline struct {
 	lastCount   time.Time
 	lastDrops   time.Time
 	lost        map[string]uint64 // what was handed to recorders, per reason
+	retiring    sync.WaitGroup    // sinks a reload took out, closing
 	ownTraffic  uint64
 	filtered    uint64
 	countErr    error
@@ -65,13 +67,24 @@ type sinkEntry struct {
 	counting CountingSink // nil when the pipeline counts
 	written  atomic.Uint64
 	owned    bool // from Outputs.Sinks: closed by Finish
+	// retired are the counts of the sinks this one replaced (Reload).
+	retired retiredStats
+}
+
+func newSinkEntry(s Sink, owned bool) *sinkEntry {
+	e := &sinkEntry{Sink: s, owned: owned}
+	e.counting, _ = s.(CountingSink)
+	return e
 }
 
 func (e *sinkEntry) stats() SinkStats {
+	st := SinkStats{Written: e.written.Load()}
 	if e.counting != nil {
-		return e.counting.Stats()
+		st = e.counting.Stats()
 	}
-	return SinkStats{Written: e.written.Load()}
+	st.Written += e.retired.written.Load()
+	st.Dropped += e.retired.dropped.Load()
+	return st
 }
 
 // NewPipeline feeds out from a new correlator.
@@ -80,9 +93,9 @@ func NewPipeline(out Outputs) *Pipeline {
 	var sinks []Sink
 	switch {
 	case out.Events != nil:
-		sinks = append(sinks, eventLogSink{out.Events})
+		sinks = append(sinks, EventLogSink(out.Events, nil))
 	case out.EventLog != nil:
-		sinks = append(sinks, eventLogSink{NewEventLog(out.EventLog)})
+		sinks = append(sinks, EventLogSink(NewEventLog(out.EventLog), nil))
 	}
 	if out.Summary != nil {
 		sinks = append(sinks, summarySink{out.Summary})
@@ -98,8 +111,7 @@ func NewPipeline(out Outputs) *Pipeline {
 	}
 	builtIn := len(sinks)
 	for i, s := range append(sinks, out.Sinks...) {
-		e := &sinkEntry{Sink: s, owned: i >= builtIn}
-		e.counting, _ = s.(CountingSink)
+		e := newSinkEntry(s, i >= builtIn)
 		p.sinks = append(p.sinks, e)
 		if r, ok := s.(DropRecorder); ok {
 			p.recorders = append(p.recorders, r)
@@ -184,6 +196,7 @@ func (p *Pipeline) operation(op *flow.Operation) {
 // stopped; shutting down the senders is the caller's.
 func (p *Pipeline) Finish() error {
 	p.corr.Flush()
+	p.retiring.Wait()
 	var errs []error
 	if p.out.Kernel != nil {
 		p.count()

@@ -67,13 +67,28 @@ type NamedSinkStats struct {
 // The outputs every pipeline has had, as sinks. They write what they are
 // given at once, in memory, so the pipeline counts for them.
 
-type eventLogSink struct{ w OpWriter }
+// eventsSinkName is the event log's sink's name.
+const eventsSinkName = "events"
 
-func (s eventLogSink) Name() string           { return "events" }
+type eventLogSink struct {
+	w     OpWriter
+	close func() error
+}
+
+// EventLogSink is the event log as a sink: w writes it, and close (nil:
+// nothing) closes its file, for a reload that replaces it (Reload.Events).
+func EventLogSink(w OpWriter, close func() error) Sink { return eventLogSink{w, close} }
+
+func (s eventLogSink) Name() string           { return eventsSinkName }
 func (s eventLogSink) Add(op *flow.Operation) { s.w.Write(op) }
 func (s eventLogSink) Tick(time.Time)         {}
 func (s eventLogSink) Flush() error           { return s.w.Flush() }
-func (s eventLogSink) Close() error           { return nil }
+func (s eventLogSink) Close() error {
+	if s.close == nil {
+		return nil
+	}
+	return s.close()
+}
 
 type summarySink struct{ s *Summary }
 

@@ -167,6 +167,23 @@ func newSpans(opts SpanOptions, batch spanBatch) *Spans {
 	return s
 }
 
+// SetSampling changes the sample ratio and the span cap (SpanOptions'
+// SampleRatio and MaxSpansPerSecond; 0 or 1: every trace, 0: no cap), for
+// a configuration reload. Traces already decided keep their decision.
+// Call it on the goroutine that calls Add.
+func (s *Spans) SetSampling(ratio, maxSpansPerSecond float64) {
+	s.opts.SampleRatio, s.opts.MaxSpansPerSecond = ratio, maxSpansPerSecond
+	s.ratio = 1
+	if ratio > 0 && ratio < 1 {
+		s.ratio = ratio
+	}
+	s.cap = nil
+	if maxSpansPerSecond > 0 {
+		s.cap = newSpanCap(maxSpansPerSecond, s.opts.QueueFill)
+	}
+	s.th = thresholdFor(s.ratio)
+}
+
 // Stats returns the counters so far.
 func (s *Spans) Stats() SpanStats { return s.stats }
 

@@ -30,6 +30,9 @@ type exportFlags struct {
 
 	// file is the configuration file read, if any.
 	file *config.File
+	// level is the logger's level, once logger made it (a reload
+	// changes it).
+	level zap.AtomicLevel
 }
 
 // register adds the flags; maxSpans is --max-spans-per-second's default.
@@ -184,10 +187,11 @@ func (f *exportFlags) resourceAttributes() (map[string]string, error) {
 // --log-level asks for more.
 func (f *exportFlags) logger() *zap.Logger {
 	level, _ := logLevel(f.logLevel)
+	f.level = zap.NewAtomicLevelAt(level)
 	enc := zap.NewDevelopmentEncoderConfig()
 	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
 	enc.NameKey = "logger"
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), level)
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), f.level)
 	return zap.New(core).Named("icptrack")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -121,6 +122,40 @@ type pipeline struct {
 	*exporter.Pipeline
 	summary *exporter.Summary
 	out     *outputs
+	// reloads bring SIGHUP's new settings to the pipeline's goroutine
+	// (trace only; nil otherwise).
+	reloads chan reloadRequest
+}
+
+// Drained applies a reload waiting, between two operations, then does
+// the pipeline's own work.
+func (p *pipeline) Drained() {
+	if p.reloads != nil {
+		select {
+		case req := <-p.reloads:
+			p.applyReload(req)
+		default:
+		}
+	}
+	p.Pipeline.Drained()
+}
+
+// applyReload hands the pipeline the new settings and retires the outputs
+// they replace, in the background.
+func (p *pipeline) applyReload(req reloadRequest) {
+	retired := p.Reload(req.reload)
+	for _, s := range req.reload.Sinks {
+		if ss, ok := s.(*syslog.Sink); ok {
+			p.out.syslog = ss
+		}
+	}
+	if slices.Contains(req.reload.Remove, "syslog") {
+		p.out.syslog = nil
+	}
+	p.Retire(retired, func(name string, err error) {
+		p.out.log.Warn("reload: closing the replaced output", zap.String("output", name), zap.Error(err))
+	})
+	close(req.done)
 }
 
 func newPipeline(events exporter.OpWriter, out *outputs) *pipeline {

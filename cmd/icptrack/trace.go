@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"os/signal"
 	"slices"
 	"strconv"
@@ -26,8 +27,10 @@ type traceFlags struct {
 	duration  time.Duration
 }
 
-func newTraceCommand() *cobra.Command {
-	var f traceFlags
+func newTraceCommand() *cobra.Command { return traceCommand(&traceFlags{}) }
+
+// traceCommand is trace's command with its flags parsed into f.
+func traceCommand(f *traceFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace [flags]",
 		Short: "Trace the IPC of the whole host, or of the processes the selectors name",
@@ -39,7 +42,7 @@ func newTraceCommand() *cobra.Command {
 			"  icptrack trace --comm nginx,php-fpm --events ipc.jsonl\n" +
 			"  icptrack trace --container 3f2a9c1e5b7d --mechanisms unix,mq",
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error { return traceHost(&f) },
+		RunE: func(*cobra.Command, []string) error { return traceHost(f) },
 	}
 	f.register(cmd.Flags())
 	fs := cmd.Flags()
@@ -111,6 +114,12 @@ func splitList(s string) []string {
 }
 
 func traceHost(f *traceFlags) error {
+	// SIGHUP re-reads the configuration (README: "Reloading the
+	// configuration"); caught from the start, since by default it would
+	// end icptrack.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, unix.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -162,7 +171,23 @@ func traceHost(f *traceFlags) error {
 		defer cancel()
 	}
 	p := newPipeline(s.log, s.out)
+	p.reloads = make(chan reloadRequest, 1)
+	r := &reloader{running: f, log: s.out.log, out: s.out, requests: p.reloads, attached: cfg.Mechanisms, level: f.level}
+	stopReloads, reloadsDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(reloadsDone)
+		for {
+			select {
+			case <-hup:
+				r.reload(stopReloads)
+			case <-stopReloads:
+				return
+			}
+		}
+	}()
 	runErr := tracer.Run(ctx, p)
+	close(stopReloads)
+	<-reloadsDone
 	finishErr := p.finish()
 	if err := report(p, tracer); err != nil {
 		return &exitError{code: exitFailure, err: err}

@@ -68,6 +68,11 @@ func run(mode string, args []string) error {
 		// message to /dev/null and, if given, to the regular file FILE:
 		// operations icptrack must not report.
 		return write(a.int(0), a.int(1), a.int(2), a.str(3), a.opt(4))
+	case "paced-write":
+		// paced-write FD COUNT SIZE INTERVAL: writes COUNT messages of
+		// SIZE bytes to FD, one every INTERVAL (a duration), so that a
+		// test can change something while they flow.
+		return pacedWrite(a.int(0), a.int(1), a.int(2), a.str(3))
 	case "read":
 		// read FD SIZE HOW [COUNT]: HOW is read, readv, recvfrom or
 		// recvmsg. Reads SIZE bytes at a time until end of file, or COUNT
@@ -164,6 +169,22 @@ func run(mode string, args []string) error {
 		return err
 	}
 	return fmt.Errorf("unknown workload %q", mode)
+}
+
+func pacedWrite(fd, count, size int, interval string) error {
+	every, err := time.ParseDuration(interval)
+	if err != nil {
+		return err
+	}
+	next := time.Now()
+	for i := range count {
+		if _, err := unix.Write(fd, Message(i, size)); err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		next = next.Add(every)
+		time.Sleep(time.Until(next))
+	}
+	return nil
 }
 
 func write(fd, count, size int, how, file string) error {

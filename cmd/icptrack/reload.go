@@ -1,0 +1,245 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/icptrack/icptrack/exporter"
+	"github.com/icptrack/icptrack/exporter/postgres"
+	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/internal/config"
+	"github.com/icptrack/icptrack/probes"
+)
+
+// What SIGHUP (systemctl reload) re-reads, and what it cannot change
+// while icptrack runs (README: "Reloading the configuration").
+//
+// The settings are read again exactly as at the start: the command
+// line's flags, then the configuration file for what they leave. A file
+// with a mistake changes nothing. The reloadable settings are handed to
+// the pipeline, which applies them between two operations on its own
+// goroutine, so that each operation goes wholly to the outputs before or
+// wholly to those after; the kernel's side is not touched, so nothing is
+// missed while it happens. The outputs taken out are flushed and closed
+// in the background.
+
+// reloadableFields are the configuration file's settings a reload
+// applies; every other one takes effect at the next start.
+var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio", "MaxSpansPerSecond", "Syslog", "Database", "LogLevel"}
+
+// reloadRequest is a reload on its way to the pipeline's goroutine.
+type reloadRequest struct {
+	reload exporter.Reload
+	// done receives once the pipeline has applied it.
+	done chan struct{}
+}
+
+// reloader re-reads the settings on SIGHUP.
+type reloader struct {
+	running  *traceFlags
+	log      *zap.Logger
+	out      *outputs
+	requests chan reloadRequest
+	// attached are the mechanisms the tracer was started with.
+	attached flow.MechanismSet
+	// level is the logger's level, which log_level changes.
+	level zap.AtomicLevel
+}
+
+// reload reads the settings again and hands what changed to the
+// pipeline; it logs what it did, or why it kept the running settings.
+func (r *reloader) reload(stop <-chan struct{}) {
+	next, cfg, err := rereadTraceFlags(r.running)
+	if err != nil {
+		r.log.Error("reload: the configuration has a mistake, so icptrack keeps running as it was; fix it and reload again", zap.Error(err))
+		return
+	}
+	rel, built, err := r.changes(next)
+	if err != nil {
+		for _, s := range built {
+			_ = s.Close()
+		}
+		r.log.Error("reload: an output could not be set up, so icptrack keeps running as it was", zap.Error(err))
+		return
+	}
+	req := reloadRequest{reload: rel, done: make(chan struct{})}
+	select {
+	case r.requests <- req:
+	case <-stop: // icptrack is stopping: the running outputs finish the run
+		for _, s := range built {
+			_ = s.Close()
+		}
+		return
+	}
+	select {
+	case <-req.done:
+	case <-stop:
+		return
+	}
+	if lvl, err := logLevel(next.logLevel); err == nil {
+		r.level.SetLevel(lvl)
+	}
+	if later := restartOnlyChanges(r.running.file, next.file); len(later) > 0 {
+		r.log.Warn("reload: these settings changed but take effect only when icptrack restarts (systemctl restart icptrack)",
+			zap.Strings("settings", later))
+	}
+	if missing := cfg.Mechanisms &^ r.attached; missing != 0 {
+		r.log.Warn("reload: the new filter or mechanisms can match mechanisms that are not attached; they are traced from the next start",
+			zap.Stringer("not_attached", missing), zap.Stringer("attached", r.attached))
+	}
+	r.log.Info("reloaded the configuration", zap.String("filter", next.filter), zap.String("events", next.events),
+		zap.Float64("trace_sample_ratio", next.sampleRatio), zap.Float64("max_spans_per_second", next.maxSpans),
+		zap.String("syslog", next.syslog.url), zap.Bool("database", next.database.url != ""))
+	r.running = next
+}
+
+// changes builds what a reload to next changes: the filter always, the
+// event log opened again (so that a rotated log is let go of), and the
+// outputs whose settings changed. built are the outputs it opened, for
+// the caller to close if it fails.
+func (r *reloader) changes(next *traceFlags) (rel exporter.Reload, built []exporter.Sink, err error) {
+	cur := r.running
+	rel.Filter = next.compiled
+	if next.sampleRatio != cur.sampleRatio || next.maxSpans != cur.maxSpans {
+		rel.Sampling = &exporter.Sampling{Ratio: next.sampleRatio, MaxSpansPerSecond: next.maxSpans}
+	}
+	switch {
+	case next.events != "":
+		sink, err := reopenEvents(next.events, next.format)
+		if err != nil {
+			return rel, built, err
+		}
+		rel.Events = sink
+		built = append(built, sink)
+	case cur.events != "":
+		rel.Remove = append(rel.Remove, "events")
+	}
+	rel.Sinks = map[string]exporter.Sink{}
+	if next.syslog.url != cur.syslog.url || next.syslog.filter != cur.syslog.filter || !sameSection(cur.file, next.file, "Syslog") {
+		if next.syslog.url == "" {
+			rel.Remove = append(rel.Remove, "syslog")
+		} else {
+			s, err := next.syslog.sink(next.file, r.log, r.out.own)
+			if err != nil {
+				return rel, built, err
+			}
+			rel.Sinks["syslog"] = s
+			built = append(built, s)
+		}
+	}
+	if next.database.url != cur.database.url || !sameSection(cur.file, next.file, "Database") {
+		if next.database.url == "" {
+			rel.Remove = append(rel.Remove, postgres.Name)
+		} else {
+			tmp := &outputs{own: r.out.own}
+			if err := next.database.open(tmp, r.log); err != nil {
+				return rel, built, err
+			}
+			rel.Sinks[postgres.Name] = tmp.sinks[0]
+			built = append(built, tmp.sinks[0])
+		}
+	}
+	return rel, built, nil
+}
+
+// reopenEvents opens the event log for appending: a reload must not cut
+// what the log already holds, and a log that logrotate moved away is
+// made again.
+func reopenEvents(path, format string) (exporter.Sink, error) {
+	var f *os.File
+	if path == "-" {
+		f = os.Stdout
+	} else {
+		var err error
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+			return nil, fmt.Errorf("cannot write the event log: %v", err)
+		}
+	}
+	fm, _ := exporter.ParseFormat(format) // checked by config
+	w, err := exporter.NewWriter(fm, f, exporter.WriterOptions{Colour: isTerminal(f)})
+	if err != nil {
+		return nil, err
+	}
+	closeFile := f.Close
+	if f == os.Stdout {
+		closeFile = nil
+	}
+	return exporter.EventLogSink(w, closeFile), nil
+}
+
+// rereadTraceFlags reads trace's settings again as at the start: the
+// same command-line flags, then the configuration file (read again) for
+// the rest, checked the same way.
+func rereadTraceFlags(cur *traceFlags) (*traceFlags, probes.Config, error) {
+	next := &traceFlags{}
+	cmd := traceCommand(next)
+	var errs []error
+	cur.fs.Visit(func(fl *pflag.Flag) {
+		if err := cmd.Flags().Set(fl.Name, fl.Value.String()); err != nil {
+			errs = append(errs, err)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, probes.Config{}, err
+	}
+	cfg, err := next.config()
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) && ee.err != nil {
+			err = ee.err
+		}
+		return nil, cfg, err
+	}
+	next.fromFile()
+	return next, cfg, nil
+}
+
+// restartOnlyChanges names the file's settings that differ between a and
+// b and that a reload does not apply.
+func restartOnlyChanges(a, b *config.File) []string {
+	var out []string
+	ta := reflect.TypeOf(config.File{})
+	for i := range ta.NumField() {
+		name := ta.Field(i).Name
+		if name == "Path" || name == "Keys" || slices.Contains(reloadableFields, name) {
+			continue
+		}
+		if !sameSection(a, b, name) {
+			out = append(out, settingName(name))
+		}
+	}
+	return out
+}
+
+// sameSection reports whether field (of config.File) is the same in a and
+// b; a nil file has every field unset.
+func sameSection(a, b *config.File, field string) bool {
+	va, vb := reflect.ValueOf(config.File{}), reflect.ValueOf(config.File{})
+	if a != nil {
+		va = reflect.ValueOf(*a)
+	}
+	if b != nil {
+		vb = reflect.ValueOf(*b)
+	}
+	return reflect.DeepEqual(va.FieldByName(field).Interface(), vb.FieldByName(field).Interface())
+}
+
+// settingName is the file's key for a config.File field.
+func settingName(field string) string {
+	if n, ok := map[string]string{
+		"OTLP": "otlp", "OTLPSignals": "otlp.signals", "RingBuffer": "ring_buffer", "MemoryLimit": "memory_limit",
+		"DrainInterval": "drain_interval", "ServiceName": "service_name", "CausalStitching": "causal_stitching",
+		"ResourceAttributes": "resource_attributes", "MetricsInterval": "metrics_interval", "BatchSize": "batch_size",
+		"BatchTimeout": "batch_timeout", "Trace": "trace (selectors, duration)", "API": "api",
+	}[field]; ok {
+		return n
+	}
+	return strings.ToLower(field)
+}
