@@ -10,16 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icptrack/icptrack/exporter/syslog"
 	"github.com/icptrack/icptrack/internal/ipcload"
+	"github.com/icptrack/icptrack/internal/rsyslogtest"
 )
 
 // SIGHUP while a workload writes into a pipe at a steady pace: the
-// configuration is read again three times (a new event log and a filter;
-// a mistake, which changes nothing; another event log and a setting that
-// needs a restart), and every one of the writes the workload made is in
-// exactly one of the three event logs.
+// configuration is read again three times (a new event log, a filter and
+// a syslog output; a mistake, which changes nothing; another event log,
+// no syslog, and a setting that needs a restart), and every one of the
+// writes the workload made is in exactly one of the three event logs, and
+// rsyslog got exactly those of the second.
 func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 	needsBPF(t)
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{Input: rsyslogtest.TCP})
 	dir := t.TempDir()
 	self, err := os.Executable()
 	if err != nil {
@@ -77,7 +81,8 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 		}
 	}
 	time.Sleep(700 * time.Millisecond)
-	writeCfg(selectors + "events: " + logs[1] + "\nfilter: comm == \"reload-writer\"\ntrace_sample_ratio: 0.5\n")
+	writeCfg(selectors + "events: " + logs[1] + "\nfilter: comm == \"reload-writer\"\ntrace_sample_ratio: 0.5\n" +
+		"syslog:\n  url: " + srv.URL + "\n  filter: mechanism == pipe\n  rate_limit: 100000\n")
 	hup()
 	waitFor("reloaded the configuration", 1)
 	time.Sleep(700 * time.Millisecond)
@@ -111,6 +116,7 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 	// reads by cat out of it, and the third has them again.
 	seen := map[string]bool{}
 	var sends, bytes int64
+	secondLog := map[string]bool{}
 	for i, path := range logs {
 		var mine, cats int64
 		for _, ev := range readEvents(t, path) {
@@ -119,6 +125,9 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 				t.Fatalf("operation %s is in two event logs", id)
 			}
 			seen[id] = true
+			if i == 1 && ev["mechanism"] == "pipe" { // syslog's filter
+				secondLog[id] = true
+			}
 			switch {
 			case ev["comm"] == "reload-writer" && ev["op"] == "send" && ev["mechanism"] == "pipe":
 				n := int64(1)
@@ -138,6 +147,18 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 		if (i == 1) != (cats == 0) {
 			t.Errorf("%s has %d operations by cat; the filter of the second log leaves them out, the others keep them", filepath.Base(path), cats)
 		}
+	}
+	ms := srv.WaitFor(len(secondLog), waitSyslog)
+	got := map[string]bool{}
+	for _, m := range ms {
+		id := m.Fields["ipc@"+syslog.PEN]["id"]
+		if !secondLog[id] || got[id] {
+			t.Errorf("rsyslog got %s, which is not in the second event log, or twice", id)
+		}
+		got[id] = true
+	}
+	if len(got) != len(secondLog) {
+		t.Errorf("rsyslog got %d operations, want the %d of the second event log: the syslog output added and removed by reloads", len(got), len(secondLog))
 	}
 	if sends != count || bytes != count*size {
 		t.Errorf("the three event logs hold %d writes and %d bytes, want %d and %d: the reloads lost or repeated operations\n%s",
