@@ -20,7 +20,7 @@ import (
 	"github.com/icptrack/icptrack/flow"
 )
 
-// fixtureAPI serves the routes of CONTRACT-issue15.md that the page uses,
+// fixtureAPI serves the routes of the API (api/openapi.json) that the page uses,
 // from operations it generates as the demo would make them (client and
 // server over a unix socket both ways, server to worker over a pipe,
 // worker to server over a POSIX queue, and a UDP send to nobody known).
