@@ -26,6 +26,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/icptrack/icptrack/api/auth"
 	"github.com/icptrack/icptrack/api/ui/uitest"
 )
 
@@ -35,7 +36,7 @@ func newFixture(t *testing.T, f *fixtureAPI) string {
 	if f.tick == 0 {
 		f.tick = 250 * time.Millisecond
 	}
-	srv := httptest.NewServer(f) // 127.0.0.1: a page from file:// could not fetch
+	srv := httptest.NewServer(auth.Headers(f)) // 127.0.0.1: a page from file:// could not fetch; the API's headers, CSP included
 	t.Cleanup(srv.Close)
 	return srv.URL + "/"
 }

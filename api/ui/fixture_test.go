@@ -46,10 +46,6 @@ type fixtureAPI struct {
 
 const maxOps = 50000
 
-// csp is the contract's Content-Security-Policy, so the browser tests see
-// a CSP violation as the real server would cause it.
-const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-
 type process struct {
 	pid       uint32
 	comm, exe string
@@ -339,9 +335,6 @@ func query(w http.ResponseWriter, r *http.Request) (time.Duration, *filter.Filte
 }
 
 func (f *fixtureAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Security-Policy", csp)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if !strings.HasPrefix(r.URL.Path, "/api/") {
 		Handler().ServeHTTP(w, r)
 		return
