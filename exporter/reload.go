@@ -20,7 +20,8 @@ type Reload struct {
 	// Sinks maps an added sink's name (Sink.Name) to the sink that takes
 	// its place; the old one is retired. A name not running is added.
 	Sinks map[string]Sink
-	// Remove names added sinks that the new settings no longer ask for.
+	// Remove names the added sinks, or the event log ("events"), that
+	// the new settings no longer ask for.
 	Remove []string
 	// Sampling, when set, is the spans' new sample ratio and span cap.
 	Sampling *Sampling
@@ -77,7 +78,9 @@ func (p *Pipeline) Reload(r Reload) []Retired {
 		}
 	}
 	for _, name := range r.Remove {
-		if i := p.indexOf(name); i >= 0 && p.sinks[i].owned {
+		// The event log the pipeline started with is the caller's to
+		// close, but a reload may still take it out.
+		if i := p.indexOf(name); i >= 0 && (p.sinks[i].owned || name == eventsSinkName) {
 			retired = append(retired, Retired{Sink: p.sinks[i].Sink})
 			p.sinks = append(p.sinks[:i:i], p.sinks[i+1:]...)
 		}

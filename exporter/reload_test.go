@@ -110,17 +110,19 @@ func TestReloadLosesAndRepeatsNothing(t *testing.T) {
 	}
 }
 
-func TestReloadRemovesASink(t *testing.T) {
+func TestReloadRemovesASinkAndTheEventLog(t *testing.T) {
+	var log bytes.Buffer
+	w, _ := NewWriter(JSONL, &log, WriterOptions{})
 	s := &keepSink{name: "syslog"}
-	p := NewPipeline(Outputs{Sinks: []Sink{s}})
+	p := NewPipeline(Outputs{Events: w, Sinks: []Sink{s}})
 	p.operation(reloadOps(1, 1)[0])
-	p.Retire(p.Reload(Reload{Remove: []string{"syslog"}}), nil)
+	p.Retire(p.Reload(Reload{Remove: []string{"syslog", "events"}}), nil)
 	p.operation(reloadOps(2, 1)[0])
 	if err := p.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	if !s.closed || len(s.ids) != 1 || len(p.SinkStats()) != 0 {
-		t.Errorf("removed sink closed %v with %d, %d sinks left", s.closed, len(s.ids), len(p.SinkStats()))
+	if !s.closed || len(s.ids) != 1 || len(p.SinkStats()) != 0 || strings.Count(log.String(), "\n") != 1 {
+		t.Errorf("removed sink closed %v with %d, %d sinks left, event log %q", s.closed, len(s.ids), len(p.SinkStats()), log.String())
 	}
 }
 
