@@ -85,9 +85,9 @@ func TestUnitVerifies(t *testing.T) {
 	}
 	for _, key := range []string{"ExecStart", "ExecReload"} {
 		prog := strings.Fields(u.service(t, key))[0]
-		from := prog
-		if key == "ExecStart" {
-			from = binary // what the .deb installs there
+		from := binary // what the package installs at ExecStart's path
+		if key != "ExecStart" {
+			from = needTool(t, prog, "procps") // /bin/kill
 		}
 		copyFile(t, from, filepath.Join(root, prog), 0o755)
 	}
