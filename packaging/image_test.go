@@ -356,6 +356,29 @@ func TestImageArchivesNameTheImagesForContainerd(t *testing.T) {
 		if len(names) != 2 || !strings.HasSuffix(names[1], ":latest") || !strings.HasPrefix(names[0], "ghcr.io/icptrack/"+w.name+":") {
 			t.Errorf("%s: io.containerd.image.name %v, want the version's tag and latest", archive, names)
 		}
+		if w.name != "otelcol-icptrack" {
+			continue
+		}
+		// The Kubernetes example runs what the archive loads.
+		manifests, _ := filepath.Glob("../examples/collector/kubernetes/*.yaml")
+		seen := 0
+		for _, m := range manifests {
+			b, err := os.ReadFile(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if ref, ok := strings.CutPrefix(strings.TrimSpace(line), "image: "); ok {
+					seen++
+					if ref != names[1] && ref != names[0] {
+						t.Errorf("%s runs %s, which %s does not name (%v)", m, ref, archive, names)
+					}
+				}
+			}
+		}
+		if seen < 2 {
+			t.Errorf("found %d images in examples/collector/kubernetes, want the agent's and the gateway's", seen)
+		}
 	}
 }
 
