@@ -287,6 +287,9 @@ func writeArchive(path string, b builtImage, refs []string, mtime time.Time) err
 	if err == nil {
 		err = tw.Close()
 	}
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp's 0600 would keep the archive from a k3s or kind user
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
