@@ -10,7 +10,7 @@ FUZZTIME   ?= 200000x
 
 export BPF_CLANG BPF_STRIP BPF_CFLAGS
 
-.PHONY: all build generate tools otelcol test test-receiver test-kernels crossbuild fuzz demo bench lint clean
+.PHONY: all build generate tools otelcol image test test-receiver test-kernels crossbuild fuzz demo bench lint clean
 
 all: build
 
@@ -38,6 +38,20 @@ otelcol:
 	@mkdir -p bin
 	cp otelcol-icptrack/otelcol-icptrack bin/otelcol-icptrack
 
+# Container images of icptrack and otelcol-icptrack, built by
+# packaging/mkimage with go-containerregistry, with no container engine:
+# static binaries for linux/amd64 and linux/arm64, each image one layer on
+# an empty base, one multi-platform index per image. They go to the OCI
+# layout dist/oci (oci:dist/oci:icptrack, oci:dist/oci:otelcol-icptrack)
+# and to OCI archives dist/<image>.oci.tar named $(IMAGE_REPO)/<image>:<version>
+# and :latest, for kind and k3s (README: "Container images"). Every
+# timestamp is the commit's (or SOURCE_DATE_EPOCH's): a rebuild of a commit
+# has the same digests.
+IMAGE_REPO     ?= ghcr.io/icptrack
+IMAGE_LICENSES ?= NOASSERTION
+image: otelcol
+	$(GO) run ./packaging/mkimage -go '$(GO)' -out dist/oci -archives dist -repo '$(IMAGE_REPO)' -licenses '$(IMAGE_LICENSES)'
+
 # Real servers for the end-to-end tests. Jaeger v2 is built from the Go
 # module proxy in its own module (tools/jaeger), so that its dependencies
 # stay out of icptrack's go.mod; the first build takes a few minutes.
@@ -50,7 +64,7 @@ bin/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 # The whole suite. Kernel tests load BPF and need root; with CI=true they
 # fail rather than skip when BPF, Jaeger, Prometheus or the Collector
 # distribution is unavailable.
-test: tools otelcol
+test: tools otelcol image
 	$(GO) test ./...
 	$(MAKE) test-receiver crossbuild fuzz
 
