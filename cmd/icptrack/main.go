@@ -60,7 +60,7 @@ func execute(args []string) int {
 	})
 	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand(),
 		newAnalyzeCommand(), newDiffCommand(), newReplayCommand(), newKeysCommand(), newVerifyCommand(), newQueryCommand(),
-		newServeCommand(), newTokenCommand())
+		newServeCommand(), newTokenCommand(), newVersionCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
