@@ -10,7 +10,7 @@ FUZZTIME   ?= 200000x
 
 export BPF_CLANG BPF_STRIP BPF_CFLAGS
 
-.PHONY: all build generate tools otelcol image test test-receiver test-kernels crossbuild fuzz demo bench lint clean
+.PHONY: all build generate tools otelcol package image test test-receiver test-kernels crossbuild fuzz demo bench lint clean
 
 all: build
 
@@ -38,6 +38,16 @@ otelcol:
 	@mkdir -p bin
 	cp otelcol-icptrack/otelcol-icptrack bin/otelcol-icptrack
 
+# Debian packages in dist/: icptrack_<version>_<arch>.deb and
+# otelcol-icptrack_<version>_<arch>.deb for amd64 and arm64 (README
+# "Install"). tools/mkdeb, a module of its own so that nfpm stays out of
+# go.mod, builds both binaries static with the version from git describe,
+# the man pages and completions from icptrack's commands, and packs them
+# as packaging/nfpm/*.yaml say. arm64's Collector takes a few minutes.
+package: otelcol
+	cd tools/mkdeb && $(GO) build -o ../../bin/mkdeb .
+	GO=$(GO) bin/mkdeb -out dist
+
 # Container images of icptrack and otelcol-icptrack, built by
 # packaging/mkimage with go-containerregistry, with no container engine:
 # static binaries for linux/amd64 and linux/arm64, each image one layer on
@@ -64,8 +74,9 @@ bin/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 # The whole suite. Kernel tests load BPF and need root; with CI=true they
 # fail rather than skip when BPF, Jaeger, Prometheus or the Collector
 # distribution is unavailable.
-test: tools otelcol image
+test: tools otelcol package image
 	$(GO) test ./...
+	cd tools/mkdeb && $(GO) test ./...
 	$(MAKE) test-receiver crossbuild fuzz
 
 # The probes' kernel tests inside other kernels: Debian bookworm's newest
@@ -166,4 +177,4 @@ lint:
 	cd $(RECEIVER) && $(STATICCHECK) ./...
 
 clean:
-	rm -rf bin otelcol-icptrack
+	rm -rf bin otelcol-icptrack dist

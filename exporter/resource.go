@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -15,14 +14,6 @@ import (
 
 // ScopeName is the instrumentation scope of everything icptrack emits.
 const ScopeName = "github.com/icptrack/icptrack"
-
-// Version is icptrack's module version, or "devel" in a development build.
-func Version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
 
 // DefaultServiceName is the service-name rule icptrack uses unless told
 // otherwise: each process is a service named after its executable.

@@ -115,6 +115,35 @@ func runCheck(cfg probes.Config) checkReport {
 	return r
 }
 
+// available is how many of the mechanisms checked are ok, and the names
+// of those that are not.
+func (r checkReport) available() (ok int, off []string) {
+	for _, m := range r.Mechanisms {
+		if m.Status == "ok" {
+			ok++
+		} else {
+			off = append(off, m.Mechanism)
+		}
+	}
+	return ok, off
+}
+
+// summary is the report in one line, for icptrack version: "kernel
+// 6.18.44 (amd64): all 13 mechanisms", "kernel 6.1.0 (arm64): 11 of 13
+// mechanisms; off: tcp, udp (icptrack check says why)", or why nothing
+// could be checked.
+func (r checkReport) summary() string {
+	head := fmt.Sprintf("kernel %s (%s): ", r.Kernel, r.Arch)
+	if r.Error != "" {
+		return head + "could not check: " + r.Error
+	}
+	ok, off := r.available()
+	if len(off) == 0 {
+		return head + fmt.Sprintf("all %d mechanisms", ok)
+	}
+	return head + fmt.Sprintf("%d of %d mechanisms; off: %s (icptrack check says why)", ok, len(r.Mechanisms), strings.Join(off, ", "))
+}
+
 func (r checkReport) print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	yes := func(b bool) string {

@@ -40,6 +40,9 @@ func usageError(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// extraCommands are added by files built only with a tag (gendocs.go).
+var extraCommands []func() *cobra.Command
+
 func main() {
 	// A re-enactment's stand-ins are this binary run again.
 	replay.StandInMain()
@@ -60,7 +63,10 @@ func execute(args []string) int {
 	})
 	root.AddCommand(newRunCommand(), newTraceCommand(), newCheckCommand(), newConvertCommand(), newFilterCommand(),
 		newAnalyzeCommand(), newDiffCommand(), newReplayCommand(), newKeysCommand(), newVerifyCommand(), newQueryCommand(),
-		newServeCommand(), newTokenCommand())
+		newServeCommand(), newTokenCommand(), newVersionCommand())
+	for _, c := range extraCommands {
+		root.AddCommand(c())
+	}
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
