@@ -433,6 +433,12 @@ func TestImagesRunInPodman(t *testing.T) {
 	if err != nil || !strings.Contains(out, "icptrack traces inter-process communication") {
 		t.Errorf("icptrack --help in the image: %v\n%s", err, out)
 	}
+	// The binary says the version the image's annotations say.
+	out, err = imageRun(t, store, "icptrack", nil, "version", "--json")
+	var v struct{ Version, Commit string }
+	if jerr := json.Unmarshal([]byte(out), &v); err != nil || jerr != nil || v.Version != imageVersion(t, "icptrack") {
+		t.Errorf("icptrack version --json in the image: %v %v: %q, want version %q", err, jerr, out, imageVersion(t, "icptrack"))
+	}
 	out, err = imageRun(t, store, "otelcol-icptrack", nil, "components")
 	if err != nil || !strings.Contains(out, "name: icptrack") {
 		t.Errorf("otelcol-icptrack components in the image did not list the icptrack receiver: %v\n%s", err, out)

@@ -75,7 +75,13 @@ func run() error {
 		binaries := map[platform]string{}
 		for _, p := range plats {
 			bin := filepath.Join(work, p.arch, spec.name)
-			if err := buildBinary(*goCmd, *ldflags, spec, p, bin); err != nil {
+			flags := *ldflags
+			if spec.pkg == "./cmd/icptrack" {
+				// icptrack version says what the image's annotations say.
+				flags += fmt.Sprintf(" -X %[1]s.version=%[2]s -X %[1]s.vcsRevision=%[3]s -X %[1]s.vcsModified=%[4]t",
+					"github.com/icptrack/icptrack/exporter", facts.version, facts.revision, strings.HasSuffix(facts.version, "-dirty"))
+			}
+			if err := buildBinary(*goCmd, flags, spec, p, bin); err != nil {
 				return err
 			}
 			binaries[p] = bin
