@@ -115,12 +115,41 @@ func TestUnitExposure(t *testing.T) {
 	}
 }
 
+// serviceConfig is config.yaml set up for the service as the README
+// says: its event log and store lines uncommented, and log_level info,
+// so that the agent logs "icptrack is tracing".
+func serviceConfig(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	block := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "#events:"), strings.HasPrefix(line, "#store:"):
+			line, block = line[1:], strings.HasPrefix(line, "#store:")
+		case block && strings.HasPrefix(line, "#  "):
+			line = line[1:]
+		default:
+			block = false
+		}
+		out = append(out, line)
+	}
+	conf := strings.Join(out, "\n") + "\nlog_level: info\n"
+	if !strings.Contains(conf, "\nevents: ") || !strings.Contains(conf, "\nstore:\n  dir: ") {
+		t.Fatalf("config.yaml has no #events: and #store: lines to uncomment:\n%s", b)
+	}
+	return []byte(conf)
+}
+
 // TestConfigGoesWhereTheUnitKeepsIt: the default configuration writes the
 // store into the StateDirectory, the event log into the LogsDirectory, and
 // is the file ExecStart reads.
 func TestConfigGoesWhereTheUnitKeepsIt(t *testing.T) {
 	u := loadUnit(t, unitFile)
-	f, err := config.Load("config.yaml")
+	f, err := config.Parse("config.yaml, set up for the service", serviceConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,12 +312,9 @@ func runService(t *testing.T, u unit, caps []string) *serviceRun {
 	}
 	_ = os.Chmod(keyring, 0o400)
 
-	// The default configuration, with its directories moved.
-	b, err := os.ReadFile("config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := string(b)
+	// The default configuration set up for the service as the README
+	// says, with its directories moved.
+	conf := string(serviceConfig(t))
 	for from, to := range map[string]string{"/var/lib/" + u.service(t, "StateDirectory"): r.state, "/var/log/" + u.service(t, "LogsDirectory"): r.logs} {
 		if !strings.Contains(conf, from+"/") {
 			t.Fatalf("config.yaml writes nothing under %s", from)
