@@ -70,21 +70,7 @@ func TestLiveViewShowsTheDemoAndAnEdgesOperations(t *testing.T) {
 	}
 	p.ClickEdge(id)
 	p.WaitFor("the pipe's operations in the side panel", `document.querySelectorAll("#panel-body table.ops tbody tr").length > 0`, 5*time.Second)
-	ops := p.PanelOperations()
-	var writes, reads int
-	for _, op := range ops {
-		switch {
-		case op.Op == "send" && op.Syscall == "write" && strings.HasPrefix(op.Process, "demo-server "):
-			writes++
-		case op.Op == "receive" && op.Syscall == "read" && strings.HasPrefix(op.Process, "demo-worker "):
-			reads++
-		default:
-			t.Errorf("the pipe's panel lists an operation of something else: %+v", op)
-		}
-	}
-	if writes == 0 || reads == 0 {
-		t.Errorf("the pipe's panel lists %d writes by demo-server and %d reads by demo-worker, want both: %+v", writes, reads, ops)
-	}
+	p.CheckPanelListsWritesAndReads(pipeLink)
 	panel := uitest.Eval[string](p, `document.querySelector("#panel-body .summary").textContent`)
 	for _, want := range []string{"latency p50", "latency p99", "errors", "demo-server", "demo-worker"} {
 		if !strings.Contains(panel, want) {

@@ -62,21 +62,7 @@ func TestLiveViewOnTheDemo(t *testing.T) {
 	if cols := panelColumns(p); slices.Contains(cols, "payload") {
 		t.Errorf("with a read token the panel shows payloads: %v", cols)
 	}
-	var writes, reads int
-	ops := p.PanelOperations()
-	for _, op := range ops {
-		switch {
-		case op.Op == "send" && op.Syscall == "write" && strings.HasPrefix(op.Process, "demo-server "):
-			writes++
-		case op.Op == "receive" && op.Syscall == "read" && strings.HasPrefix(op.Process, "demo-worker "):
-			reads++
-		default:
-			t.Errorf("the pipe's panel lists an operation of something else: %+v", op)
-		}
-	}
-	if writes == 0 || reads == 0 {
-		t.Errorf("the pipe's panel lists %d writes by demo-server and %d reads by demo-worker, want both: %+v", writes, reads, ops)
-	}
+	p.CheckPanelListsWritesAndReads(pipe)
 	p.Screenshot(filepath.Join("..", "..", "docs", "live-view.png"))
 
 	p.SetFilter("mechanism != pipe")

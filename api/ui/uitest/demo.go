@@ -91,3 +91,25 @@ type Operation struct{ Process, Op, Syscall, Bytes string }
 func (p *Page) PanelOperations() []Operation {
 	return Eval[[]Operation](p, `[...document.querySelectorAll("#panel-body table.ops tbody tr")].map((r) => ({ Process: r.cells[1].textContent, Op: r.cells[2].textContent, Syscall: r.cells[3].textContent, Bytes: r.cells[4].textContent }))`)
 }
+
+// CheckPanelListsWritesAndReads checks that the side panel, open on the
+// pipe l, lists its sender's writes and its receiver's reads, both, and
+// nothing else.
+func (p *Page) CheckPanelListsWritesAndReads(l Link) {
+	p.t.Helper()
+	ops := p.PanelOperations()
+	var writes, reads int
+	for _, op := range ops {
+		switch {
+		case op.Op == "send" && op.Syscall == "write" && strings.HasPrefix(op.Process, l.From+" "):
+			writes++
+		case op.Op == "receive" && op.Syscall == "read" && strings.HasPrefix(op.Process, l.To+" "):
+			reads++
+		default:
+			p.t.Errorf("the %s's panel lists an operation of something else: %+v", l.Mechanism, op)
+		}
+	}
+	if writes == 0 || reads == 0 {
+		p.t.Errorf("the %s's panel lists %d writes by %s and %d reads by %s, want both: %+v", l.Mechanism, writes, l.From, reads, l.To, ops)
+	}
+}
