@@ -85,6 +85,23 @@ func oneLineError(t *testing.T, r result, code int, want ...string) {
 	}
 }
 
+// selfAs links the test binary into dir under each of names, so that a
+// workload (ipcload) runs under a process name of its own; it returns
+// the first link's path.
+func selfAs(t *testing.T, dir string, names ...string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if err := os.Link(self, filepath.Join(dir, name)); err != nil {
+			t.Fatalf("link the test binary as %s: %v", name, err)
+		}
+	}
+	return filepath.Join(dir, names[0])
+}
+
 func readEvents(t *testing.T, path string) []map[string]any {
 	t.Helper()
 	f, err := os.Open(path)

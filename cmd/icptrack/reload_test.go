@@ -25,14 +25,7 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 	needsBPF(t)
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{Input: rsyslogtest.TCP})
 	dir := t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	writer := filepath.Join(dir, "reload-writer")
-	if err := os.Link(self, writer); err != nil {
-		t.Fatal(err)
-	}
+	writer := selfAs(t, dir, "reload-writer")
 	logs := []string{filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl"), filepath.Join(dir, "c.jsonl")}
 	cfg := filepath.Join(dir, "icptrack.yaml")
 	writeCfg := func(text string) {

@@ -96,15 +96,7 @@ func demoWorkload(t *testing.T) *exec.Cmd {
 // signals, run as this test binary under their own names.
 func mixWorkload(t *testing.T) *exec.Cmd {
 	dir := t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"mix-parent", "mix-child"} {
-		if err := os.Link(self, filepath.Join(dir, name)); err != nil {
-			t.Fatalf("link the test binary as %s: %v", name, err)
-		}
-	}
+	selfAs(t, dir, "mix-parent", "mix-child")
 	cmd := exec.Command(filepath.Join(dir, "mix-parent"), "8", "30ms")
 	cmd.Env = append(os.Environ(), ipcload.Env+"=mix")
 	return cmd
@@ -115,15 +107,7 @@ func mixWorkload(t *testing.T) *exec.Cmd {
 // take turns over a futex word, then a memfd with a parent and child.
 func shmWorkload(t *testing.T) *exec.Cmd {
 	dir := t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"shm-waker", "shm-waiter", "memfd-parent"} {
-		if err := os.Link(self, filepath.Join(dir, name)); err != nil {
-			t.Fatalf("link the test binary as %s: %v", name, err)
-		}
-	}
+	selfAs(t, dir, "shm-waker", "shm-waiter", "memfd-parent")
 	pair := func(mode, name string) string {
 		return fmt.Sprintf("%[1]s=%[2]s %[3]s/shm-waker %[4]s 8192 waker 4 & sleep 0.05; %[1]s=%[2]s %[3]s/shm-waiter %[4]s 8192 waiter 4; wait; ",
 			ipcload.Env, mode, dir, name)

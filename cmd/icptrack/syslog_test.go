@@ -22,14 +22,7 @@ func TestRunSendsTheFailedOperationsToSyslog(t *testing.T) {
 	needsBPF(t)
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{Input: rsyslogtest.TCP})
 	dir := t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	writer := filepath.Join(dir, "epipe-writer")
-	if err := os.Link(self, writer); err != nil {
-		t.Fatal(err)
-	}
+	writer := selfAs(t, dir, "epipe-writer")
 	events := filepath.Join(dir, "events.jsonl")
 	// Three writes to a pipe whose reader is gone (EPIPE), and a pipe
 	// that works.
