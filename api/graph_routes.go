@@ -87,15 +87,25 @@ func (s *Server) buildGraph(ctx context.Context, q graphQuery) (*Graph, error) {
 	return g.graph(q.at, q.window), nil
 }
 
+// graphOrFail builds q's graph, or answers 500 with why and returns
+// false.
+func (s *Server) graphOrFail(w http.ResponseWriter, r *http.Request, q graphQuery) (*Graph, bool) {
+	g, err := s.buildGraph(r.Context(), q)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+		return nil, false
+	}
+	return g, true
+}
+
 func (s *Server) graphNow(w http.ResponseWriter, r *http.Request) {
 	q, pe := s.parseGraphQuery(r)
 	if pe != nil {
 		pe.write(w)
 		return
 	}
-	g, err := s.buildGraph(r.Context(), q)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+	g, ok := s.graphOrFail(w, r, q)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, g)
@@ -115,9 +125,8 @@ func (s *Server) graphStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	g, err := s.buildGraph(r.Context(), q)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+	g, ok := s.graphOrFail(w, r, q)
+	if !ok {
 		return
 	}
 	out := startSSE(w)
@@ -217,9 +226,8 @@ func (s *Server) channel(w http.ResponseWriter, r *http.Request) {
 		pe.write(w)
 		return
 	}
-	g, err := s.buildGraph(r.Context(), q)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+	g, ok := s.graphOrFail(w, r, q)
+	if !ok {
 		return
 	}
 	body := channelBody{Channel: channelSummary{ID: id, Ends: []Node{}}, Edges: []Edge{}}
@@ -274,9 +282,8 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) {
 		pe.write(w)
 		return
 	}
-	g, err := s.buildGraph(r.Context(), q)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+	g, ok := s.graphOrFail(w, r, q)
+	if !ok {
 		return
 	}
 	id := nodeID(uint32(pid))

@@ -48,15 +48,7 @@ func TestLiveViewShowsTheDemoAndAnEdgesOperations(t *testing.T) {
 	p.WaitForLinks(uitest.Demo, 10*time.Second)
 	p.CheckMapMatchesTables()
 
-	var labels []string
-	for _, n := range p.MapNodes() {
-		labels = append(labels, n.Label)
-	}
-	for _, comm := range []string{"demo-client", "demo-server", "demo-worker"} {
-		if !slices.ContainsFunc(labels, func(l string) bool { return strings.HasPrefix(l, comm+" ") }) {
-			t.Errorf("the map has no node for %s: %v", comm, labels)
-		}
-	}
+	p.CheckDemoProcesses()
 	legend := uitest.Eval[string](p, `document.getElementById("legend").textContent`)
 	for _, m := range []string{"pipe", "unix_stream", "posix_mq", "udp", "Thickness: bytes/s"} {
 		if !strings.Contains(legend, m) {

@@ -48,15 +48,7 @@ func TestLiveViewOnTheDemo(t *testing.T) {
 
 	p.WaitForLinks(uitest.Demo, 15*time.Second)
 	p.CheckMapMatchesTables()
-	var labels []string
-	for _, n := range p.MapNodes() {
-		labels = append(labels, n.Label)
-	}
-	for _, comm := range []string{"demo-client", "demo-server", "demo-worker"} {
-		if !slices.ContainsFunc(labels, func(l string) bool { return strings.HasPrefix(l, comm+" ") }) {
-			t.Errorf("the map has no node for %s: %v", comm, labels)
-		}
-	}
+	p.CheckDemoProcesses()
 
 	pipe := uitest.Link{Mechanism: "pipe", From: "demo-server", To: "demo-worker"}
 	openPipe(p, pipe)

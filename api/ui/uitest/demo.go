@@ -2,6 +2,7 @@ package uitest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -111,5 +112,20 @@ func (p *Page) CheckPanelListsWritesAndReads(l Link) {
 	}
 	if writes == 0 || reads == 0 {
 		p.t.Errorf("the %s's panel lists %d writes by %s and %d reads by %s, want both: %+v", l.Mechanism, writes, l.From, reads, l.To, ops)
+	}
+}
+
+// CheckDemoProcesses checks that the map draws a node for each of the
+// demo's processes.
+func (p *Page) CheckDemoProcesses() {
+	p.t.Helper()
+	var labels []string
+	for _, n := range p.MapNodes() {
+		labels = append(labels, n.Label)
+	}
+	for _, comm := range []string{"demo-client", "demo-server", "demo-worker"} {
+		if !slices.ContainsFunc(labels, func(l string) bool { return strings.HasPrefix(l, comm+" ") }) {
+			p.t.Errorf("the map has no node for %s: %v", comm, labels)
+		}
 	}
 }
