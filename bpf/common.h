@@ -321,6 +321,15 @@ struct task_state {
 	 * them. */
 	struct run_key last;
 	struct op_record run;
+	/* Selectors (select_mode): the generation the verdict was made
+	 * under, and its root: the selector that named this task, or that
+	 * named the task it was forked from (root_id is the tgid a pid
+	 * selector named, or the cgroup selector's generation). */
+	__u32 sel_gen;
+	__u32 root_id;
+	__u8 root_kind;
+	__u8 _pad4[7];
+	char root_comm[TASK_COMM_LEN];
 };
 
 /* The task_state that holds an inflight. */
@@ -362,14 +371,12 @@ const volatile __u32 mechanisms = 0;   /* bit (1 << MECH_x) per traced mechanism
 const volatile __u32 payload_max = 0;  /* bytes of payload to copy per operation */
 const volatile __u32 follow_tgid = 0;  /* children of this process are traced */
 const volatile __u32 self_tgid = 0;    /* never traced */
-const volatile __u8 trace_all = 0;     /* trace every task but self_tgid */
 const volatile __u8 syscall_hooks = 0; /* sys_enter/sys_exit are attached */
 const volatile __u8 sock_syscalls = 0; /* unix sockets are seen from sys_enter/sys_exit (sockunix.h) */
 const volatile __u8 attach_only = 0;   /* benchmarks: every program returns at once */
 const volatile __u8 capture_args = 0;  /* exec records carry the arguments */
 const volatile __u8 metrics_only = 0;  /* count operations in agg_ops instead of sending records */
-const volatile __u8 select_mode = 0;   /* trace what the selector maps name */
-const volatile __u8 select_cgroup = 0; /* the cgroup selector is set */
+const volatile __u8 select_mode = 0;   /* trace what the selectors name (icptrack trace) */
 const volatile __u64 wakeup_bytes = 0; /* wake the reader when this much is waiting */
 const volatile __u64 coalesce_ns = 0;  /* coalesce runs of operations started within this of the first; 0: off */
 /* Set by userspace when tracing stops: runs are sent at their thread's
@@ -392,7 +399,7 @@ static __always_inline __u32 *inflight_slot(struct task_struct *task)
 	return &inflight_slots[(__u32)task->pid & (INFLIGHT_SLOTS - 1)];
 }
 
-/* Following a command (neither trace_all nor select_mode), only tasks
+/* Following a command (not select_mode), only tasks
  * marked at fork are traced. traced_slots counts them per slot of their
  * thread id, so that sys_enter of any other task returns without a
  * task-storage lookup. */
@@ -578,8 +585,15 @@ static __always_inline bool forget_unstored(struct task_struct *task)
 	return true;
 }
 
-/* icptrack trace's selectors: processes by tgid, by name, or by cgroup
- * (and the cgroups below it). */
+/* icptrack trace's selectors: every process (sel_all), or processes by
+ * tgid, by name, or by cgroup (and the cgroups below it). Userspace
+ * changes them while tracing (a reload), then bumps sel_gen: each task's
+ * verdict is made again at its next hook under the new ones. */
+volatile __u8 sel_all = 0;
+volatile __u8 sel_cgroup_set = 0;  /* sel_cgroup holds a cgroup */
+volatile __u32 sel_cgroup_gen = 0; /* bumped when the cgroup selector changes */
+volatile __u32 sel_gen = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -605,6 +619,15 @@ struct {
 	__type(value, __u32);
 } sel_cgroup SEC(".maps");
 
+/* Which selector names a task. */
+enum {
+	SEL_NONE,
+	SEL_PID,
+	SEL_COMM,
+	SEL_CGROUP,
+	SEL_ALL,
+};
+
 static __always_inline bool selected_by_name(struct task_struct *task)
 {
 	struct comm_key k = {};
@@ -614,56 +637,123 @@ static __always_inline bool selected_by_name(struct task_struct *task)
 	return bpf_map_lookup_elem(&sel_comms, &k) != NULL;
 }
 
-/* Whether the selectors name the task: 1 yes, 0 no, -1 cannot tell yet (a
- * cgroup can be asked only about the current task). icptrack itself only
- * when named by pid. */
+/* Which selector names the task (SEL_NONE for none), or -1 when it cannot
+ * tell yet: a cgroup can be asked only about the current task. icptrack
+ * itself only when named by pid. */
 static __always_inline int selected(struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
 
 	if (bpf_map_lookup_elem(&sel_pids, &tgid))
-		return 1;
+		return SEL_PID;
 	if (tgid == self_tgid)
-		return 0;
+		return SEL_NONE;
+	if (sel_all)
+		return SEL_ALL;
 	if (selected_by_name(task))
-		return 1;
-	if (!select_cgroup)
-		return 0;
+		return SEL_COMM;
+	if (!sel_cgroup_set)
+		return SEL_NONE;
 	if (task != bpf_get_current_task_btf())
 		return -1;
-	return bpf_current_task_under_cgroup(&sel_cgroup, 0) == 1;
+	return bpf_current_task_under_cgroup(&sel_cgroup, 0) == 1 ? SEL_CGROUP : SEL_NONE;
+}
+
+/* Records why the task is traced: by selects it itself. */
+static __always_inline void set_root(struct task_state *ts, struct task_struct *task, int by)
+{
+	ts->root_kind = by;
+	ts->root_id = 0;
+	if (by == SEL_PID)
+		ts->root_id = task->tgid;
+	else if (by == SEL_CGROUP)
+		ts->root_id = sel_cgroup_gen;
+	else if (by == SEL_COMM)
+		bpf_probe_read_kernel_str(ts->root_comm, sizeof(ts->root_comm), task->group_leader->comm);
+}
+
+/* Whether the selector that named the task's root still names it. */
+static __always_inline bool root_selected(struct task_state *ts)
+{
+	__u32 id = ts->root_id;
+
+	switch (ts->root_kind) {
+	case SEL_PID:
+		return bpf_map_lookup_elem(&sel_pids, &id) != NULL;
+	case SEL_COMM:
+		return bpf_map_lookup_elem(&sel_comms, ts->root_comm) != NULL;
+	case SEL_CGROUP:
+		return sel_cgroup_set && id == sel_cgroup_gen;
+	case SEL_ALL:
+		return sel_all;
+	}
+	return false;
+}
+
+/* Judges a task again if the selectors changed since its verdict: a task
+ * forked from a traced one stays traced while its root is still named;
+ * otherwise it is traced if the selectors name it now. The generation is
+ * read first, so that a change made meanwhile is judged again. */
+static __always_inline void rejudge(struct task_struct *task, struct task_state *ts)
+{
+	__u32 gen = sel_gen;
+	int by;
+
+	if (ts->sel_gen == gen)
+		return;
+	if (!(ts->traced && root_selected(ts))) {
+		by = selected(task);
+		if (by < 0)
+			return; /* kept until it is asked as the current task */
+		ts->traced = by != SEL_NONE;
+		set_root(ts, task, by);
+	}
+	ts->sel_gen = gen;
+}
+
+/* Whether icptrack traces a task that has storage. */
+static __always_inline bool is_traced(struct task_struct *task, struct task_state *ts)
+{
+	if (select_mode)
+		rejudge(task, ts);
+	return ts->traced;
 }
 
 /* The task's state if icptrack traces it, else NULL. A task gets storage
  * the first time it is seen: a followed child at fork, anything else when
  * it first makes a call icptrack hooks, with the verdict cached, so that an
- * untraced task costs one pointer test from then on. */
+ * untraced task costs one pointer test from then on (and one more load
+ * for the selectors' generation). */
 static __always_inline struct task_state *traced_task(struct task_struct *task)
 {
 	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
-	int verdict;
+	__u32 gen = sel_gen;
+	int by;
 
 	if (ts)
-		return ts->traced ? ts : NULL;
-	if (trace_all)
-		verdict = task->tgid != self_tgid;
-	else if (select_mode)
-		verdict = selected(task);
-	else if (followed_unstored && is_unstored(task))
-		verdict = 1; /* followed at fork, where its storage could not be had */
-	else
+		return is_traced(task, ts) ? ts : NULL;
+	if (select_mode) {
+		by = selected(task);
+		if (by < 0)
+			return NULL;
+	} else if (followed_unstored && is_unstored(task)) {
+		by = SEL_NONE; /* followed at fork, where its storage could not be had */
+	} else {
 		return NULL;
-	if (verdict < 0)
-		return NULL;
+	}
 	ts = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!ts) {
 		stat_inc(STAT_NO_STORAGE);
 		return NULL;
 	}
-	ts->traced = verdict;
-	if (!trace_all && !select_mode) {
+	if (select_mode) {
+		ts->traced = by != SEL_NONE;
+		set_root(ts, task, by);
+		ts->sel_gen = gen;
+	} else {
 		/* A followed task that had no storage: it has now, and its
 		 * slot was counted at fork. */
+		ts->traced = 1;
 		ts->in_traced_slots = 1;
 		forget_unstored(task);
 	}

@@ -73,7 +73,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (!cls)
 		return 0;
 	task = bpf_get_current_task_btf();
-	if (!trace_all && !select_mode && !*traced_slot(task))
+	if (!select_mode && !*traced_slot(task))
 		return 0;
 	ts = traced_task(task);
 	if (!ts)
@@ -455,7 +455,9 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 {
 	if (attach_only)
 		return 0;
-	struct task_state *ps = bpf_task_storage_get(&task_states, parent, 0, 0);
+	/* With selectors, the parent is judged now if it never was: a
+	 * selected process forks before its first traced call. */
+	struct task_state *ps = select_mode ? traced_task(parent) : bpf_task_storage_get(&task_states, parent, 0, 0);
 	struct proc_record *p;
 	struct task_state *cs;
 
@@ -465,7 +467,14 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	cs = bpf_task_storage_get(&task_states, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (cs) {
 		cs->traced = 1;
-		if (!cs->in_traced_slots) {
+		if (select_mode && ps) {
+			/* Traced for its parent's reason, so long as that holds. */
+			cs->sel_gen = ps->sel_gen;
+			cs->root_kind = ps->root_kind;
+			cs->root_id = ps->root_id;
+			__builtin_memcpy(cs->root_comm, ps->root_comm, sizeof(cs->root_comm));
+		}
+		if (!select_mode && !cs->in_traced_slots) {
 			cs->in_traced_slots = 1;
 			__sync_fetch_and_add(traced_slot(child), 1);
 		}
@@ -504,8 +513,10 @@ int BPF_PROG(sched_process_exec, struct task_struct *task, pid_t old_pid, struct
 
 	if (!ts && select_mode && selected_by_name(task)) {
 		ts = bpf_task_storage_get(&task_states, task, 0, 0);
-		if (ts)
+		if (ts) {
 			ts->traced = 1;
+			set_root(ts, task, SEL_COMM);
+		}
 	}
 	if (!ts || !ts->traced)
 		return 0;
@@ -543,7 +554,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 	} else if (!ts && followed_unstored && forget_unstored(task)) {
 		__sync_fetch_and_add(traced_slot(task), -1);
 	}
-	if (!ts || !ts->traced || task->pid != task->tgid)
+	if (!ts || !is_traced(task, ts) || task->pid != task->tgid)
 		return 0;
 	p = new_proc(PROC_EXIT, task);
 	if (p)
@@ -559,7 +570,7 @@ int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
 	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
 	struct proc_record *p;
 
-	if (!ts || !ts->traced)
+	if (!ts || !is_traced(task, ts))
 		return 0;
 	ts->ident_ok = 0;
 	p = new_proc(PROC_RENAME, task);

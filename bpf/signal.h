@@ -63,7 +63,7 @@ static __always_inline void signal_generated(int sig, struct kernel_siginfo *inf
 			return;
 	} else {
 		target = bpf_task_storage_get(&task_states, task, 0, 0);
-		if (!target || !target->traced)
+		if (!target || !is_traced(task, target))
 			return;
 	}
 	now = bpf_ktime_get_ns();

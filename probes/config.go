@@ -53,7 +53,7 @@ type Config struct {
 	// of the cost.
 	MetricsOnly bool
 	// Select, with TraceAll, traces only the processes it names (and
-	// what they fork from then on).
+	// what they fork from then on); Tracer.SetSelector changes it.
 	Select *Selector
 
 	// sockSyscalls: the kernel has neither the socket tracepoints nor

@@ -336,7 +336,12 @@ type ipcTaskState struct {
 		Valid     uint8
 		Pad       uint32
 	}
-	Run ipcOpRecord
+	Run      ipcOpRecord
+	SelGen   uint32
+	RootId   uint32
+	RootKind uint8
+	Pad4     [7]uint8
+	RootComm [16]int8
 }
 
 type ipcUdpSender struct {
@@ -415,13 +420,15 @@ const (
 	ipcVarMetricsOnly                = "metrics_only"
 	ipcVarPayloadMax                 = "payload_max"
 	ipcVarRunsOpen                   = "runs_open"
-	ipcVarSelectCgroup               = "select_cgroup"
+	ipcVarSelAll                     = "sel_all"
+	ipcVarSelCgroupGen               = "sel_cgroup_gen"
+	ipcVarSelCgroupSet               = "sel_cgroup_set"
+	ipcVarSelGen                     = "sel_gen"
 	ipcVarSelectMode                 = "select_mode"
 	ipcVarSelfTgid                   = "self_tgid"
 	ipcVarSockSyscalls               = "sock_syscalls"
 	ipcVarSyscallClasses             = "syscall_classes"
 	ipcVarSyscallHooks               = "syscall_hooks"
-	ipcVarTraceAll                   = "trace_all"
 	ipcVarTracedSlots                = "traced_slots"
 	ipcVarWakeupBytes                = "wakeup_bytes"
 )
@@ -545,13 +552,15 @@ type ipcVariableSpecs struct {
 	MetricsOnly      *ebpf.VariableSpec `ebpf:"metrics_only"`
 	PayloadMax       *ebpf.VariableSpec `ebpf:"payload_max"`
 	RunsOpen         *ebpf.VariableSpec `ebpf:"runs_open"`
-	SelectCgroup     *ebpf.VariableSpec `ebpf:"select_cgroup"`
+	SelAll           *ebpf.VariableSpec `ebpf:"sel_all"`
+	SelCgroupGen     *ebpf.VariableSpec `ebpf:"sel_cgroup_gen"`
+	SelCgroupSet     *ebpf.VariableSpec `ebpf:"sel_cgroup_set"`
+	SelGen           *ebpf.VariableSpec `ebpf:"sel_gen"`
 	SelectMode       *ebpf.VariableSpec `ebpf:"select_mode"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SockSyscalls     *ebpf.VariableSpec `ebpf:"sock_syscalls"`
 	SyscallClasses   *ebpf.VariableSpec `ebpf:"syscall_classes"`
 	SyscallHooks     *ebpf.VariableSpec `ebpf:"syscall_hooks"`
-	TraceAll         *ebpf.VariableSpec `ebpf:"trace_all"`
 	TracedSlots      *ebpf.VariableSpec `ebpf:"traced_slots"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -644,13 +653,15 @@ type ipcVariables struct {
 	MetricsOnly      *ebpf.Variable `ebpf:"metrics_only"`
 	PayloadMax       *ebpf.Variable `ebpf:"payload_max"`
 	RunsOpen         *ebpf.Variable `ebpf:"runs_open"`
-	SelectCgroup     *ebpf.Variable `ebpf:"select_cgroup"`
+	SelAll           *ebpf.Variable `ebpf:"sel_all"`
+	SelCgroupGen     *ebpf.Variable `ebpf:"sel_cgroup_gen"`
+	SelCgroupSet     *ebpf.Variable `ebpf:"sel_cgroup_set"`
+	SelGen           *ebpf.Variable `ebpf:"sel_gen"`
 	SelectMode       *ebpf.Variable `ebpf:"select_mode"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	SockSyscalls     *ebpf.Variable `ebpf:"sock_syscalls"`
 	SyscallClasses   *ebpf.Variable `ebpf:"syscall_classes"`
 	SyscallHooks     *ebpf.Variable `ebpf:"syscall_hooks"`
-	TraceAll         *ebpf.Variable `ebpf:"trace_all"`
 	TracedSlots      *ebpf.Variable `ebpf:"traced_slots"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

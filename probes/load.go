@@ -51,8 +51,8 @@ func (t *Tracer) loadGroups(spec *ebpf.CollectionSpec) error {
 	t.coll = coll
 	// Selectors before any program runs: a task's verdict is kept from
 	// the first time a program meets it.
-	if t.cfg.TraceAll && t.cfg.Select != nil {
-		if err := t.fillSelectors(t.cfg.Select); err != nil {
+	if t.cfg.TraceAll {
+		if err := t.writeSelector(t.cfg.Select); err != nil {
 			return err
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/icptrack/icptrack/flow"
 	"github.com/icptrack/icptrack/internal/ipcload"
@@ -206,6 +208,113 @@ func TestOperationsNameTheirProcess(t *testing.T) {
 	for _, op := range sends {
 		if op.Exe != exe || op.Cmdline != exe+" 3 3 8 write" || op.PPID != uint32(os.Getpid()) {
 			t.Fatalf("operation of %q (%q), parent %d; want %q (%q), parent %d", op.Exe, op.Cmdline, op.PPID, exe, exe+" 3 3 8 write", os.Getpid())
+		}
+	}
+}
+
+// The selectors change while the same processes run, as a reload changes
+// them: each process is judged again at its next call, and one forked
+// from a traced process stays traced while the selector that named that
+// ancestor still names it. Two trees move a phase of pipe messages after
+// each change; phase P's messages are msgSize+P bytes.
+func TestSelectorsChangeWhileTracing(t *testing.T) {
+	dir := t.TempDir()
+	named := filepath.Join(dir, "icpt-tree-b")
+	if err := os.Symlink(os.Args[0], named); err != nil {
+		t.Fatal(err)
+	}
+	const count = 20
+	phased := func(mode, name string, f *os.File, argv0 string, wrap ...string) *exec.Cmd {
+		args := []string{"3", strconv.Itoa(msgSize), strconv.Itoa(count), dir, name, "5"}
+		cmd := newWorkload(mode, args...)
+		if len(wrap) > 0 {
+			// Tree a's writer is forked by a parent once tracing runs.
+			cmd = newWorkload("spawn", append([]string{"1", mode}, args...)...)
+			cmd.Env = append(cmd.Env, ipcload.DelayEnv+"=until:"+ipcload.PhaseGate(dir, 0))
+		}
+		if argv0 != "" {
+			cmd.Path = argv0
+		}
+		cmd.ExtraFiles = []*os.File{f}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	ar, aw := pipe(t)
+	br, bw := pipe(t)
+	aParent := phased("phased-write", "a-writer", aw, "", "spawn")
+	aReader := phased("phased-read", "a-reader", ar, "")
+	bWriter := phased("phased-write", "b-writer", bw, named)
+	bReader := phased("phased-read", "b-reader", br, named)
+	closeAll(ar, aw, br, bw)
+	parent := aParent.Process.Pid
+
+	cfg := DefaultConfig()
+	cfg.TraceAll = true
+	cfg.Select = &Selector{PIDs: []int{parent}}
+	c := startCapture(t, cfg)
+	names := []string{"a-writer", "a-reader", "b-writer", "b-reader"}
+	phases := []struct {
+		sel    *Selector
+		traced []string
+	}{
+		// a's writer, forked by the selected parent.
+		{cfg.Select, []string{"a-writer"}},
+		// Still a's writer, for the parent still named; and tree b by name.
+		{&Selector{PIDs: []int{parent}, Comms: []string{"icpt-tree-b"}}, []string{"a-writer", "b-writer", "b-reader"}},
+		// The parent is no longer named: its child is let go too.
+		{&Selector{Comms: []string{"icpt-tree-b"}}, []string{"b-writer", "b-reader"}},
+		// The whole host.
+		{nil, names},
+		// One process by pid, after the whole host.
+		{&Selector{PIDs: []int{aReader.Process.Pid}}, []string{"a-reader"}},
+	}
+	pids := map[string]int{}
+	for p, ph := range phases {
+		if p > 0 {
+			if err := c.tr.SetSelector(ph.sel); err != nil {
+				t.Fatalf("phase %d: %v", p, err)
+			}
+		}
+		if err := os.WriteFile(ipcload.PhaseGate(dir, p), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			deadline := time.Now().Add(time.Minute)
+			for {
+				b, err := os.ReadFile(ipcload.PhaseDone(dir, name, p))
+				if pid, _ := strconv.Atoi(string(b)); err == nil && pid > 0 {
+					pids[name] = pid
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("phase %d: %s did not finish within a minute", p, name)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	wait(t, aParent, aReader, bWriter, bReader)
+	ops := c.stop(t)
+	if pids["a-writer"] == parent {
+		t.Fatal("tree a's writer is its parent, not a child of it")
+	}
+	for p, ph := range phases {
+		for _, name := range names {
+			n := 0
+			for _, op := range ops {
+				if int(op.PID) == pids[name] && op.Mechanism == flow.Pipe && op.Bytes == int64(msgSize+p) {
+					n++
+				}
+			}
+			want := 0
+			if slices.Contains(ph.traced, name) {
+				want = count
+			}
+			if n != want {
+				t.Errorf("phase %d (selectors %+v): %s made %d traced operations, want %d", p, ph.sel, name, n, want)
+			}
 		}
 	}
 }

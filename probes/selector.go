@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,33 +15,141 @@ import (
 	"github.com/icptrack/icptrack/internal/selector"
 )
 
-// fillSelectors writes icptrack trace's selectors into the kernel's maps.
-// The programs decide per task, once, and cache the verdict.
-func (t *Tracer) fillSelectors(s *Selector) error {
+// SetSelector changes, while tracing, which processes a tracer with
+// TraceAll traces: nil is the whole host. Every task is judged again at
+// its next hook: one the new selectors name is traced from then on, and
+// so is what it forks. A task traced because it was forked from a traced
+// one stays traced while the selector that named that ancestor still
+// names it (the same pid, the same name, or the same cgroup selector);
+// a syscall already under way is reported whole either way.
+func (t *Tracer) SetSelector(s *Selector) error {
+	if t.coll == nil {
+		return errors.New("the tracer is closed")
+	}
+	if !t.cfg.TraceAll {
+		return errors.New("only a tracer of the host (TraceAll) has selectors to change")
+	}
+	t.selMu.Lock()
+	defer t.selMu.Unlock()
+	return t.writeSelector(s)
+}
+
+// writeSelector changes the kernel's selector maps to s (nil: the whole
+// host), then bumps the generation, so that no task keeps a verdict made
+// before the maps were complete.
+func (t *Tracer) writeSelector(s *Selector) error {
+	old := t.sel
+	if old == nil {
+		old = &Selector{}
+	}
+	all := s == nil
+	if all {
+		s = &Selector{}
+	}
+	pids, comms := t.coll.Maps["sel_pids"], t.coll.Maps["sel_comms"]
+	// What is added is taken out again if a later step fails, so that a
+	// change that fails leaves the running selectors as they were.
+	var addedPIDs []int
+	var addedComms []string
+	undo := func(err error) error {
+		for _, pid := range addedPIDs {
+			_ = pids.Delete(uint32(pid))
+		}
+		for _, name := range addedComms {
+			_ = comms.Delete(commKey(name))
+		}
+		return err
+	}
 	one := uint8(1)
 	for _, pid := range s.PIDs {
-		if err := t.coll.Maps["sel_pids"].Update(uint32(pid), one, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("select pid %d: %w", pid, err)
+		if err := pids.Update(uint32(pid), one, ebpf.UpdateAny); err != nil {
+			return undo(fmt.Errorf("select pid %d: %w", pid, err))
+		}
+		if !slices.Contains(old.PIDs, pid) {
+			addedPIDs = append(addedPIDs, pid)
 		}
 	}
 	for _, name := range s.Comms {
-		var key [16]byte
-		copy(key[:15], name) // the kernel keeps 15 bytes of a name
-		if err := t.coll.Maps["sel_comms"].Update(key, one, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("select name %q: %w", name, err)
+		if err := comms.Update(commKey(name), one, ebpf.UpdateAny); err != nil {
+			return undo(fmt.Errorf("select name %q: %w", name, err))
+		}
+		if !slices.Contains(old.Comms, name) {
+			addedComms = append(addedComms, name)
 		}
 	}
-	if s.Cgroup != "" {
+	cgroupChanged := s.Cgroup != old.Cgroup
+	if cgroupChanged && s.Cgroup != "" {
 		fd, err := unix.Open(s.Cgroup, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("open cgroup %s: %w", s.Cgroup, err)
+			return undo(fmt.Errorf("open cgroup %s: %w", s.Cgroup, err))
 		}
-		defer unix.Close(fd)
-		if err := t.coll.Maps["sel_cgroup"].Update(uint32(0), uint32(fd), ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("select cgroup %s: %w (it must be a cgroup v2 directory)", s.Cgroup, err)
+		err = t.coll.Maps["sel_cgroup"].Update(uint32(0), uint32(fd), ebpf.UpdateAny)
+		unix.Close(fd)
+		if err != nil {
+			return undo(fmt.Errorf("select cgroup %s: %w (it must be a cgroup v2 directory)", s.Cgroup, err))
 		}
 	}
+	// What the new selectors no longer name goes only once they are all
+	// in: a task judged meanwhile is judged again after the bump.
+	for _, pid := range old.PIDs {
+		if !slices.Contains(s.PIDs, pid) {
+			if err := pids.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("unselect pid %d: %w", pid, err)
+			}
+		}
+	}
+	for _, name := range old.Comms {
+		if !slices.Contains(s.Comms, name) {
+			if err := comms.Delete(commKey(name)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("unselect name %q: %w", name, err)
+			}
+		}
+	}
+	if cgroupChanged && s.Cgroup == "" {
+		if err := t.coll.Maps["sel_cgroup"].Delete(uint32(0)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("unselect cgroup %s: %w", old.Cgroup, err)
+		}
+	}
+	t.selGen++
+	if cgroupChanged {
+		t.selCgroupGen++
+	}
+	for name, v := range map[string]any{
+		"sel_all": boolByte(all), "sel_cgroup_set": boolByte(s.Cgroup != ""), "sel_cgroup_gen": t.selCgroupGen,
+	} {
+		if err := t.setVariable(name, v); err != nil {
+			return err
+		}
+	}
+	// Last: the generation tells every task to be judged again.
+	if err := t.setVariable("sel_gen", t.selGen); err != nil {
+		return err
+	}
+	if !all {
+		t.sel = s
+	} else {
+		t.sel = nil
+	}
 	return nil
+}
+
+// setVariable writes one of the BPF object's global variables.
+func (t *Tracer) setVariable(name string, v any) error {
+	vr, ok := t.coll.Variables[name]
+	if !ok {
+		return fmt.Errorf("BPF object has no variable %q (rebuild it with make generate)", name)
+	}
+	if err := vr.Set(v); err != nil {
+		return fmt.Errorf("set %s: %w", name, err)
+	}
+	return nil
+}
+
+// commKey is a name selector's key: the kernel keeps 15 bytes of a name.
+func commKey(name string) [16]byte {
+	var key [16]byte
+	copy(key[:15], name)
+	return key
 }
 
 // ResolveSelector checks spec against this host: the processes exist, the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,12 @@ type Tracer struct {
 	// what was counted for those already forgotten.
 	exited    []uint32
 	forgotten uint64
+	// The selectors in the kernel (TraceAll), which SetSelector changes,
+	// and the generations written with them.
+	selMu        sync.Mutex
+	sel          *Selector
+	selGen       uint32
+	selCgroupGen uint32
 }
 
 // Open checks that icptrack can run here, loads the BPF programs the
@@ -114,7 +121,6 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		"payload_max":     uint32(cfg.PayloadBytes),
 		"follow_tgid":     uint32(cfg.FollowPID),
 		"self_tgid":       self,
-		"trace_all":       boolByte(cfg.TraceAll && cfg.Select == nil),
 		"syscall_hooks":   boolByte(cfg.syscallHooks()),
 		"sock_syscalls":   boolByte(cfg.sockSyscalls),
 		"attach_only":     boolByte(cfg.AttachOnly),
@@ -123,8 +129,7 @@ func configure(spec *ebpf.CollectionSpec, cfg *Config) error {
 		"coalesce_ns":     coalesceNs(cfg),
 		"syscall_classes": syscallClasses(cfg.Mechanisms),
 		"capture_args":    boolByte(cfg.Cmdline),
-		"select_mode":     boolByte(cfg.TraceAll && cfg.Select != nil),
-		"select_cgroup":   boolByte(cfg.TraceAll && cfg.Select != nil && cfg.Select.Cgroup != ""),
+		"select_mode":     boolByte(cfg.TraceAll),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]

@@ -34,11 +34,7 @@ func Main() {
 	}
 	delay := os.Getenv(DelayEnv)
 	if gate, ok := strings.CutPrefix(delay, "until:"); ok {
-		for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(time.Millisecond) {
-			if _, err := os.Stat(gate); err == nil {
-				break
-			}
-		}
+		_ = waitFor(gate) // starts anyway after a minute
 	} else if d, err := time.ParseDuration(delay); err == nil {
 		time.Sleep(d)
 	}
@@ -166,6 +162,9 @@ func run(mode string, args []string) error {
 		return mixChild(a)
 	}
 	if ok, err := runIPC(mode, a); ok {
+		return err
+	}
+	if ok, err := runPhased(mode, a); ok {
 		return err
 	}
 	return fmt.Errorf("unknown workload %q", mode)

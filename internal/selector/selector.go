@@ -30,6 +30,13 @@ const (
 // MaxComm is how much of a process name the kernel keeps.
 const MaxComm = 15
 
+// MaxPIDs and MaxComms are how many pids and names the kernel's selector
+// maps hold (bpf/common.h: sel_pids, sel_comms).
+const (
+	MaxPIDs  = 4096
+	MaxComms = 256
+)
+
 // Empty reports whether s selects every process.
 func (s Spec) Empty() bool {
 	return len(s.PIDs) == 0 && len(s.Comms) == 0 && s.Cgroup == "" && s.Container == ""
@@ -40,6 +47,12 @@ func (s Spec) Empty() bool {
 func (s Spec) Check(name func(field string) string) error {
 	if name == nil {
 		name = func(f string) string { return f }
+	}
+	if len(s.PIDs) > MaxPIDs {
+		return fmt.Errorf("%s names %d processes, more than the %d icptrack can select: select a cgroup or a name instead", name(FieldPIDs), len(s.PIDs), MaxPIDs)
+	}
+	if len(s.Comms) > MaxComms {
+		return fmt.Errorf("%s has %d names, more than the %d icptrack can select", name(FieldComms), len(s.Comms), MaxComms)
 	}
 	for _, p := range s.PIDs {
 		if p <= 0 {

@@ -16,6 +16,8 @@ func TestCheck(t *testing.T) {
 		{Comms: []string{""}}:                     "empty name",
 		{Cgroup: "/a", Container: "abcd"}:         "include.cgroup and include.container both name a cgroup",
 		{Container: "abc"}:                        "at least 4 characters",
+		{PIDs: make([]int, MaxPIDs+1)}:            "more than the 4096 icptrack can select",
+		{Comms: make([]string, MaxComms+1)}:       "more than the 256 icptrack can select",
 	} {
 		err := spec.Check(name)
 		if err == nil || !strings.Contains(err.Error(), want) {
