@@ -124,7 +124,7 @@ type pipeline struct {
 	out     *outputs
 	// reloads bring SIGHUP's new settings to the pipeline's goroutine
 	// (trace only; nil otherwise).
-	reloads chan reloadRequest
+	reloads chan *reloadRequest
 }
 
 // Drained applies a reload waiting, between two operations, then does
@@ -142,7 +142,14 @@ func (p *pipeline) Drained() {
 
 // applyReload hands the pipeline the new settings and retires the outputs
 // they replace, in the background.
-func (p *pipeline) applyReload(req reloadRequest) {
+func (p *pipeline) applyReload(req *reloadRequest) {
+	if req.kernel != nil {
+		if err := req.kernel(); err != nil {
+			req.err = err
+			close(req.done)
+			return
+		}
+	}
 	retired := p.Reload(req.reload)
 	for _, s := range req.reload.Sinks {
 		if ss, ok := s.(*syslog.Sink); ok {

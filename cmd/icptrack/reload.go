@@ -37,8 +37,15 @@ var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio"
 // reloadRequest is a reload on its way to the pipeline's goroutine.
 type reloadRequest struct {
 	reload exporter.Reload
-	// done receives once the pipeline has applied it.
+	// kernel, if set, changes what the kernel traces (the selectors). It
+	// runs on the pipeline's goroutine just before the outputs change,
+	// right after a drain, so that the kernel and the outputs change at
+	// nearly the same point; if it fails, nothing changes.
+	kernel func() error
+	// done is closed once the pipeline has applied it, or err says why
+	// it could not.
 	done chan struct{}
+	err  error
 }
 
 // reloader re-reads the settings on SIGHUP.
@@ -46,11 +53,20 @@ type reloader struct {
 	running  *traceFlags
 	log      *zap.Logger
 	out      *outputs
-	requests chan reloadRequest
+	requests chan *reloadRequest
 	// attached are the mechanisms the tracer was started with.
 	attached flow.MechanismSet
 	// level is the logger's level, which log_level changes.
 	level zap.AtomicLevel
+	// tracer takes the new selectors, and selector is what it runs with
+	// (nil: the whole host).
+	tracer   selectorSetter
+	selector *probes.Selector
+}
+
+// selectorSetter changes the kernel's selectors (probes.Tracer).
+type selectorSetter interface {
+	SetSelector(*probes.Selector) error
 }
 
 // reload reads the settings again and hands what changed to the
@@ -61,21 +77,34 @@ func (r *reloader) reload(stop <-chan struct{}) {
 		r.log.Error("reload: the configuration has a mistake, so icptrack keeps running as it was; fix it and reload again", zap.Error(err))
 		return
 	}
-	rel, built, err := r.changes(next)
+	sel, pushed, err := next.kernelSelector()
 	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) && ee.err != nil {
+			err = ee.err
+		}
+		r.log.Error("reload: the selectors have a mistake, so icptrack keeps running as it was; fix them and reload again", zap.Error(err))
+		return
+	}
+	rel, built, err := r.changes(next)
+	closeBuilt := func() {
 		for _, s := range built {
 			_ = s.Close()
 		}
+	}
+	if err != nil {
+		closeBuilt()
 		r.log.Error("reload: an output could not be set up, so icptrack keeps running as it was", zap.Error(err))
 		return
 	}
-	req := reloadRequest{reload: rel, done: make(chan struct{})}
+	req := &reloadRequest{reload: rel, done: make(chan struct{})}
+	if !sameSelector(r.selector, sel) {
+		req.kernel = func() error { return r.tracer.SetSelector(sel) }
+	}
 	select {
 	case r.requests <- req:
 	case <-stop: // icptrack is stopping: the running outputs finish the run
-		for _, s := range built {
-			_ = s.Close()
-		}
+		closeBuilt()
 		return
 	}
 	select {
@@ -83,6 +112,12 @@ func (r *reloader) reload(stop <-chan struct{}) {
 	case <-stop:
 		return
 	}
+	if req.err != nil {
+		closeBuilt()
+		r.log.Error("reload: the kernel did not take the new selectors, so icptrack keeps running as it was", zap.Error(req.err))
+		return
+	}
+	r.selector = sel
 	if lvl, err := logLevel(next.logLevel); err == nil {
 		r.level.SetLevel(lvl)
 	}
@@ -95,6 +130,8 @@ func (r *reloader) reload(stop <-chan struct{}) {
 			zap.Stringer("not_attached", missing), zap.Stringer("attached", r.attached))
 	}
 	r.log.Info("reloaded the configuration", zap.String("filter", next.filter), zap.String("events", next.events),
+		zap.String("pids", next.pids), zap.String("comms", next.comms), zap.String("cgroup", next.cgroup),
+		zap.String("container", next.container), zap.Ints("filter_pids", pushed),
 		zap.Float64("trace_sample_ratio", next.sampleRatio), zap.Float64("max_spans_per_second", next.maxSpans),
 		zap.String("syslog", next.syslog.url), zap.Bool("database", next.database.url != ""))
 	r.running = next
@@ -147,6 +184,15 @@ func (r *reloader) changes(next *traceFlags) (rel exporter.Reload, built []expor
 		}
 	}
 	return rel, built, nil
+}
+
+// sameSelector reports whether a and b select the same processes (nil is
+// the whole host).
+func sameSelector(a, b *probes.Selector) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return slices.Equal(a.PIDs, b.PIDs) && slices.Equal(a.Comms, b.Comms) && a.Cgroup == b.Cgroup
 }
 
 // reopenEvents opens the event log for appending: a reload must not cut
@@ -211,6 +257,13 @@ func restartOnlyChanges(a, b *config.File) []string {
 		if name == "Path" || name == "Keys" || slices.Contains(reloadableFields, name) {
 			continue
 		}
+		if name == "Trace" {
+			// The selectors are reloaded; the duration is the run's.
+			if traceOf(a).Duration != traceOf(b).Duration {
+				out = append(out, "trace.duration")
+			}
+			continue
+		}
 		if !sameSection(a, b, name) {
 			out = append(out, settingName(name))
 		}
@@ -231,13 +284,20 @@ func sameSection(a, b *config.File, field string) bool {
 	return reflect.DeepEqual(va.FieldByName(field).Interface(), vb.FieldByName(field).Interface())
 }
 
+func traceOf(f *config.File) config.Trace {
+	if f == nil {
+		return config.Trace{}
+	}
+	return f.Trace
+}
+
 // settingName is the file's key for a config.File field.
 func settingName(field string) string {
 	if n, ok := map[string]string{
 		"OTLP": "otlp", "OTLPSignals": "otlp.signals", "RingBuffer": "ring_buffer", "MemoryLimit": "memory_limit",
 		"DrainInterval": "drain_interval", "ServiceName": "service_name", "CausalStitching": "causal_stitching",
 		"ResourceAttributes": "resource_attributes", "MetricsInterval": "metrics_interval", "BatchSize": "batch_size",
-		"BatchTimeout": "batch_timeout", "Trace": "trace (selectors, duration)", "API": "api",
+		"BatchTimeout": "batch_timeout", "API": "api",
 	}[field]; ok {
 		return n
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,28 +38,8 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 	selectors := "trace:\n  comms: [reload-writer, cat]\n"
 	writeCfg(selectors + "events: " + logs[0] + "\n")
 
-	agent := exec.Command(binary, "trace", "--config", cfg, "--log-level", "info")
-	stderr := &lockedBuffer{}
-	agent.Stderr = stderr
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- agent.Wait() }()
-	t.Cleanup(func() { _ = agent.Process.Kill() })
-	waitFor := func(what string, n int) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); strings.Count(stderr.String(), what) < n; time.Sleep(20 * time.Millisecond) {
-			select {
-			case err := <-exited:
-				t.Fatalf("icptrack ended (%v) before it logged %q:\n%s", err, what, stderr)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("icptrack did not log %q %d times in 20s:\n%s", what, n, stderr)
-			}
-		}
-	}
+	agent := startTraceAgent(t, cfg)
+	waitFor, hup := agent.waitFor, agent.hup
 	waitFor("icptrack is tracing", 1)
 
 	const count, size = 3000, 64
@@ -66,12 +47,6 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 	work.Env = append(os.Environ(), ipcload.Env+"=paced-write")
 	if err := work.Start(); err != nil {
 		t.Fatal(err)
-	}
-	hup := func() {
-		t.Helper()
-		if err := agent.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
 	}
 	time.Sleep(700 * time.Millisecond)
 	writeCfg(selectors + "events: " + logs[1] + "\nfilter: comm == \"reload-writer\"\ntrace_sample_ratio: 0.5\n" +
@@ -89,18 +64,7 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 	if err := work.Wait(); err != nil {
 		t.Fatalf("the workload: %v", err)
 	}
-	if err := agent.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("icptrack: %v\n%s", err, stderr)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("icptrack did not stop on SIGTERM:\n%s", stderr)
-	}
-	log := stderr.String()
+	log := agent.stop()
 	if !strings.Contains(log, `unknown mechanism \"pipx\"`) || !strings.Contains(log, "ring_buffer") || !strings.Contains(log, "take effect only when icptrack restarts") {
 		t.Errorf("the log does not say what the reloads did:\n%s", log)
 	}
@@ -156,5 +120,175 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 	if sends != count || bytes != count*size {
 		t.Errorf("the three event logs hold %d writes and %d bytes, want %d and %d: the reloads lost or repeated operations\n%s",
 			sends, bytes, count, count*size, log)
+	}
+}
+
+// traceAgent is icptrack trace running with a configuration file, for
+// reload tests.
+type traceAgent struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	exited chan error
+}
+
+// startTraceAgent runs icptrack trace --config cfg, logging at info.
+func startTraceAgent(t *testing.T, cfg string) *traceAgent {
+	t.Helper()
+	a := &traceAgent{t: t, cmd: exec.Command(binary, "trace", "--config", cfg, "--log-level", "info"),
+		stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	a.cmd.Stderr = a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.exited <- a.cmd.Wait() }()
+	t.Cleanup(func() { _ = a.cmd.Process.Kill() })
+	return a
+}
+
+// waitFor waits until icptrack has logged what n times.
+func (a *traceAgent) waitFor(what string, n int) {
+	a.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(a.stderr.String(), what) < n; time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-a.exited:
+			a.t.Fatalf("icptrack ended (%v) before it logged %q:\n%s", err, what, a.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("icptrack did not log %q %d times in 20s:\n%s", what, n, a.stderr)
+		}
+	}
+}
+
+// hup asks icptrack to read its configuration again.
+func (a *traceAgent) hup() {
+	a.t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// stop ends icptrack with SIGTERM, which must flush everything, and
+// returns its log.
+func (a *traceAgent) stop() string {
+	a.t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		a.t.Fatal(err)
+	}
+	select {
+	case err := <-a.exited:
+		if err != nil {
+			a.t.Fatalf("icptrack: %v\n%s", err, a.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		a.t.Fatalf("icptrack did not stop on SIGTERM:\n%s", a.stderr)
+	}
+	return a.stderr.String()
+}
+
+// SIGHUP changes which processes are traced, while the same two writers
+// run: by name, then the other name, then the pid a new filter requires
+// (pushed into the kernel), then a selector naming a process that does not
+// exist, a mistake that changes nothing. Each writer writes a phase of
+// messages after each reload, phase P's messages size+P bytes long, and
+// the event log has exactly the phases its writer was selected in.
+func TestReloadChangesTheSelectors(t *testing.T) {
+	needsBPF(t)
+	dir := t.TempDir()
+	a := selfAs(t, dir, "sel-writer-a", "sel-writer-b")
+	b := filepath.Join(dir, "sel-writer-b")
+	events := filepath.Join(dir, "events.jsonl")
+	cfg := filepath.Join(dir, "icptrack.yaml")
+	writeCfg := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte("events: "+events+"\n"+text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCfg("trace:\n  comms: [sel-writer-a]\n")
+	agent := startTraceAgent(t, cfg)
+	agent.waitFor("icptrack is tracing", 1)
+
+	const count, size, phases = 50, 64, 4
+	var works []*exec.Cmd
+	for _, w := range []string{a, b} {
+		name := filepath.Base(w)
+		work := exec.Command("sh", "-c", fmt.Sprintf("%s 1 %d %d %s %s %d | cat >/dev/null", w, size, count, dir, name, phases))
+		work.Env = append(os.Environ(), ipcload.Env+"=phased-write")
+		work.Stderr = os.Stderr
+		if err := work.Start(); err != nil {
+			t.Fatal(err)
+		}
+		works = append(works, work)
+	}
+	pids := map[string]int{}
+	phase := func(p int) {
+		t.Helper()
+		if err := os.WriteFile(ipcload.PhaseGate(dir, p), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"sel-writer-a", "sel-writer-b"} {
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+				b, err := os.ReadFile(ipcload.PhaseDone(dir, name, p))
+				if pid, _ := strconv.Atoi(string(b)); err == nil && pid > 0 {
+					pids[name] = pid
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("phase %d: %s did not finish in a minute", p, name)
+				}
+			}
+		}
+	}
+	phase(0)
+	writeCfg("trace:\n  comms: [sel-writer-b]\n")
+	agent.hup()
+	agent.waitFor("reloaded the configuration", 1)
+	phase(1)
+	writeCfg(fmt.Sprintf("filter: pid == %d\n", pids["sel-writer-a"]))
+	agent.hup()
+	agent.waitFor("reloaded the configuration", 2)
+	phase(2)
+	writeCfg("trace:\n  pids: [999999999]\n")
+	agent.hup()
+	agent.waitFor("keeps running as it was", 1)
+	phase(3)
+	for _, w := range works {
+		if err := w.Wait(); err != nil {
+			t.Fatalf("a writer: %v", err)
+		}
+	}
+	log := agent.stop()
+	if !strings.Contains(log, "--pid 999999999: no such process") {
+		t.Errorf("the log does not say what was wrong with the last reload's selectors:\n%s", log)
+	}
+	want := map[string][phases]bool{
+		"sel-writer-a": {true, false, true, true},
+		"sel-writer-b": {false, true, false, false},
+	}
+	got := map[string]*[phases]int{"sel-writer-a": {}, "sel-writer-b": {}}
+	for _, ev := range readEvents(t, events) {
+		// A run of writes the kernel sent as one record has their count.
+		b, _ := ev["bytes"].(float64)
+		n, bytes := 1, int(b)
+		if c, ok := ev["count"].(float64); ok {
+			n = int(c)
+		}
+		p := bytes/n - size
+		if c := got[ev["comm"].(string)]; c != nil && ev["op"] == "send" && ev["mechanism"] == "pipe" && p >= 0 && p < phases {
+			c[p] += n
+		}
+	}
+	for name, phs := range want {
+		for p, traced := range phs {
+			w := 0
+			if traced {
+				w = count
+			}
+			if got[name][p] != w {
+				t.Errorf("phase %d: the event log has %d of %s's writes, want %d", p, got[name][p], name, w)
+			}
+		}
 	}
 }

@@ -96,6 +96,28 @@ func (f *traceFlags) selector() (*probes.Selector, error) {
 	return s, nil
 }
 
+// kernelSelector is what the kernel selects: the selector flags, or with
+// none, the pids the filter requires (pushed), which select as --pid
+// would: only they (and what they fork) are traced. Comms are not pushed:
+// the kernel matches a process's name when it first makes a call, a
+// thread's own name or a later rename never (README: "Pushdown"). Pid 0
+// is the kernel's, which raises signals: not selectable. nil is the whole
+// host.
+func (f *traceFlags) kernelSelector() (sel *probes.Selector, pushed []int, err error) {
+	if sel, err = f.selector(); err != nil || sel != nil || f.compiled == nil {
+		return sel, nil, err
+	}
+	pids := f.compiled.Pushdown().PIDs
+	if len(pids) == 0 || slices.Contains(pids, 0) {
+		return nil, nil, nil
+	}
+	sel = &probes.Selector{}
+	for _, p := range pids {
+		sel.PIDs = append(sel.PIDs, int(p))
+	}
+	return sel, sel.PIDs, nil
+}
+
 // flagName is the trace flag of a selector field.
 func flagName(field string) string {
 	return map[string]string{
@@ -128,26 +150,9 @@ func traceHost(f *traceFlags) error {
 	if f.duration < 0 {
 		return usageError("--duration %s must be positive, such as 30s", f.duration)
 	}
-	if cfg.Select, err = f.selector(); err != nil {
-		return err
-	}
-	if cfg.Select == nil && f.compiled != nil {
-		// With no selector flags, the pids a filter requires select in
-		// the kernel as --pid would: only they (and what they fork) are
-		// traced. Comms are not pushed: the kernel matches a process's
-		// name when it first makes a call, a thread's own name or a later
-		// rename never (README: "Pushdown").
-		// Pid 0 is the kernel's, which raises signals: not selectable.
-		if pids := f.compiled.Pushdown().PIDs; len(pids) > 0 && !slices.Contains(pids, 0) {
-			cfg.Select = &probes.Selector{}
-			for _, p := range pids {
-				cfg.Select.PIDs = append(cfg.Select.PIDs, int(p))
-			}
-		}
-	}
 	var pushed []int
-	if cfg.Select != nil && f.pids == "" {
-		pushed = cfg.Select.PIDs
+	if cfg.Select, pushed, err = f.kernelSelector(); err != nil {
+		return err
 	}
 	cfg.TraceAll = true
 	s, err := f.start(cfg)
@@ -171,8 +176,9 @@ func traceHost(f *traceFlags) error {
 		defer cancel()
 	}
 	p := newPipeline(s.log, s.out)
-	p.reloads = make(chan reloadRequest, 1)
-	r := &reloader{running: f, log: s.out.log, out: s.out, requests: p.reloads, attached: cfg.Mechanisms, level: f.level}
+	p.reloads = make(chan *reloadRequest, 1)
+	r := &reloader{running: f, log: s.out.log, out: s.out, requests: p.reloads, attached: cfg.Mechanisms, level: f.level,
+		tracer: tracer, selector: cfg.Select}
 	stopReloads, reloadsDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(reloadsDone)
