@@ -37,7 +37,9 @@ func traceCommand(f *traceFlags) *cobra.Command {
 		Long: "Trace IPC on this host until Ctrl-C, SIGTERM or --duration, then print a summary on standard error.\n" +
 			"Selectors (--pid, --comm, --cgroup, --container) are applied in the kernel; a process is traced if any\n" +
 			"selector names it, and so is everything it forks from then on. icptrack never traces itself unless\n" +
-			"--pid names it.",
+			"--pid names it.\n\n" +
+			"SIGHUP (systemctl reload) reads the flags and the configuration file again and applies what changed,\n" +
+			"the selectors and the filter included, without losing an operation; a mistake changes nothing.",
 		Example: "  icptrack trace --duration 30s\n" +
 			"  icptrack trace --comm nginx,php-fpm --events ipc.jsonl\n" +
 			"  icptrack trace --container 3f2a9c1e5b7d --mechanisms unix,mq",
