@@ -63,6 +63,9 @@ type WriterOptions struct {
 	Colour bool
 	// BatchSize is the log records per OTLP request (default 512).
 	BatchSize int
+	// Appending: the destination already holds a log in this format, so
+	// the operations follow on with no header (CSV's row of names).
+	Appending bool
 }
 
 // DefaultOTLPBatch is the log records per request of the OTLP formats.
@@ -74,7 +77,9 @@ func NewWriter(f Format, w io.Writer, o WriterOptions) (OpWriter, error) {
 	case JSONL, "":
 		return NewEventLog(w), nil
 	case CSV:
-		return newCSVLog(w), nil
+		c := newCSVLog(w)
+		c.header = o.Appending
+		return c, nil
 	case Text:
 		return &textLog{w: bufio.NewWriterSize(w, 64<<10), colour: o.Colour}, nil
 	case OTLPJSON, OTLPProto:

@@ -32,6 +32,9 @@ const defaultCoalesce = time.Millisecond
 // captureFlags are the flags run and trace share.
 type captureFlags struct {
 	exportFlags
+	// appendEvents: the event log is appended to, not cut (trace, which
+	// runs as a service and is restarted).
+	appendEvents bool
 	mode          string
 	mechanisms    string
 	filter        string
@@ -272,7 +275,7 @@ type session struct {
 // cfg and starts the CPU profile if asked. The caller runs close when it
 // is done with them.
 func (f *captureFlags) start(cfg probes.Config) (*session, error) {
-	events, err := f.openEvents()
+	events, appending, err := f.openEvents()
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +335,7 @@ func (f *captureFlags) start(cfg probes.Config) (*session, error) {
 	var w exporter.OpWriter
 	if events != nil {
 		format, _ := exporter.ParseFormat(f.format) // checked by config
-		w, _ = exporter.NewWriter(format, events, exporter.WriterOptions{Colour: isTerminal(events)})
+		w, _ = exporter.NewWriter(format, events, exporter.WriterOptions{Colour: isTerminal(events), Appending: appending})
 	}
 	return &session{events: events, log: w, out: out, tracer: tracer, close: func() {
 		stopProfile()
@@ -342,20 +345,40 @@ func (f *captureFlags) start(cfg probes.Config) (*session, error) {
 }
 
 // openEvents opens the event log's destination before anything else is
-// started, so that a bad path fails fast.
-func (f *captureFlags) openEvents() (io.WriteCloser, error) {
+// started, so that a bad path fails fast. appending says it already
+// holds a log that the operations follow on.
+func (f *captureFlags) openEvents() (w io.WriteCloser, appending bool, err error) {
 	switch f.events {
 	case "":
-		return nil, nil
+		return nil, false, nil
 	case "-":
-		return nopCloser{os.Stdout}, nil
+		return nopCloser{os.Stdout}, false, nil
 	}
-	w, err := os.OpenFile(f.events, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	file, appending, err := openEventLog(f.events, f.appendEvents)
 	if err != nil {
-		return nil, &exitError{code: exitFailure,
-			err: fmt.Errorf("cannot write the event log: %v: choose a writable path for --events, or - for standard output", err)}
+		return nil, false, &exitError{code: exitFailure,
+			err: fmt.Errorf("%v: choose a writable path for --events, or - for standard output", err)}
 	}
-	return w, nil
+	return file, appending, nil
+}
+
+// openEventLog opens the event log file: for appending (trace, a reload),
+// so that neither a restart nor a reload cuts what it holds, or cut to
+// nothing (run). appending says the file already holds a log.
+func openEventLog(path string, appendTo bool) (f *os.File, appending bool, err error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if appendTo {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	if f, err = os.OpenFile(path, flags, 0o644); err != nil {
+		return nil, false, fmt.Errorf("cannot write the event log: %v", err)
+	}
+	if appendTo {
+		if st, err := f.Stat(); err == nil && st.Size() > 0 {
+			appending = true
+		}
+	}
+	return f, appending, nil
 }
 
 type nopCloser struct{ io.Writer }

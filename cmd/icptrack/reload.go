@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"reflect"
 	"slices"
@@ -199,17 +198,15 @@ func sameSelector(a, b *probes.Selector) bool {
 // what the log already holds, and a log that logrotate moved away is
 // made again.
 func reopenEvents(path, format string) (exporter.Sink, error) {
-	var f *os.File
-	if path == "-" {
-		f = os.Stdout
-	} else {
+	f, appending := os.Stdout, false
+	if path != "-" {
 		var err error
-		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
-			return nil, fmt.Errorf("cannot write the event log: %v", err)
+		if f, appending, err = openEventLog(path, true); err != nil {
+			return nil, err
 		}
 	}
 	fm, _ := exporter.ParseFormat(format) // checked by config
-	w, err := exporter.NewWriter(fm, f, exporter.WriterOptions{Colour: isTerminal(f)})
+	w, err := exporter.NewWriter(fm, f, exporter.WriterOptions{Colour: isTerminal(f), Appending: appending})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"fmt"
 	"os"
 	"os/exec"
@@ -290,5 +291,61 @@ func TestReloadChangesTheSelectors(t *testing.T) {
 				t.Errorf("phase %d: the event log has %d of %s's writes, want %d", p, got[name][p], name, w)
 			}
 		}
+	}
+}
+
+// trace appends to its event log, as a service's log must: a restart
+// (systemd's Restart=on-failure) keeps what the log holds, and a CSV log
+// keeps one header row.
+func TestTraceAppendsToItsEventLog(t *testing.T) {
+	needsBPF(t)
+	dir := t.TempDir()
+	writer := selfAs(t, dir, "append-writer")
+	events := filepath.Join(dir, "events.csv")
+	cfg := filepath.Join(dir, "icptrack.yaml")
+	if err := os.WriteFile(cfg, []byte("events: "+events+"\nformat: csv\ntrace:\n  comms: [append-writer]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const count, size = 10, 32
+	for run := range 2 {
+		agent := startTraceAgent(t, cfg)
+		agent.waitFor("icptrack is tracing", 1)
+		work := exec.Command("sh", "-c", fmt.Sprintf("%s 1 %d %d write | cat >/dev/null", writer, count, size+run))
+		work.Env = append(os.Environ(), ipcload.Env+"=write")
+		if out, err := work.CombinedOutput(); err != nil {
+			t.Fatalf("the workload: %v\n%s", err, out)
+		}
+		agent.stop()
+	}
+	f, err := os.Open(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("the event log is not one CSV file: %v", err)
+	}
+	col := map[string]int{}
+	for i, c := range rows[0] {
+		col[c] = i
+	}
+	writes := map[int]int{} // by the run, from the message size
+	for i, row := range rows[1:] {
+		if row[col["id"]] == "id" {
+			t.Fatalf("row %d is a second header", i+2)
+		}
+		if row[col["comm"]] != "append-writer" || row[col["op"]] != "send" || row[col["mechanism"]] != "pipe" {
+			continue
+		}
+		n := 1
+		if c := row[col["count"]]; c != "" {
+			n, _ = strconv.Atoi(c)
+		}
+		bytes, _ := strconv.Atoi(row[col["bytes"]])
+		writes[bytes/n-size] += n
+	}
+	if writes[0] != count || writes[1] != count || len(writes) != 2 {
+		t.Errorf("the event log has writes %v (by run), want %d of each of the two runs", writes, count)
 	}
 }

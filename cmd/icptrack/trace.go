@@ -157,6 +157,8 @@ func traceHost(f *traceFlags) error {
 		return err
 	}
 	cfg.TraceAll = true
+	// A service's log: a restart must not cut what it holds.
+	f.appendEvents = true
 	s, err := f.start(cfg)
 	if err != nil {
 		return err
