@@ -3,14 +3,17 @@ package packaging
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/x509"
 	"debug/elf"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,7 +168,7 @@ func TestImageConfigStartsTheBinaryAsRoot(t *testing.T) {
 
 // imageFiles reads an image's one layer: each entry's header, and the
 // content of those named in want.
-func imageFiles(t *testing.T, img v1.Image, want string) (map[string]*tar.Header, []byte) {
+func imageFiles(t *testing.T, img v1.Image, want ...string) (map[string]*tar.Header, map[string][]byte) {
 	t.Helper()
 	layers, err := img.Layers()
 	if err != nil {
@@ -180,7 +183,7 @@ func imageFiles(t *testing.T, img v1.Image, want string) (map[string]*tar.Header
 	}
 	defer rc.Close()
 	headers := map[string]*tar.Header{}
-	var content []byte
+	content := map[string][]byte{}
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
@@ -191,16 +194,37 @@ func imageFiles(t *testing.T, img v1.Image, want string) (map[string]*tar.Header
 			t.Fatal(err)
 		}
 		headers["/"+strings.TrimSuffix(h.Name, "/")] = h
-		if "/"+h.Name == want {
-			if content, err = io.ReadAll(tr); err != nil {
+		if slices.Contains(want, "/"+h.Name) {
+			if content["/"+h.Name], err = io.ReadAll(tr); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 }
 
+// imageCABundle is where the images keep their CA certificates.
+const imageCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
 func TestImageLayerHoldsAStaticBinaryForItsPlatform(t *testing.T) {
 	imageNeedLayout(t)
+	hostBundle, err := os.ReadFile(imageCABundle)
+	if err != nil {
+		t.Fatalf("the host's CA certificates, which make image put in the images: %v", err)
+	}
+	var roots int
+	for rest := hostBundle; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+			t.Fatalf("%s: a certificate Go cannot parse: %v", imageCABundle, err)
+		}
+		roots++
+	}
+	if roots < 50 {
+		t.Fatalf("%s holds %d certificates: not a system's CA bundle", imageCABundle, roots)
+	}
 	lp, err := layout.FromPath(imageLayout)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +263,8 @@ func TestImageLayerHoldsAStaticBinaryForItsPlatform(t *testing.T) {
 				t.Fatal(err)
 			}
 			what := w.name + " for " + d.Platform.Architecture
-			headers, bin := imageFiles(t, img, w.binary)
+			headers, files := imageFiles(t, img, w.binary, imageCABundle)
+			bin := files[w.binary]
 			h := headers[w.binary]
 			if h == nil || bin == nil {
 				t.Fatalf("%s: no %s in the layer (it has %v)", what, w.binary, headers)
@@ -251,6 +276,13 @@ func TestImageLayerHoldsAStaticBinaryForItsPlatform(t *testing.T) {
 				if !h.ModTime.Equal(cf.Created.Time) {
 					t.Errorf("%s: %s has mtime %s, want the commit's %s (or the digest changes with every build)", what, name, h.ModTime, cf.Created.Time)
 				}
+			}
+			// The CA certificates, where Go looks first: the host's
+			// bundle, whole, and each one a certificate Go can parse.
+			if h := headers[imageCABundle]; h == nil || h.Mode != 0o644 {
+				t.Errorf("%s: no %s of mode 644 in the layer: OTLP over TLS could not verify a public server", what, imageCABundle)
+			} else if !bytes.Equal(files[imageCABundle], hostBundle) {
+				t.Errorf("%s: %s is not the host's bundle", what, imageCABundle)
 			}
 			f, err := elf.NewFile(bytes.NewReader(bin))
 			if err != nil {

@@ -25,8 +25,8 @@ type imageSpec struct {
 	missing           string // what to do when dir has no go.mod
 	path              string // the binary's path in the image
 	entrypoint, cmd   []string
-	// files are more files for the image, from the repository: image
-	// path -> repository path.
+	// files are more files for the image: image path -> path in the
+	// repository (or, for the CA certificates, on the host).
 	files map[string]string
 }
 
@@ -149,8 +149,9 @@ func (s imageSpec) image(f facts, p platform, binary string, ann map[string]stri
 }
 
 // layer is the image's one layer: the binary, its directories, the extra
-// files, and a /tmp. Every entry is root's and has the commit's time, so
-// that the layer's digest depends on the binary alone.
+// files (the CA certificates among them), and a /tmp. Every entry is
+// root's and has the commit's time, so that the layer's digest depends on
+// the files' contents alone.
 func (s imageSpec) layer(out string, mtime time.Time, binary string) error {
 	type entry struct {
 		mode int64

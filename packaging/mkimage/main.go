@@ -10,9 +10,12 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +45,7 @@ func run() error {
 		licenses  = flag.String("licenses", "NOASSERTION", "org.opencontainers.image.licenses, an SPDX expression")
 		ldflags   = flag.String("ldflags", "-s -w", "go build -ldflags for every binary")
 		goCmd     = flag.String("go", "go", "the go command")
+		caBundle  = flag.String("ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "the CA certificates the images trust, put at the same path in them (Debian's ca-certificates)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -63,6 +67,16 @@ func run() error {
 		return err
 	}
 	facts.licenses = *licenses
+	if err := checkCABundle(*caBundle); err != nil {
+		return err
+	}
+	for i := range specs {
+		specs[i].files = maps.Clone(specs[i].files)
+		if specs[i].files == nil {
+			specs[i].files = map[string]string{}
+		}
+		specs[i].files[caBundlePath] = *caBundle
+	}
 
 	work, err := os.MkdirTemp("", "mkimage-")
 	if err != nil {
@@ -111,6 +125,38 @@ func run() error {
 		fmt.Printf("%s -> %s (%s)\n", b.spec.name, path, strings.Join(refs, ", "))
 	}
 	return nil
+}
+
+// caBundlePath is where Go's crypto/x509 looks first for the system's CA
+// certificates on Linux. An empty base has none, and without them OTLP,
+// syslog or a database over TLS to a server with a public certificate
+// fails to verify it.
+const caBundlePath = "/etc/ssl/certs/ca-certificates.crt"
+
+// checkCABundle checks that path is a PEM bundle of CA certificates.
+func checkCABundle(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("the images need CA certificates: %v (apt-get install ca-certificates, or give -ca-bundle)", err)
+	}
+	if countCertificates(b) == 0 {
+		return fmt.Errorf("-ca-bundle %s holds no PEM certificate", path)
+	}
+	return nil
+}
+
+// countCertificates counts the certificates of a PEM bundle that parse.
+func countCertificates(b []byte) int {
+	n := 0
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return n
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); blk.Type == "CERTIFICATE" && err == nil {
+			n++
+		}
+	}
 }
 
 // facts are what the images say about the commit they were built from.
