@@ -327,8 +327,9 @@ struct task_state {
 	 * selector named, or the cgroup selector's generation). */
 	__u32 sel_gen;
 	__u32 root_id;
+	__u32 moves_seen; /* sel_moves when it was last judged */
 	__u8 root_kind;
-	__u8 _pad4[7];
+	__u8 _pad4[3];
 	char root_comm[TASK_COMM_LEN];
 };
 
@@ -593,6 +594,7 @@ volatile __u8 sel_all = 0;
 volatile __u8 sel_cgroup_set = 0;  /* sel_cgroup holds a cgroup */
 volatile __u32 sel_cgroup_gen = 0; /* bumped when the cgroup selector changes */
 volatile __u32 sel_gen = 0;
+volatile __u32 sel_moves = 0; /* tasks moved to another cgroup, while one is selected */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -690,16 +692,18 @@ static __always_inline bool root_selected(struct task_state *ts)
 	return false;
 }
 
-/* Judges a task again if the selectors changed since its verdict: a task
- * forked from a traced one stays traced while its root is still named;
- * otherwise it is traced if the selectors name it now. The generation is
- * read first, so that a change made meanwhile is judged again. */
+/* Judges a task again if the selectors changed since its verdict, or, for
+ * an untraced task, if a task moved into another cgroup while one is
+ * selected: a task forked from a traced one stays traced while its root
+ * is still named; otherwise it is traced if the selectors name it now.
+ * The counters are read first, so that a change made meanwhile is judged
+ * again. */
 static __always_inline void rejudge(struct task_struct *task, struct task_state *ts)
 {
-	__u32 gen = sel_gen;
+	__u32 gen = sel_gen, moves = sel_moves;
 	int by;
 
-	if (ts->sel_gen == gen)
+	if (ts->sel_gen == gen && (ts->traced || ts->moves_seen == moves || !sel_cgroup_set))
 		return;
 	if (!(ts->traced && root_selected(ts))) {
 		by = selected(task);
@@ -709,6 +713,7 @@ static __always_inline void rejudge(struct task_struct *task, struct task_state 
 		set_root(ts, task, by);
 	}
 	ts->sel_gen = gen;
+	ts->moves_seen = moves;
 }
 
 /* Whether icptrack traces a task that has storage. */
@@ -727,7 +732,7 @@ static __always_inline bool is_traced(struct task_struct *task, struct task_stat
 static __always_inline struct task_state *traced_task(struct task_struct *task)
 {
 	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
-	__u32 gen = sel_gen;
+	__u32 gen = sel_gen, moves = sel_moves;
 	int by;
 
 	if (ts)
@@ -750,6 +755,7 @@ static __always_inline struct task_state *traced_task(struct task_struct *task)
 		ts->traced = by != SEL_NONE;
 		set_root(ts, task, by);
 		ts->sel_gen = gen;
+		ts->moves_seen = moves;
 	} else {
 		/* A followed task that had no storage: it has now, and its
 		 * slot was counted at fork. */

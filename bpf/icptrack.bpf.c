@@ -470,6 +470,7 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 		if (select_mode && ps) {
 			/* Traced for its parent's reason, so long as that holds. */
 			cs->sel_gen = ps->sel_gen;
+			cs->moves_seen = ps->moves_seen;
 			cs->root_kind = ps->root_kind;
 			cs->root_id = ps->root_id;
 			__builtin_memcpy(cs->root_comm, ps->root_comm, sizeof(cs->root_comm));
@@ -589,6 +590,13 @@ int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct ta
 		return 0;
 	struct task_state *ts = bpf_task_storage_get(&task_states, task, 0, 0);
 
+	/* With a cgroup selector, every untraced task asks again whether it
+	 * is in the cgroup, at its next hook: a container runtime moves its
+	 * container's first process after that process has made calls of its
+	 * own outside it, and the event names only the thread group's
+	 * leader, not the threads that moved with it. */
+	if (select_mode && sel_cgroup_set)
+		__sync_fetch_and_add(&sel_moves, 1);
 	if (ts)
 		ts->ident_ok = 0;
 	return 0;

@@ -336,12 +336,13 @@ type ipcTaskState struct {
 		Valid     uint8
 		Pad       uint32
 	}
-	Run      ipcOpRecord
-	SelGen   uint32
-	RootId   uint32
-	RootKind uint8
-	Pad4     [7]uint8
-	RootComm [16]int8
+	Run       ipcOpRecord
+	SelGen    uint32
+	RootId    uint32
+	MovesSeen uint32
+	RootKind  uint8
+	Pad4      [3]uint8
+	RootComm  [16]int8
 }
 
 type ipcUdpSender struct {
@@ -424,6 +425,7 @@ const (
 	ipcVarSelCgroupGen               = "sel_cgroup_gen"
 	ipcVarSelCgroupSet               = "sel_cgroup_set"
 	ipcVarSelGen                     = "sel_gen"
+	ipcVarSelMoves                   = "sel_moves"
 	ipcVarSelectMode                 = "select_mode"
 	ipcVarSelfTgid                   = "self_tgid"
 	ipcVarSockSyscalls               = "sock_syscalls"
@@ -556,6 +558,7 @@ type ipcVariableSpecs struct {
 	SelCgroupGen     *ebpf.VariableSpec `ebpf:"sel_cgroup_gen"`
 	SelCgroupSet     *ebpf.VariableSpec `ebpf:"sel_cgroup_set"`
 	SelGen           *ebpf.VariableSpec `ebpf:"sel_gen"`
+	SelMoves         *ebpf.VariableSpec `ebpf:"sel_moves"`
 	SelectMode       *ebpf.VariableSpec `ebpf:"select_mode"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SockSyscalls     *ebpf.VariableSpec `ebpf:"sock_syscalls"`
@@ -657,6 +660,7 @@ type ipcVariables struct {
 	SelCgroupGen     *ebpf.Variable `ebpf:"sel_cgroup_gen"`
 	SelCgroupSet     *ebpf.Variable `ebpf:"sel_cgroup_set"`
 	SelGen           *ebpf.Variable `ebpf:"sel_gen"`
+	SelMoves         *ebpf.Variable `ebpf:"sel_moves"`
 	SelectMode       *ebpf.Variable `ebpf:"select_mode"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	SockSyscalls     *ebpf.Variable `ebpf:"sock_syscalls"`

@@ -318,3 +318,67 @@ func TestSelectorsChangeWhileTracing(t *testing.T) {
 		}
 	}
 }
+
+// A process judged outside the selected cgroup is judged again once it is
+// moved into it, as a container runtime moves its container's first
+// process after that process has already made calls of its own.
+func TestCgroupSelectorTakesAProcessMovedIntoIt(t *testing.T) {
+	root := Cgroup2Mount()
+	if root == "" {
+		t.Skip("no cgroup v2 hierarchy is mounted")
+	}
+	cg := filepath.Join(root, fmt.Sprintf("icptrack-test-%x.scope", rand.Uint64()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatalf("create a cgroup: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(cg) })
+	dir := t.TempDir()
+	const count = 20
+	r, w := pipe(t)
+	args := []string{"3", strconv.Itoa(msgSize), strconv.Itoa(count), dir}
+	writer := spawn(t, "phased-write", []*os.File{w}, append(args, "writer", "2")...)
+	reader := spawn(t, "phased-read", []*os.File{r}, append(args, "reader", "2")...)
+	closeAll(r, w)
+
+	cfg := DefaultConfig()
+	cfg.TraceAll = true
+	cfg.Select = &Selector{Cgroup: cg}
+	c := startCapture(t, cfg)
+	for p := range 2 {
+		if p == 1 {
+			for _, pid := range []int{writer.Process.Pid, reader.Process.Pid} {
+				if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+					t.Fatalf("move %d into the cgroup: %v", pid, err)
+				}
+			}
+		}
+		if err := os.WriteFile(ipcload.PhaseGate(dir, p), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"writer", "reader"} {
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+				if _, err := os.Stat(ipcload.PhaseDone(dir, name, p)); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("phase %d: the %s did not finish within a minute", p, name)
+				}
+			}
+		}
+	}
+	wait(t, writer, reader)
+	ops := c.stop(t)
+	for p, want := range []int{0, count} {
+		for _, cmd := range []*exec.Cmd{writer, reader} {
+			n := 0
+			for _, op := range ops {
+				if int(op.PID) == cmd.Process.Pid && op.Mechanism == flow.Pipe && op.Bytes == int64(msgSize+p) {
+					n++
+				}
+			}
+			if n != want {
+				t.Errorf("phase %d (in the cgroup: %t): pid %d made %d traced operations, want %d", p, p == 1, cmd.Process.Pid, n, want)
+			}
+		}
+	}
+}
