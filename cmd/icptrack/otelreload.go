@@ -91,6 +91,11 @@ func (r *reloader) otelChanges(next *traceFlags, c *changeSet) (built []io.Close
 		if c.meters, c.metrics, err = nextMetrics.start(r.out, r.log, nt); err != nil {
 			return built, err
 		}
+		if r.out.kernel == nil {
+			// In metrics mode the kernel counts, and these keep only the
+			// self-metrics.
+			c.Reload.Metrics = c.metrics
+		}
 		built = append(built, closer(func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			defer cancel()

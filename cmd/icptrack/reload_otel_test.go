@@ -229,6 +229,34 @@ func TestReloadMovesPrometheusWithoutAReset(t *testing.T) {
 	}
 }
 
+// Prometheus asked for by a reload where there was none counts every
+// operation from then on.
+func TestReloadAddsPrometheus(t *testing.T) {
+	needsBPF(t)
+	dir := t.TempDir()
+	writer := selfAs(t, dir, "added-writer")
+	a := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	selectors := "trace:\n  comms: [added-writer, cat]\n"
+	agent := startReloadAgent(t, dir, selectors)
+	agent.reload(selectors+"prometheus: "+a+"\n", 1)
+	const count, size = 300, 16
+	if err := pacedPipe(t, writer, count, size).Wait(); err != nil {
+		t.Fatalf("the workload: %v", err)
+	}
+	var sent float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && sent < count; time.Sleep(100 * time.Millisecond) {
+		sc, err := promtest.Get("http://" + a + "/metrics")
+		if err != nil {
+			t.Fatalf("/metrics added by the reload: %v", err)
+		}
+		sent = sc.Sum("ipc_sent_messages_total", `ipc_mechanism="pipe"`, `process_executable_name="added-writer"`)
+	}
+	log := agent.stop()
+	if sent != count {
+		t.Errorf("ipc_sent_messages_total for the pipe %v, want the %d writes made after the reload\n%s", sent, count, log)
+	}
+}
+
 // A Prometheus port that cannot be bound, or an OTLP endpoint that is not
 // a URL, is logged, and icptrack keeps serving where it did.
 func TestReloadKeepsPrometheusOnAMistake(t *testing.T) {
