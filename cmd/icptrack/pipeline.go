@@ -34,7 +34,7 @@ type outputs struct {
 	meters   *exporter.MeterProvider
 	// sampledOutObserved is set once icptrack.spans.sampled_out is.
 	sampledOutObserved bool
-	tracer  *probes.Tracer // for the self-metrics, once open
+	tracer             *probes.Tracer // for the self-metrics, once open
 	// own are the addresses of icptrack's exports and endpoint, whose
 	// traffic is left out when the other end is traced.
 	own *exporter.OwnAddrs
