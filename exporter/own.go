@@ -60,19 +60,31 @@ func (o *OwnAddrs) Has(a netip.AddrPort) bool {
 // wildcard address is recorded as the loopback addresses, which is where
 // traffic that icptrack can see comes from.
 func (o *OwnAddrs) AddListener(addr net.Addr) {
+	for _, a := range listenerAddrs(o, addr) {
+		o.Add(a)
+	}
+}
+
+// RemoveListener forgets what AddListener recorded, once the server has
+// closed the listener (a reload moved it).
+func (o *OwnAddrs) RemoveListener(addr net.Addr) {
+	for _, a := range listenerAddrs(o, addr) {
+		o.Remove(a)
+	}
+}
+
+func listenerAddrs(o *OwnAddrs, addr net.Addr) []netip.AddrPort {
 	if o == nil {
-		return
+		return nil
 	}
 	ap, ok := addrPort(addr)
 	if !ok {
-		return
+		return nil
 	}
 	if ap.Addr().IsUnspecified() {
-		o.Add(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()))
-		o.Add(netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port()))
-		return
+		return []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()), netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port())}
 	}
-	o.Add(ap)
+	return []netip.AddrPort{ap}
 }
 
 // DialContext dials as net.Dialer does and records the connection's local

@@ -54,11 +54,15 @@ type Pipeline struct {
 	lastObserve time.Time
 	lastCount   time.Time
 	lastDrops   time.Time
-	lost        map[string]uint64 // what was handed to recorders, per reason
-	retiring    sync.WaitGroup    // sinks a reload took out, closing
-	ownTraffic  uint64
-	filtered    uint64
-	countErr    error
+	lost        map[string]uint64        // what was handed to recorders, per reason
+	removed     map[string]*retiredStats // the counts of sinks a reload removed, by name
+	// sinksMu guards sinks against SinkStats, on other goroutines, while
+	// a reload changes them; the pipeline's goroutine reads them freely.
+	sinksMu    sync.Mutex
+	retiring   sync.WaitGroup // sinks a reload took out, closing
+	ownTraffic uint64
+	filtered   uint64
+	countErr   error
 }
 
 // sinkEntry is a sink and what the pipeline counts for it.
@@ -68,20 +72,25 @@ type sinkEntry struct {
 	written  atomic.Uint64
 	owned    bool // from Outputs.Sinks: closed by Finish
 	// retired are the counts of the sinks this one replaced (Reload).
-	retired retiredStats
+	retired *retiredStats
 }
 
 func newSinkEntry(s Sink, owned bool) *sinkEntry {
-	e := &sinkEntry{Sink: s, owned: owned}
+	e := &sinkEntry{Sink: s, owned: owned, retired: &retiredStats{}}
 	e.counting, _ = s.(CountingSink)
 	return e
 }
 
-func (e *sinkEntry) stats() SinkStats {
-	st := SinkStats{Written: e.written.Load()}
+// ownStats are what the entry's sink counted, without those it replaced.
+func (e *sinkEntry) ownStats() SinkStats {
 	if e.counting != nil {
-		st = e.counting.Stats()
+		return e.counting.Stats()
 	}
+	return SinkStats{Written: e.written.Load()}
+}
+
+func (e *sinkEntry) stats() SinkStats {
+	st := e.ownStats()
 	st.Written += e.retired.written.Load()
 	st.Dropped += e.retired.dropped.Load()
 	return st
@@ -89,7 +98,7 @@ func (e *sinkEntry) stats() SinkStats {
 
 // NewPipeline feeds out from a new correlator.
 func NewPipeline(out Outputs) *Pipeline {
-	p := &Pipeline{out: out, lost: map[string]uint64{}}
+	p := &Pipeline{out: out, lost: map[string]uint64{}, removed: map[string]*retiredStats{}}
 	var sinks []Sink
 	switch {
 	case out.Events != nil:
@@ -101,7 +110,7 @@ func NewPipeline(out Outputs) *Pipeline {
 		sinks = append(sinks, summarySink{out.Summary})
 	}
 	if out.Spans != nil {
-		sinks = append(sinks, spansSink{out.Spans})
+		sinks = append(sinks, spansSink{s: out.Spans})
 	}
 	if out.Metrics != nil {
 		sinks = append(sinks, metricsSink{out.Metrics})
@@ -226,6 +235,8 @@ func (p *Pipeline) Finish() error {
 // SinkStats are every sink's self-metrics, in the pipeline's order. It is
 // safe to call from any goroutine.
 func (p *Pipeline) SinkStats() []NamedSinkStats {
+	p.sinksMu.Lock()
+	defer p.sinksMu.Unlock()
 	out := make([]NamedSinkStats, len(p.sinks))
 	for i, s := range p.sinks {
 		out[i] = NamedSinkStats{Name: s.Name(), SinkStats: s.stats()}

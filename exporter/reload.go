@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/icptrack/icptrack/filter"
@@ -25,6 +26,16 @@ type Reload struct {
 	Remove []string
 	// Sampling, when set, is the spans' new sample ratio and span cap.
 	Sampling *Sampling
+	// Spans, when set, take the spans' place, or are added: spans for
+	// another OTLP destination, resource or batching. The old ones are
+	// retired: their last batch is flushed, then RetireSpans (when set)
+	// shuts down where they went. "spans" in Remove takes them out, and
+	// retires them the same way.
+	Spans       *Spans
+	RetireSpans func() error
+	// Metrics, when set and the pipeline has none, are added: metric
+	// outputs asked for where there were none.
+	Metrics *Metrics
 }
 
 // Sampling is the spans' sample ratio and span cap (SpanOptions).
@@ -38,52 +49,97 @@ type Sampling struct {
 // capture.
 type Retired struct {
 	Sink Sink
-	// next is the entry of the sink that took its place (nil: removed),
-	// and at what the old sink had counted when it was taken out.
-	next *sinkEntry
+	// next keeps the counts of the sinks of its name: what the old sink
+	// writes while it closes goes on there, after at, what it had counted
+	// when it was taken out.
+	next *retiredStats
 	at   SinkStats
 }
 
 // Reload applies r. Call it only on the pipeline's goroutine (from the
 // tracer's handler, between events). It returns the sinks to retire.
 func (p *Pipeline) Reload(r Reload) []Retired {
+	p.sinksMu.Lock()
+	defer p.sinksMu.Unlock()
 	p.out.Filter = r.Filter
-	if r.Sampling != nil && p.out.Spans != nil {
-		p.out.Spans.SetSampling(r.Sampling.Ratio, r.Sampling.MaxSpansPerSecond)
-	}
 	var retired []Retired
+	// take retires the sink at i, keeping its counts in next (those of
+	// every sink of its name), and returns them.
+	take := func(i int, as Sink) *retiredStats {
+		old := p.sinks[i]
+		next := old.retired
+		// What the old sink counted goes on counting in the sinks of its
+		// name; what it writes while it closes is added by Retire.
+		next.add(old.ownStats())
+		retired = append(retired, Retired{Sink: as, next: next, at: countedBy(old.Sink)})
+		return next
+	}
 	swap := func(i int, s Sink) {
 		old := p.sinks[i]
 		// An event log a reload opened is the pipeline's to close.
 		e := newSinkEntry(s, old.owned || s.Name() == eventsSinkName)
-		// What the old sink counted goes on counting in the new one's
-		// stats; what it writes while it closes is added by Retire.
-		e.addRetired(old.stats())
+		e.retired = take(i, old.Sink)
 		p.sinks[i] = e
-		retired = append(retired, Retired{Sink: old.Sink, next: e, at: countedBy(old.Sink)})
+	}
+	// add puts a sink in at i, counting on from the sinks of its name a
+	// reload removed.
+	add := func(i int, s Sink, owned bool) {
+		e := newSinkEntry(s, owned)
+		if gone, ok := p.removed[s.Name()]; ok {
+			e.retired = gone
+			delete(p.removed, s.Name())
+		}
+		p.sinks = slices.Insert(p.sinks, i, e)
 	}
 	if r.Events != nil {
 		if i := p.indexOf(eventsSinkName); i >= 0 {
 			swap(i, r.Events)
 		} else {
 			// No event log before: it goes first, as NewPipeline puts it.
-			p.sinks = append([]*sinkEntry{newSinkEntry(r.Events, true)}, p.sinks...)
+			add(0, r.Events, true)
 		}
+	}
+	if r.Spans != nil {
+		if i := p.indexOf(spansSinkName); i >= 0 {
+			e := newSinkEntry(spansSink{s: r.Spans}, false)
+			e.retired = take(i, spansSink{s: p.out.Spans, close: r.RetireSpans})
+			p.sinks[i] = e
+		} else {
+			add(p.builtInIndex(spansSinkName), spansSink{s: r.Spans}, false)
+		}
+		p.out.Spans = r.Spans
+	}
+	if r.Sampling != nil && p.out.Spans != nil {
+		p.out.Spans.SetSampling(r.Sampling.Ratio, r.Sampling.MaxSpansPerSecond)
+	}
+	if r.Metrics != nil && p.out.Metrics == nil {
+		add(p.builtInIndex(metricsSinkName), metricsSink{r.Metrics}, false)
+		p.out.Metrics = r.Metrics
 	}
 	for name, s := range r.Sinks {
 		if i := p.indexOf(name); i >= 0 {
 			swap(i, s)
 		} else {
-			p.sinks = append(p.sinks, newSinkEntry(s, true))
+			add(len(p.sinks), s, true)
 		}
 	}
 	for _, name := range r.Remove {
-		// The event log the pipeline started with is the caller's to
-		// close, but a reload may still take it out.
-		if i := p.indexOf(name); i >= 0 && (p.sinks[i].owned || name == eventsSinkName) {
-			retired = append(retired, Retired{Sink: p.sinks[i].Sink})
-			p.sinks = append(p.sinks[:i:i], p.sinks[i+1:]...)
+		i := p.indexOf(name)
+		if i < 0 {
+			continue
 		}
+		// The event log and the spans the pipeline started with are the
+		// caller's to close, but a reload may still take them out.
+		switch e := p.sinks[i]; {
+		case name == spansSinkName:
+			p.removed[name] = take(i, spansSink{s: p.out.Spans, close: r.RetireSpans})
+			p.out.Spans = nil
+		case e.owned || name == eventsSinkName:
+			p.removed[name] = take(i, e.Sink)
+		default:
+			continue
+		}
+		p.sinks = slices.Delete(p.sinks, i, i+1)
 	}
 	p.recorders = p.recorders[:0]
 	for _, e := range p.sinks {
@@ -92,6 +148,17 @@ func (p *Pipeline) Reload(r Reload) []Retired {
 		}
 	}
 	return retired
+}
+
+// builtInIndex is where a built-in sink a reload adds goes: after those
+// NewPipeline puts before it.
+func (p *Pipeline) builtInIndex(name string) int {
+	before := builtInOrder[:slices.Index(builtInOrder, name)]
+	i := 0
+	for i < len(p.sinks) && slices.Contains(before, p.sinks[i].Name()) {
+		i++
+	}
+	return i
 }
 
 func (p *Pipeline) indexOf(name string) int {
@@ -116,10 +183,8 @@ func (p *Pipeline) Retire(rs []Retired, report func(name string, err error)) {
 			if cerr := r.Sink.Close(); err == nil {
 				err = cerr
 			}
-			if r.next != nil {
-				after := countedBy(r.Sink)
-				r.next.addRetired(SinkStats{Written: after.Written - r.at.Written, Dropped: after.Dropped - r.at.Dropped})
-			}
+			after := countedBy(r.Sink)
+			r.next.add(SinkStats{Written: after.Written - r.at.Written, Dropped: after.Dropped - r.at.Dropped})
 			if err != nil && report != nil {
 				report(r.Sink.Name(), err)
 			}
@@ -136,12 +201,14 @@ func countedBy(s Sink) SinkStats {
 	return SinkStats{}
 }
 
-// retiredStats are the counts of the sinks an entry's sink replaced.
+// retiredStats are the counts of the sinks of one name that a reload
+// replaced or removed: a sink of that name added later counts on from
+// them, so that its self-metrics never go back.
 type retiredStats struct {
 	written, dropped atomic.Uint64
 }
 
-func (e *sinkEntry) addRetired(s SinkStats) {
-	e.retired.written.Add(s.Written)
-	e.retired.dropped.Add(s.Dropped)
+func (r *retiredStats) add(s SinkStats) {
+	r.written.Add(s.Written)
+	r.dropped.Add(s.Dropped)
 }

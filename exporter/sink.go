@@ -92,23 +92,44 @@ func (s eventLogSink) Close() error {
 
 type summarySink struct{ s *Summary }
 
-func (s summarySink) Name() string           { return "summary" }
+func (s summarySink) Name() string           { return summarySinkName }
 func (s summarySink) Add(op *flow.Operation) { s.s.Add(op) }
 func (s summarySink) Tick(time.Time)         {}
 func (s summarySink) Flush() error           { return nil }
 func (s summarySink) Close() error           { return nil }
 
-type spansSink struct{ s *Spans }
+// The built-in sinks' names, in the order NewPipeline puts them.
+const (
+	summarySinkName = "summary"
+	spansSinkName   = "spans"
+	metricsSinkName = "metrics"
+	logsSinkName    = "logs"
+)
 
-func (s spansSink) Name() string           { return "spans" }
+var builtInOrder = []string{eventsSinkName, summarySinkName, spansSinkName, metricsSinkName, logsSinkName}
+
+// spansSink hands operations to Spans. close, when set, shuts down where
+// the spans went (Reload.RetireSpans): the caller's, for the spans the
+// pipeline started with.
+type spansSink struct {
+	s     *Spans
+	close func() error
+}
+
+func (s spansSink) Name() string           { return spansSinkName }
 func (s spansSink) Add(op *flow.Operation) { s.s.Add(op) }
 func (s spansSink) Tick(now time.Time)     { s.s.Tick(now) }
 func (s spansSink) Flush() error           { s.s.Flush(); return nil }
-func (s spansSink) Close() error           { return nil }
+func (s spansSink) Close() error {
+	if s.close == nil {
+		return nil
+	}
+	return s.close()
+}
 
 type metricsSink struct{ m *Metrics }
 
-func (s metricsSink) Name() string           { return "metrics" }
+func (s metricsSink) Name() string           { return metricsSinkName }
 func (s metricsSink) Add(op *flow.Operation) { s.m.Record(op) }
 func (s metricsSink) Tick(time.Time)         {}
 func (s metricsSink) Flush() error           { return nil }
@@ -116,7 +137,7 @@ func (s metricsSink) Close() error           { return nil }
 
 type logsSink struct{ l *Logs }
 
-func (s logsSink) Name() string           { return "logs" }
+func (s logsSink) Name() string           { return logsSinkName }
 func (s logsSink) Add(op *flow.Operation) { s.l.Add(op) }
 func (s logsSink) Tick(now time.Time)     { s.l.Tick(now) }
 func (s logsSink) Flush() error           { s.l.Flush(); return nil }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -218,68 +220,177 @@ type exportTargets struct {
 
 // build makes the span and metric outputs the settings ask for into o.
 func (f *exportFlags) build(o *outputs, log *zap.Logger, t exportTargets) (*outputs, error) {
-	otlp, err := f.otlp()
-	if err != nil {
-		return nil, usageError("%v", err)
-	}
-	attrs, err := f.resourceAttributes()
+	spans, err := f.spanSettings(t)
 	if err != nil {
 		return nil, err
 	}
-	traces, metrics, err := f.signals()
+	if spans.enabled() {
+		out, err := spans.start(log, o.own)
+		if err != nil {
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		o.sender, o.spans = out.sender, out.spans
+	}
+	mo, err := f.metricOutputs(t)
 	if err != nil {
-		return nil, usageError("--otlp-signals: %v", err)
+		return nil, err
+	}
+	if mo.enabled() {
+		if o.meters, o.metrics, err = mo.start(o, log, t); err != nil {
+			o.shutdown()
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		if err := o.observeSampledOut(); err != nil {
+			o.shutdown()
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+	}
+	return o, nil
+}
+
+// resource is the spans' and metrics' resource.
+func (f *exportFlags) resource(t exportTargets) (exporter.ResourceOptions, error) {
+	attrs, err := f.resourceAttributes()
+	if err != nil {
+		return exporter.ResourceOptions{}, err
 	}
 	res := exporter.ResourceOptions{ServiceName: f.serviceName, Attributes: attrs}
 	if t.resource != nil {
 		t.resource(&res)
 	}
-	if otlp.Enabled() && traces && !t.noSpans {
-		if o.sender, err = exporter.NewTraceSender(otlp, log, o.own); err != nil {
-			return nil, &exitError{code: exitFailure, err: err}
+	return res, nil
+}
+
+// spanSettings are what spans over OTLP are made with; a reload that
+// changes them makes new ones (sameSpans).
+type spanSettings struct {
+	// otlp is where the spans go; not enabled: no spans.
+	otlp exporter.OTLPConfig
+	opts exporter.SpanOptions
+}
+
+// spanSettings reads where spans go and how they are made.
+func (f *exportFlags) spanSettings(t exportTargets) (spanSettings, error) {
+	otlp, err := f.otlp()
+	if err != nil {
+		return spanSettings{}, usageError("%v", err)
+	}
+	traces, _, err := f.signals()
+	if err != nil {
+		return spanSettings{}, usageError("--otlp-signals: %v", err)
+	}
+	if !traces || t.noSpans {
+		return spanSettings{}, nil
+	}
+	res, err := f.resource(t)
+	if err != nil {
+		return spanSettings{}, err
+	}
+	opts := exporter.DefaultSpanOptions()
+	opts.CausalStitching = f.causal
+	opts.Resource = res
+	if f.file != nil {
+		if f.file.Has("otlp.batch_size") {
+			opts.BatchSize = f.file.BatchSize
 		}
-		opts := exporter.DefaultSpanOptions()
-		opts.CausalStitching = f.causal
-		opts.Resource = res
-		if f.file != nil {
-			if f.file.Has("otlp.batch_size") {
-				opts.BatchSize = f.file.BatchSize
-			}
-			if f.file.Has("otlp.batch_timeout") {
-				opts.BatchTimeout = f.file.BatchTimeout
-			}
+		if f.file.Has("otlp.batch_timeout") {
+			opts.BatchTimeout = f.file.BatchTimeout
 		}
-		opts.SampleRatio, opts.MaxSpansPerSecond, opts.QueueFill = f.sampleRatio, f.maxSpans, o.sender.QueueFill
-		o.spans = exporter.NewEncodedSpans(opts, o.sender.SendEncoded, o.sender.Buffer)
-		log.Info("sending spans over OTLP", zap.String("endpoint", o.sender.Endpoint()), zap.Bool("causal_stitching", f.causal),
-			zap.Float64("trace_sample_ratio", f.sampleRatio), zap.Float64("max_spans_per_second", f.maxSpans))
+	}
+	opts.SampleRatio, opts.MaxSpansPerSecond = f.sampleRatio, f.maxSpans
+	return spanSettings{otlp: otlp, opts: opts}, nil
+}
+
+func (s spanSettings) enabled() bool { return s.otlp.Enabled() }
+
+// sameSpans reports whether spans made with a and b are alike but for
+// their sampling, which a reload changes in the running spans.
+func sameSpans(a, b spanSettings) bool {
+	a.opts.SampleRatio, a.opts.MaxSpansPerSecond = 0, 0
+	b.opts.SampleRatio, b.opts.MaxSpansPerSecond = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// spanOutput are spans over OTLP: the sender and the spans that feed it.
+type spanOutput struct {
+	sender *exporter.TraceSender
+	spans  *exporter.Spans
+}
+
+// start makes the sender and the spans.
+func (s spanSettings) start(log *zap.Logger, own *exporter.OwnAddrs) (*spanOutput, error) {
+	sender, err := exporter.NewTraceSender(s.otlp, log, own)
+	if err != nil {
+		return nil, err
+	}
+	opts := s.opts
+	opts.QueueFill = sender.QueueFill
+	log.Info("sending spans over OTLP", zap.String("endpoint", sender.Endpoint()), zap.Bool("causal_stitching", opts.CausalStitching),
+		zap.Float64("trace_sample_ratio", opts.SampleRatio), zap.Float64("max_spans_per_second", opts.MaxSpansPerSecond))
+	return &spanOutput{sender: sender, spans: exporter.NewEncodedSpans(opts, sender.SendEncoded, sender.Buffer)}, nil
+}
+
+// Close shuts the sender down, for spans a reload made and did not use.
+func (s *spanOutput) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return s.sender.Shutdown(ctx)
+}
+
+// metricSettings are where metrics go; a reload that changes them makes
+// new outputs (exporter.MeterProvider.Prepare).
+type metricSettings struct {
+	exporter.MetricOutputs
+}
+
+// metricOutputs reads where metrics go. Log, Own and Producer are left
+// for start, so that two settings compare.
+func (f *exportFlags) metricOutputs(t exportTargets) (metricSettings, error) {
+	otlp, err := f.otlp()
+	if err != nil {
+		return metricSettings{}, usageError("%v", err)
+	}
+	_, metrics, err := f.signals()
+	if err != nil {
+		return metricSettings{}, usageError("--otlp-signals: %v", err)
 	}
 	if !metrics {
 		otlp = exporter.OTLPConfig{}
 	}
-	if otlp.Enabled() || t.prometheus != "" {
-		mo := exporter.MetricOutputs{Prometheus: t.prometheus, OTLP: otlp, Attributes: res.Attributes, Log: log, Own: o.own,
-			HostName: res.HostName, NoHostName: res.NoHostName}
-		if t.producer != nil {
-			mo.Producer = t.producer
-		}
-		if f.file != nil && f.file.Has("otlp.metrics_interval") {
-			mo.Interval = f.file.MetricsInterval
-		}
-		if o.meters, err = exporter.NewMeterProvider(mo); err != nil {
-			o.shutdown()
-			return nil, &exitError{code: exitFailure, err: err}
-		}
-		if o.metrics, err = exporter.NewMetrics(o.meters, o.selfStats); err != nil {
-			o.shutdown()
-			return nil, &exitError{code: exitFailure, err: err}
-		}
-		if o.spans != nil {
-			if _, err = exporter.ObserveSampledOut(o.meters, o.spans.SampledOut); err != nil {
-				o.shutdown()
-				return nil, &exitError{code: exitFailure, err: err}
-			}
-		}
+	res, err := f.resource(t)
+	if err != nil {
+		return metricSettings{}, err
 	}
-	return o, nil
+	mo := exporter.MetricOutputs{Prometheus: t.prometheus, OTLP: otlp, Attributes: res.Attributes,
+		HostName: res.HostName, NoHostName: res.NoHostName}
+	if f.file != nil && f.file.Has("otlp.metrics_interval") {
+		mo.Interval = f.file.MetricsInterval
+	}
+	return metricSettings{mo}, nil
+}
+
+func (m metricSettings) enabled() bool { return m.OTLP.Enabled() || m.Prometheus != "" }
+
+// outputs are the settings with what they need to start.
+func (m metricSettings) outputs(o *outputs, log *zap.Logger, t exportTargets) exporter.MetricOutputs {
+	mo := m.MetricOutputs
+	mo.Log, mo.Own = log, o.own
+	if t.producer != nil {
+		mo.Producer = t.producer
+	}
+	return mo
+}
+
+// start makes the metrics and their outputs.
+func (m metricSettings) start(o *outputs, log *zap.Logger, t exportTargets) (*exporter.MeterProvider, *exporter.Metrics, error) {
+	meters, err := exporter.NewMeterProvider(m.outputs(o, log, t))
+	if err != nil {
+		return nil, nil, err
+	}
+	metrics, err := exporter.NewMetrics(meters, o.selfStats)
+	if err != nil {
+		_ = meters.Shutdown(context.Background())
+		return nil, nil, err
+	}
+	return meters, metrics, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,12 +22,19 @@ import (
 // outputs are the OpenTelemetry outputs: spans over OTLP, metrics to
 // Prometheus and OTLP. Any may be nil.
 type outputs struct {
-	log     *zap.Logger
-	spans   *exporter.Spans
-	sender  *exporter.TraceSender
-	metrics *exporter.Metrics
-	meters  *exporter.MeterProvider
-	tracer  *probes.Tracer // for the self-metrics, once open
+	log *zap.Logger
+	// spans and sender are the spans over OTLP; a reload replaces them on
+	// the pipeline's goroutine (swapSpans), under spansMu, which the
+	// other goroutines that read them take.
+	spans    *exporter.Spans
+	sender   *exporter.TraceSender
+	spansMu  sync.Mutex
+	replaced replacedSpans
+	metrics  *exporter.Metrics
+	meters   *exporter.MeterProvider
+	// sampledOutObserved is set once icptrack.spans.sampled_out is.
+	sampledOutObserved bool
+	tracer             *probes.Tracer // for the self-metrics, once open
 	// own are the addresses of icptrack's exports and endpoint, whose
 	// traffic is left out when the other end is traced.
 	own *exporter.OwnAddrs
@@ -53,8 +61,8 @@ func (o *outputs) selfStats() exporter.SelfStats {
 			s.Processed, s.RingBufferDropped = ts.Captured, ts.Dropped
 		}
 	}
-	if o.sender != nil {
-		s.ExportDropped = o.sender.Stats().DroppedSpans
+	if st, ok := o.senderStats(); ok {
+		s.ExportDropped = st.DroppedSpans
 	}
 	if o.pipeline != nil {
 		s.Sinks = o.pipeline.SinkStats()
@@ -71,8 +79,8 @@ func (o *outputs) losses() map[string]uint64 {
 			m[semconv.IPCDropReasonRingBuffer] = ts.Dropped
 		}
 	}
-	if o.sender != nil {
-		m[semconv.IPCDropReasonExportQueue] = o.sender.Stats().DroppedSpans
+	if st, ok := o.senderStats(); ok {
+		m[semconv.IPCDropReasonExportQueue] = st.DroppedSpans
 	}
 	return m
 }
@@ -150,7 +158,9 @@ func (p *pipeline) applyReload(req *reloadRequest) {
 			return
 		}
 	}
-	retired := p.Reload(req.reload)
+	p.out.prepareSpans(&req.reload)
+	retired := p.Reload(req.reload.Reload)
+	p.out.finishOTel(&req.reload)
 	for _, s := range req.reload.Sinks {
 		if ss, ok := s.(*syslog.Sink); ok {
 			p.out.syslog = ss

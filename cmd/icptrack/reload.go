@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"os"
 	"reflect"
 	"slices"
@@ -31,11 +32,12 @@ import (
 
 // reloadableFields are the configuration file's settings a reload
 // applies; every other one takes effect at the next start.
-var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio", "MaxSpansPerSecond", "Syslog", "Database", "LogLevel"}
+var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio", "MaxSpansPerSecond", "Syslog", "Database", "LogLevel",
+	"OTLP", "OTLPSignals", "BatchSize", "BatchTimeout", "MetricsInterval", "ServiceName", "CausalStitching", "ResourceAttributes", "Prometheus"}
 
 // reloadRequest is a reload on its way to the pipeline's goroutine.
 type reloadRequest struct {
-	reload exporter.Reload
+	reload changeSet
 	// kernel, if set, changes what the kernel traces (the selectors). It
 	// runs on the pipeline's goroutine just before the outputs change,
 	// right after a drain, so that the kernel and the outputs change at
@@ -140,7 +142,7 @@ func (r *reloader) reload(stop <-chan struct{}) {
 // event log opened again (so that a rotated log is let go of), and the
 // outputs whose settings changed. built are the outputs it opened, for
 // the caller to close if it fails.
-func (r *reloader) changes(next *traceFlags) (rel exporter.Reload, built []exporter.Sink, err error) {
+func (r *reloader) changes(next *traceFlags) (rel changeSet, built []io.Closer, err error) {
 	cur := r.running
 	rel.Filter = next.compiled
 	if next.sampleRatio != cur.sampleRatio || next.maxSpans != cur.maxSpans {
@@ -182,7 +184,8 @@ func (r *reloader) changes(next *traceFlags) (rel exporter.Reload, built []expor
 			built = append(built, tmp.sinks[0])
 		}
 	}
-	return rel, built, nil
+	made, err := r.otelChanges(next, &rel)
+	return rel, append(built, made...), err
 }
 
 // sameSelector reports whether a and b select the same processes (nil is

@@ -44,11 +44,7 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 	waitFor("icptrack is tracing", 1)
 
 	const count, size = 3000, 64
-	work := exec.Command("sh", "-c", fmt.Sprintf("%s 1 %d %d 1ms | cat >/dev/null", writer, count, size))
-	work.Env = append(os.Environ(), ipcload.Env+"=paced-write")
-	if err := work.Start(); err != nil {
-		t.Fatal(err)
-	}
+	work := pacedPipe(t, writer, count, size)
 	time.Sleep(700 * time.Millisecond)
 	writeCfg(selectors + "events: " + logs[1] + "\nfilter: comm == \"reload-writer\"\ntrace_sample_ratio: 0.5\n" +
 		"syslog:\n  url: " + srv.URL + "\n  filter: mechanism == pipe\n  rate_limit: 100000\n")
@@ -128,6 +124,7 @@ func TestReloadOnSIGHUPLosesNoOperation(t *testing.T) {
 // reload tests.
 type traceAgent struct {
 	t      *testing.T
+	cfg    string
 	cmd    *exec.Cmd
 	stderr *lockedBuffer
 	exited chan error
@@ -136,7 +133,7 @@ type traceAgent struct {
 // startTraceAgent runs icptrack trace --config cfg, logging at info.
 func startTraceAgent(t *testing.T, cfg string) *traceAgent {
 	t.Helper()
-	a := &traceAgent{t: t, cmd: exec.Command(binary, "trace", "--config", cfg, "--log-level", "info"),
+	a := &traceAgent{t: t, cfg: cfg, cmd: exec.Command(binary, "trace", "--config", cfg, "--log-level", "info"),
 		stderr: &lockedBuffer{}, exited: make(chan error, 1)}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
@@ -160,6 +157,23 @@ func (a *traceAgent) waitFor(what string, n int) {
 			a.t.Fatalf("icptrack did not log %q %d times in 20s:\n%s", what, n, a.stderr)
 		}
 	}
+}
+
+// write replaces the configuration file.
+func (a *traceAgent) write(config string) {
+	a.t.Helper()
+	if err := os.WriteFile(a.cfg, []byte(config), 0o600); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// reload rewrites the file, sends SIGHUP and waits until icptrack says it
+// reloaded for the nth time.
+func (a *traceAgent) reload(config string, n int) {
+	a.t.Helper()
+	a.write(config)
+	a.hup()
+	a.waitFor("reloaded the configuration", n)
 }
 
 // hup asks icptrack to read its configuration again.

@@ -217,7 +217,7 @@ func replayOTLP(f *replayFlags, files []string) error {
 		st := s.Stats()
 		dropped = st.DroppedSpans
 		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d failed exports, %d retries; %d operations sampled out%s\n",
-			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries, out.spans.SampledOut(), samplingNote(out.spans))
+			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries, out.spans.SampledOut(), samplingNote(out.spans, out.spans.SampledOut()))
 	}
 	if out.meters != nil && shutdownErr == nil {
 		fmt.Fprintf(os.Stderr, "icptrack: metrics of %d operations sent over OTLP\n", sent)

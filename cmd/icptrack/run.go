@@ -124,12 +124,12 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 		fmt.Fprintf(os.Stderr, "icptrack: not traced on this kernel (%s): %s; icptrack check says why\n",
 			probes.KernelRelease(), strings.Join(names, ", "))
 	}
-	if s := p.out.sender; s != nil {
-		st := s.Stats()
+	if st, ok := p.out.senderStats(); ok {
 		// Sampled out is not lost: those operations are in the numbers
-		// above, only not in the traces.
+		// above, only not in the traces. The counts are the run's, with
+		// those of the senders a reload replaced.
 		fmt.Fprintf(os.Stderr, "icptrack: OTLP %s: %d spans sent, %d dropped, %d failed exports, %d retries; %d operations sampled out%s\n",
-			s.Endpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries, p.out.spans.SampledOut(), samplingNote(p.out.spans))
+			p.out.spanEndpoint(), st.SentSpans, st.DroppedSpans, st.FailedExports, st.Retries, p.out.sampledOut(), samplingNote(p.out.spans, p.out.sampledOut()))
 	}
 	for _, k := range p.SinkStats() {
 		if slices.Contains(builtInSinks, k.Name) {
@@ -156,8 +156,8 @@ func report(p *pipeline, tracer *probes.Tracer) error {
 var builtInSinks = []string{"events", "summary", "spans", "metrics", "logs"}
 
 // samplingNote says why operations were sampled out, when any were.
-func samplingNote(s *exporter.Spans) string {
-	if s.SampledOut() == 0 {
+func samplingNote(s *exporter.Spans, sampledOut uint64) string {
+	if sampledOut == 0 || s == nil {
 		return ""
 	}
 	return fmt.Sprintf(" (--trace-sample-ratio, --max-spans-per-second; %.3g of new traces exported at the end)", s.Probability())
