@@ -34,7 +34,7 @@ type captureFlags struct {
 	exportFlags
 	// appendEvents: the event log is appended to, not cut (trace, which
 	// runs as a service and is restarted).
-	appendEvents bool
+	appendEvents  bool
 	mode          string
 	mechanisms    string
 	filter        string
