@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,8 +72,9 @@ type Server struct {
 	graph   *aggregator
 	streams *streams
 	handler http.Handler
-	// streamSlots holds a token for each stream being served.
-	streamSlots chan struct{}
+	// streaming counts the streams being served; maxStreams is how many
+	// may be (SetMaxStreams changes it while they are).
+	streaming, maxStreams atomic.Int64
 
 	mu   sync.Mutex
 	http *http.Server // once Serve runs
@@ -99,7 +101,8 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o, started: o.Now(), live: newWindow(o.Window), streams: newStreams(), streamSlots: make(chan struct{}, o.MaxStreams)}
+	s := &Server{o: o, started: o.Now(), live: newWindow(o.Window), streams: newStreams()}
+	s.maxStreams.Store(int64(o.MaxStreams))
 	s.graph = newAggregator(o.GraphWindow, o.Now)
 	s.routes()
 	return s, nil
@@ -179,13 +182,23 @@ func (s *Server) shutdown() {
 // streamSlot takes one of the streams' slots, or answers 503 and returns
 // false; release the slot when the stream ends.
 func (s *Server) streamSlot(w http.ResponseWriter) (release func(), ok bool) {
-	select {
-	case s.streamSlots <- struct{}{}:
-		return func() { <-s.streamSlots }, true
-	default:
-		w.Header().Set("Retry-After", "10")
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: fmt.Sprintf(
-			"this server already serves %d streams, as many as it allows: close one, or read pages (/api/v1/operations, /api/v1/graph) instead", cap(s.streamSlots))})
-		return nil, false
+	limit := s.maxStreams.Load()
+	if s.streaming.Add(1) <= limit {
+		return func() { s.streaming.Add(-1) }, true
 	}
+	s.streaming.Add(-1)
+	w.Header().Set("Retry-After", "10")
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: fmt.Sprintf(
+		"this server already serves %d streams, as many as it allows: close one, or read pages (/api/v1/operations, /api/v1/graph) instead", limit)})
+	return nil, false
+}
+
+// SetMaxStreams changes how many streams are served at once (0:
+// DefaultMaxStreams), for a reload. Streams already served above a
+// lowered limit go on; new ones wait until they are under it.
+func (s *Server) SetMaxStreams(n int) {
+	if n <= 0 {
+		n = DefaultMaxStreams
+	}
+	s.maxStreams.Store(int64(n))
 }
