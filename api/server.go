@@ -72,6 +72,9 @@ type Server struct {
 	graph   *aggregator
 	streams *streams
 	handler http.Handler
+	// store is the store the API answers from, and its directory (nil:
+	// the window); SetStore changes it while requests are served.
+	store atomic.Pointer[storeSource]
 	// streaming counts the streams being served; maxStreams is how many
 	// may be (SetMaxStreams changes it while they are).
 	streaming, maxStreams atomic.Int64
@@ -103,6 +106,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, started: o.Now(), live: newWindow(o.Window), streams: newStreams()}
 	s.maxStreams.Store(int64(o.MaxStreams))
+	s.store.Store(&storeSource{reader: o.Store, dir: o.StoreDir})
 	s.graph = newAggregator(o.GraphWindow, o.Now)
 	s.routes()
 	return s, nil
@@ -191,6 +195,23 @@ func (s *Server) streamSlot(w http.ResponseWriter) (release func(), ok bool) {
 	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: fmt.Sprintf(
 		"this server already serves %d streams, as many as it allows: close one, or read pages (/api/v1/operations, /api/v1/graph) instead", limit)})
 	return nil, false
+}
+
+// storeSource is a store to answer from: nil reader for the window.
+type storeSource struct {
+	reader *store.Reader
+	dir    string
+}
+
+// storeReader is the store to answer from now; nil: the window.
+func (s *Server) storeReader() *store.Reader { return s.store.Load().reader }
+
+// SetStore makes the API answer from r, the store in dir, from the next
+// request on; nil r: from the in-memory window (for a reload that moves
+// or removes the store). A cursor of the other source is refused as any
+// cursor of another source is.
+func (s *Server) SetStore(r *store.Reader, dir string) {
+	s.store.Store(&storeSource{reader: r, dir: dir})
 }
 
 // SetMaxStreams changes how many streams are served at once (0:

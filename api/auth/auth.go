@@ -150,14 +150,29 @@ func New(cfg Config, log *zap.Logger) (*Authenticator, error) {
 // rate changed). Requests already let in finish. It does not judge
 // whether cfg suits the listener: see WouldOpen.
 func (a *Authenticator) Reload(cfg Config) error {
+	apply, err := a.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	apply()
+	return nil
+}
+
+// Prepare is Reload in two steps, for a reload of more than the
+// credentials: it checks cfg and returns apply, which cannot fail, to
+// put it in place once the rest is ready too.
+func (a *Authenticator) Prepare(cfg Config) (apply func(), err error) {
 	a.reloading.Lock()
 	defer a.reloading.Unlock()
 	c, err := newCredentials(cfg, a.creds.Load())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.creds.Store(c)
-	return nil
+	return func() {
+		a.reloading.Lock()
+		defer a.reloading.Unlock()
+		a.creds.Store(c)
+	}, nil
 }
 
 // newCredentials checks cfg and builds its credentials. From prev (nil

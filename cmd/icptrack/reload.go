@@ -32,11 +32,19 @@ import (
 
 // reloadableFields are the configuration file's settings a reload
 // applies; every other one takes effect at the next start.
-var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio", "MaxSpansPerSecond", "Syslog", "Database", "LogLevel"}
+var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio", "MaxSpansPerSecond", "Syslog", "Database", "LogLevel", "Store"}
+
+// partlyReloadable name, for the file's settings of which a reload
+// applies some, the others: the API's credentials are reloaded, its
+// listener is not.
+var partlyReloadable = map[string]func(a, b *config.File) []string{"API": apiRestartOnly}
 
 // reloadRequest is a reload on its way to the pipeline's goroutine.
 type reloadRequest struct {
 	reload exporter.Reload
+	// apply puts in place, with reload, what is not a sink (the API's
+	// credentials, the store's new settings); they cannot fail.
+	apply []func()
 	// done receives once the pipeline has applied it.
 	done chan struct{}
 }
@@ -62,6 +70,10 @@ func (r *reloader) reload(stop <-chan struct{}) {
 		return
 	}
 	rel, built, err := r.changes(next)
+	var apply []func()
+	if err == nil {
+		apply, err = r.apiAndStore(next, &rel, &built)
+	}
 	if err != nil {
 		for _, s := range built {
 			_ = s.Close()
@@ -69,7 +81,7 @@ func (r *reloader) reload(stop <-chan struct{}) {
 		r.log.Error("reload: an output could not be set up, so icptrack keeps running as it was", zap.Error(err))
 		return
 	}
-	req := reloadRequest{reload: rel, done: make(chan struct{})}
+	req := reloadRequest{reload: rel, apply: apply, done: make(chan struct{})}
 	select {
 	case r.requests <- req:
 	case <-stop: // icptrack is stopping: the running outputs finish the run
@@ -208,6 +220,10 @@ func restartOnlyChanges(a, b *config.File) []string {
 	ta := reflect.TypeOf(config.File{})
 	for i := range ta.NumField() {
 		name := ta.Field(i).Name
+		if f := partlyReloadable[name]; f != nil {
+			out = append(out, f(a, b)...)
+			continue
+		}
 		if name == "Path" || name == "Keys" || slices.Contains(reloadableFields, name) {
 			continue
 		}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// reloadable is icptrack trace run with a configuration file that the
+// test rewrites and reloads with SIGHUP (as TestReloadOnSIGHUPLosesNoOperation
+// does, in the open).
+type reloadable struct {
+	cmd    *exec.Cmd
+	cfg    string
+	stderr *lockedBuffer
+	exited chan error
+}
+
+// startReloadable runs icptrack trace --config cfg (written with text)
+// and waits until it traces.
+func startReloadable(t *testing.T, text string, args ...string) *reloadable {
+	t.Helper()
+	a := &reloadable{cfg: writeConfig(t, text), stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	a.cmd = exec.Command(binary, append([]string{"trace", "--config", a.cfg, "--log-level", "info"}, args...)...)
+	a.cmd.Stderr = a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.exited <- a.cmd.Wait() }()
+	t.Cleanup(func() { _ = a.cmd.Process.Kill() })
+	a.waitLog(t, "icptrack is tracing", 1)
+	return a
+}
+
+// reload rewrites the configuration file with text and sends SIGHUP.
+func (a *reloadable) reload(t *testing.T, text string) {
+	t.Helper()
+	if err := os.WriteFile(a.cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLog waits until icptrack has logged what n times.
+func (a *reloadable) waitLog(t *testing.T, what string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(a.stderr.String(), what) < n; time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-a.exited:
+			t.Fatalf("icptrack ended (%v) before it logged %q:\n%s", err, what, a.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("icptrack did not log %q %d times in 20s:\n%s", what, n, a.stderr)
+		}
+	}
+}
+
+// stop ends icptrack with SIGTERM, as systemd does, and checks it exits 0.
+func (a *reloadable) stop(t *testing.T) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-a.exited:
+		if err != nil {
+			t.Fatalf("icptrack: %v\n%s", err, a.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("icptrack did not stop on SIGTERM:\n%s", a.stderr)
+	}
+}
+
+// waitReady waits until the API at base answers /readyz with 200.
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API at %s was not ready in 20s", base)
+		}
+	}
+}
+
+// An operator revokes a token by editing api.tokens and reloading, and
+// the attacker who holds it is out from the next request: its 401 is
+// every other 401. A mistake in the file, or a file that would leave an
+// API beyond loopback with no credentials, changes nothing; a scope
+// changed by a reload takes effect.
+func TestReloadRevokesAnAPITokenAtOnce(t *testing.T) {
+	needsBPF(t)
+	tokA, lineA := newToken(t, "leaked", "read")
+	tokB, lineB := newToken(t, "grafana", "read")
+	port := strings.Split(freeAddr(t), ":")[1]
+	base := "http://127.0.0.1:" + port
+	// Every address, plain HTTP: the case where an open API would be
+	// anyone's, which is why a reload must not leave it open.
+	head := "trace:\n  comms: [no-such-process]\napi:\n  address: 0.0.0.0:" + port + "\n  insecure: true\n"
+	a := startReloadable(t, head+"  tokens:\n"+lineA+"\n")
+	waitReady(t, base)
+
+	get := func(path, tok string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const ops = "/api/v1/operations?limit=1"
+	payloadOps := "/api/v1/operations?limit=1&filter=" + url.QueryEscape(`payload contains "x"`)
+	_, unknown := get(ops, "icpt_"+strings.Repeat("A", 43))
+	if code, _ := get(ops, tokA); code != 200 {
+		t.Fatalf("token A before the reload: %d", code)
+	}
+	if code, _ := get(ops, tokB); code != 401 {
+		t.Fatalf("token B before it is configured: %d", code)
+	}
+
+	// A out, B in; and a listener setting, which waits for a restart.
+	a.reload(t, head+"  window: 5000\n  tokens:\n"+lineB+"\n")
+	a.waitLog(t, "reloaded the configuration", 1)
+	if code, body := get(ops, tokA); code != 401 || body != unknown {
+		t.Errorf("the revoked token A: %d %q, want the 401 any unknown token gets (%q)", code, body, unknown)
+	}
+	if code, _ := get(ops, tokB); code != 200 {
+		t.Errorf("token B once added: %d", code)
+	}
+	if log := a.stderr.String(); !strings.Contains(log, "credentials changed") || !strings.Contains(log, "api.window") {
+		t.Errorf("the log does not say the credentials changed and api.window waits for a restart:\n%s", log)
+	}
+
+	// A broken entry: the file is refused whole, A stays out, B in.
+	a.reload(t, head+"  tokens:\n"+lineB+"\n"+strings.Replace(lineA, "sha256:", "sha256:zz", 1)+"\n")
+	a.waitLog(t, "keeps running as it was", 1)
+	if code, _ := get(ops, tokA); code != 401 {
+		t.Errorf("token A after a broken reload: %d, want 401", code)
+	}
+	if code, _ := get(ops, tokB); code != 200 {
+		t.Errorf("token B after a broken reload: %d, want 200", code)
+	}
+
+	// B's scope widened to read:payload: its payload filter is let in.
+	if code, _ := get(payloadOps, tokB); code != 403 {
+		t.Fatalf("token B (read) filtering on payloads: %d, want 403", code)
+	}
+	a.reload(t, head+"  tokens:\n"+strings.Replace(lineB, "[read]", "[read:payload]", 1)+"\n")
+	a.waitLog(t, "reloaded the configuration", 2)
+	if code, body := get(payloadOps, tokB); code != 200 {
+		t.Errorf("token B (read:payload) filtering on payloads: %d %s, want 200", code, body)
+	}
+
+	// No credentials at all on 0.0.0.0 would let anyone in: refused, and
+	// the API still asks for B.
+	a.reload(t, head)
+	a.waitLog(t, "keeps running as it was", 2)
+	if !strings.Contains(a.stderr.String(), "beyond this host") {
+		t.Errorf("the refusal does not say why:\n%s", a.stderr)
+	}
+	if code, _ := get(ops, ""); code != 401 {
+		t.Errorf("no token after a reload to no credentials: %d, want 401", code)
+	}
+	if code, _ := get(ops, tokB); code != 200 {
+		t.Errorf("token B after the refused reload: %d, want 200", code)
+	}
+	a.stop(t)
+}
+
+// On loopback, an API may be open (as at a start with no credentials):
+// a reload may take every credential away, with a warning, and give them
+// back.
+func TestReloadOpensAndClosesALoopbackAPI(t *testing.T) {
+	needsBPF(t)
+	tok, line := newToken(t, "ci", "read")
+	addr := freeAddr(t)
+	head := "trace:\n  comms: [no-such-process]\napi:\n  address: " + addr + "\n"
+	a := startReloadable(t, head+"  tokens:\n"+line+"\n")
+	base := "http://" + addr
+	waitReady(t, base)
+	status := func(tok string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/api/v1/status", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status("") != 401 || status(tok) != 200 {
+		t.Fatal("before the reload, the token is not asked for")
+	}
+	a.reload(t, head)
+	a.waitLog(t, "reloaded the configuration", 1)
+	if code := status(""); code != 200 || !strings.Contains(a.stderr.String(), "no credentials now") {
+		t.Errorf("open on loopback: %d, want 200 and a warning:\n%s", code, a.stderr)
+	}
+	a.reload(t, head+"  tokens:\n"+line+"\n")
+	a.waitLog(t, "reloaded the configuration", 2)
+	if status("") != 401 || status(tok) != 200 {
+		t.Error("credentials given back by a reload are not asked for")
+	}
+	a.stop(t)
+}
