@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/icptrack/icptrack/internal/config"
 )
 
 // reloadable is icptrack trace run with a configuration file that the
@@ -224,4 +226,21 @@ func TestReloadOpensAndClosesALoopbackAPI(t *testing.T) {
 		t.Error("credentials given back by a reload are not asked for")
 	}
 	a.stop(t)
+}
+
+// The credentials and the store are reloaded; the API's listener waits
+// for a restart, and the warning names each of its settings that changed.
+func TestRestartOnlyChangesNameTheAPIListenerAlone(t *testing.T) {
+	a := &config.File{}
+	b := &config.File{}
+	b.API.Auth.Tokens = []config.APIToken{{Name: "ci"}}
+	b.API.Auth.RateLimit, b.API.MaxStreams = 3, 9
+	b.Store.Dir, b.Store.MaxAge = "/var/lib/icptrack", time.Hour
+	if got := restartOnlyChanges(a, b); len(got) != 0 {
+		t.Errorf("credentials, max_streams and the store: %v, want nothing for a restart", got)
+	}
+	b.API.Address, b.API.Window, b.API.Auth.CertFile, b.API.Auth.Insecure = "0.0.0.0:9470", 5, "cert.pem", true
+	if got := strings.Join(restartOnlyChanges(a, b), " "); got != "api.address api.window api.tls api.insecure" {
+		t.Errorf("the listener's settings: %q, want api.address api.window api.tls api.insecure", got)
+	}
 }
