@@ -34,9 +34,9 @@ import (
 // applies; every other one takes effect at the next start.
 var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio", "MaxSpansPerSecond", "Syslog", "Database", "LogLevel", "Store"}
 
-// partlyReloadable name, for the file's settings of which a reload
-// applies some, the others: the API's credentials are reloaded, its
-// listener is not.
+// partlyReloadable are the file's settings of which a reload applies only
+// some; each func names those of the others that changed. The API's
+// credentials are reloaded, its listener is not.
 var partlyReloadable = map[string]func(a, b *config.File) []string{"API": apiRestartOnly}
 
 // reloadRequest is a reload on its way to the pipeline's goroutine.
