@@ -53,8 +53,8 @@ func (s *Server) parseGraphQuery(r *http.Request) (graphQuery, *paramError) {
 // fn returns false. op is good only until fn returns: who keeps it keeps
 // its Clone.
 func (s *Server) eachOp(ctx context.Context, from, to time.Time, f *filter.Filter, fn func(*flow.Operation) bool) error {
-	if s.o.Store != nil {
-		_, err := s.o.Store.Query(ctx, store.Query{From: from, To: to, Filter: f}, func(rec *store.Record) error {
+	if st := s.storeReader(); st != nil {
+		_, err := st.Query(ctx, store.Query{From: from, To: to, Filter: f}, func(rec *store.Record) error {
 			if rec.Op != nil && !fn(rec.Op) {
 				return store.ErrStop
 			}
@@ -71,7 +71,7 @@ func (s *Server) eachOp(ctx context.Context, from, to time.Time, f *filter.Filte
 // filter, ending now, and live data or nothing else to read), else by
 // adding up the operations of the window.
 func (s *Server) buildGraph(ctx context.Context, q graphQuery) (*Graph, error) {
-	if q.filter == nil && q.atNow && (s.o.Store == nil || s.live.added() > 0) {
+	if q.filter == nil && q.atNow && (s.storeReader() == nil || s.live.added() > 0) {
 		return s.graph.graph(q.window), nil
 	}
 	g := newGraphBuilder()

@@ -37,6 +37,9 @@ type opsQuery struct {
 	from, to time.Time
 	limit    int
 	after    *cursor
+	// store is the store to read (nil: the window), taken once, so that
+	// the cursor is checked against the source that is read.
+	store *store.Reader
 }
 
 func (s *Server) parseOpsQuery(r *http.Request) (opsQuery, *paramError) {
@@ -61,7 +64,8 @@ func (s *Server) parseOpsQuery(r *http.Request) (opsQuery, *paramError) {
 	if q.after, pe = parseCursor(r); pe != nil {
 		return q, pe
 	}
-	if q.after != nil && q.after.memory != (s.o.Store == nil) {
+	q.store = s.storeReader()
+	if q.after != nil && q.after.memory != (q.store == nil) {
 		return q, badParam("cursor", "this cursor is from another source than this server's: start again without it")
 	}
 	return q, nil
@@ -90,7 +94,7 @@ func (s *Server) operations(w http.ResponseWriter, r *http.Request) {
 		b = appendOp(b, op, payload)
 		n++
 	}
-	if s.o.Store != nil {
+	if q.store != nil {
 		var err error
 		next, err = s.queryStore(r.Context(), q, emit)
 		if err != nil {
@@ -169,7 +173,7 @@ func (s *Server) queryStore(ctx context.Context, q opsQuery, emit func(*flow.Ope
 	n := 0
 	var last store.Position
 	var next *cursor
-	_, err := s.o.Store.Query(ctx, sq, func(rec *store.Record) error {
+	_, err := q.store.Query(ctx, sq, func(rec *store.Record) error {
 		if rec.Op == nil {
 			return nil
 		}

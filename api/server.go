@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,8 +72,12 @@ type Server struct {
 	graph   *aggregator
 	streams *streams
 	handler http.Handler
-	// streamSlots holds a token for each stream being served.
-	streamSlots chan struct{}
+	// store is the store the API answers from, and its directory (nil:
+	// the window); SetStore changes it while requests are served.
+	store atomic.Pointer[storeSource]
+	// streaming counts the streams being served; maxStreams is how many
+	// may be (SetMaxStreams changes it while they are).
+	streaming, maxStreams atomic.Int64
 
 	mu   sync.Mutex
 	http *http.Server // once Serve runs
@@ -99,7 +104,9 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o, started: o.Now(), live: newWindow(o.Window), streams: newStreams(), streamSlots: make(chan struct{}, o.MaxStreams)}
+	s := &Server{o: o, started: o.Now(), live: newWindow(o.Window), streams: newStreams()}
+	s.maxStreams.Store(int64(o.MaxStreams))
+	s.store.Store(&storeSource{reader: o.Store, dir: o.StoreDir})
 	s.graph = newAggregator(o.GraphWindow, o.Now)
 	s.routes()
 	return s, nil
@@ -179,13 +186,40 @@ func (s *Server) shutdown() {
 // streamSlot takes one of the streams' slots, or answers 503 and returns
 // false; release the slot when the stream ends.
 func (s *Server) streamSlot(w http.ResponseWriter) (release func(), ok bool) {
-	select {
-	case s.streamSlots <- struct{}{}:
-		return func() { <-s.streamSlots }, true
-	default:
-		w.Header().Set("Retry-After", "10")
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: fmt.Sprintf(
-			"this server already serves %d streams, as many as it allows: close one, or read pages (/api/v1/operations, /api/v1/graph) instead", cap(s.streamSlots))})
-		return nil, false
+	limit := s.maxStreams.Load()
+	if s.streaming.Add(1) <= limit {
+		return func() { s.streaming.Add(-1) }, true
 	}
+	s.streaming.Add(-1)
+	w.Header().Set("Retry-After", "10")
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: fmt.Sprintf(
+		"this server already serves %d streams, as many as it allows: close one, or read pages (/api/v1/operations, /api/v1/graph) instead", limit)})
+	return nil, false
+}
+
+// storeSource is a store to answer from: nil reader for the window.
+type storeSource struct {
+	reader *store.Reader
+	dir    string
+}
+
+// storeReader is the store to answer from now; nil: the window.
+func (s *Server) storeReader() *store.Reader { return s.store.Load().reader }
+
+// SetStore makes the API answer from r, the store in dir, from the next
+// request on; nil r: from the in-memory window (for a reload that moves
+// or removes the store). A cursor of the other source is refused as any
+// cursor of another source is.
+func (s *Server) SetStore(r *store.Reader, dir string) {
+	s.store.Store(&storeSource{reader: r, dir: dir})
+}
+
+// SetMaxStreams changes how many streams are served at once (0:
+// DefaultMaxStreams), for a reload. Streams already served above a
+// lowered limit go on; new ones wait until they are under it.
+func (s *Server) SetMaxStreams(n int) {
+	if n <= 0 {
+		n = DefaultMaxStreams
+	}
+	s.maxStreams.Store(int64(n))
 }

@@ -57,7 +57,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		UptimeNS: int64(s.o.Now().Sub(s.started)),
 		Window:   windowStatus{Source: "memory", Operations: n, Capacity: s.live.capacity},
 	}
-	if s.o.Store != nil {
+	src := s.store.Load()
+	if src.reader != nil {
 		b.Window.Source = "store"
 	}
 	if n > 0 {
@@ -71,8 +72,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		if b.Drops == nil {
 			b.Drops = map[string]uint64{}
 		}
-		if s.o.StoreDir != "" {
-			b.Store = storeUsage(s.o.StoreDir)
+		if src.dir != "" {
+			b.Store = storeUsage(src.dir)
 		}
 	}
 	writeJSON(w, http.StatusOK, b)

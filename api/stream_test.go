@@ -194,3 +194,36 @@ func TestStreamsBeyondTheCapAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A reload's new max_streams applies to the next stream: raised, a third
+// stream is served; lowered under what is served, the streams go on and
+// a new one is refused.
+func TestMaxStreamsChangesWhileServing(t *testing.T) {
+	s := newTestServer(t, Options{MaxStreams: 2})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	open := func() *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/operations/stream", nil)
+		req.Header.Set("Authorization", bearer(ScopeRead))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	open()
+	open()
+	if code := open().StatusCode; code != 503 {
+		t.Fatalf("a third stream at max 2: %d, want 503", code)
+	}
+	s.SetMaxStreams(3)
+	if code := open().StatusCode; code != 200 {
+		t.Errorf("a third stream once max is 3: %d, want 200", code)
+	}
+	s.SetMaxStreams(1)
+	if code := open().StatusCode; code != 503 {
+		t.Errorf("a stream once max is 1 with 3 served: %d, want 503", code)
+	}
+}

@@ -19,8 +19,13 @@ type Reload struct {
 	// is retired.
 	Events Sink
 	// Sinks maps an added sink's name (Sink.Name) to the sink that takes
-	// its place; the old one is retired. A name not running is added.
+	// its place; the old one is retired. A name not running is added,
+	// after the others unless First names it.
 	Sinks map[string]Sink
+	// First names the sinks of Sinks that, if added, go before the
+	// others: Finish closes the sinks in order, and the store's last
+	// checkpoint must find syslog still open.
+	First []string
 	// Remove names the added sinks, or the event log ("events"), that
 	// the new settings no longer ask for.
 	Remove []string
@@ -117,9 +122,12 @@ func (p *Pipeline) Reload(r Reload) []Retired {
 		p.out.Metrics = r.Metrics
 	}
 	for name, s := range r.Sinks {
-		if i := p.indexOf(name); i >= 0 {
+		switch i := p.indexOf(name); {
+		case i >= 0:
 			swap(i, s)
-		} else {
+		case slices.Contains(r.First, name):
+			add(0, s, true)
+		default:
 			add(len(p.sinks), s, true)
 		}
 	}

@@ -141,3 +141,29 @@ func TestReloadChangesTheSampling(t *testing.T) {
 		t.Errorf("after reloading every trace, 100 spans/s: probability %v, cap %v", got, spans.cap)
 	}
 }
+
+// orderSink records when it is closed, among the others.
+type orderSink struct {
+	keepSink
+	closes *[]string
+}
+
+func (s *orderSink) Close() error { *s.closes = append(*s.closes, s.name); return s.keepSink.Close() }
+
+// A sink a reload adds goes after the others, unless First names it: a
+// store added by a reload must close before syslog, as one the pipeline
+// started with does.
+func TestReloadAddsASinkFirstWhenAsked(t *testing.T) {
+	var closes []string
+	sys := &orderSink{keepSink{name: "syslog"}, &closes}
+	p := NewPipeline(Outputs{Sinks: []Sink{sys}})
+	st := &orderSink{keepSink{name: "store"}, &closes}
+	db := &orderSink{keepSink{name: "postgres"}, &closes}
+	p.Retire(p.Reload(Reload{Sinks: map[string]Sink{"store": st, "postgres": db}, First: []string{"store"}}), nil)
+	if err := p.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(closes, " "); got != "store syslog postgres" {
+		t.Errorf("closed in the order %q, want store syslog postgres", got)
+	}
+}

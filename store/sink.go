@@ -17,17 +17,20 @@ import (
 // RecordDrops, and it is written into the store as a drop record as soon
 // as the writer gets to it, so that overload shows as such.
 type Sink struct {
-	w       *Writer
-	queue   chan item
-	free    chan *batch
-	cur     *batch
-	done    chan struct{}
+	w     *Writer
+	queue chan item
+	free  chan *batch
+	cur   *batch
+	done  chan struct{}
+	// retune says that tuning holds new settings (Retune).
+	retune  chan struct{}
 	dropped atomic.Uint64
 	taken   atomic.Uint64
 	written atomic.Uint64
 
 	mu     sync.Mutex
 	drops  map[string]uint64 // RecordDrops's, not written yet
+	tuning *tuning           // Retune's, not taken up yet
 	err    error
 	closed bool
 }
@@ -94,7 +97,7 @@ func NewSink(w *Writer, o SinkOptions) *Sink {
 		o.TickEvery = 100 * time.Millisecond
 	}
 	s := &Sink{w: w, queue: make(chan item, o.Queue), free: make(chan *batch, o.Queue+2),
-		done: make(chan struct{}), drops: map[string]uint64{}}
+		done: make(chan struct{}), retune: make(chan struct{}, 1), drops: map[string]uint64{}}
 	go s.run(o.TickEvery)
 	return s
 }
@@ -208,6 +211,9 @@ func (s *Sink) run(every time.Duration) {
 	for {
 		select {
 		case it, ok := <-s.queue:
+			// Settings handed over before this item apply to it: a
+			// Flush after Retune's apply finds them taken up.
+			s.takeTuning()
 			if !ok {
 				s.fail(s.w.Close())
 				return
@@ -238,6 +244,8 @@ func (s *Sink) run(every time.Duration) {
 				it.flush <- s.error()
 				continue
 			}
+		case <-s.retune:
+			s.takeTuning()
 		case now := <-tick.C:
 			s.recordDrops()
 			s.fail(s.w.Tick(now))

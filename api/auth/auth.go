@@ -10,8 +10,10 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -50,23 +52,38 @@ type Config struct {
 	RateLimit float64
 }
 
-// Authenticator checks requests against a Config.
+// Authenticator checks requests against a Config. Reload gives it
+// another: an operator revokes a token without a restart.
 type Authenticator struct {
+	// creds are the configured credentials, swapped whole by Reload: a
+	// request is checked against one configuration or the next, never a
+	// mix of the two.
+	creds atomic.Pointer[credentials]
+	// reloading makes Reloads one at a time: each carries over what the
+	// one before it kept.
+	reloading sync.Mutex
+	checking  chan struct{} // a slot per password check under way
+	// verified remembers right basic-auth logins for verifiedFor.
+	verified    *lru.Cache[[sha256.Size]byte, verifiedLogin]
+	loginSecret []byte
+	sources     *lru.Cache[string, *source]
+	logMu       sync.Mutex // guards each source's limiter and log state
+	log         *zap.Logger
+	now         func() time.Time
+}
+
+// credentials are one configuration's tokens and users, and a rate
+// limiter for each.
+type credentials struct {
 	tokens []token
 	users  map[string]*user
 	// dummy is checked when a basic-auth user is unknown, so that an
 	// unknown name costs what a wrong password does and names cannot be
 	// told apart by timing.
-	dummy    *credential.PasswordHash
-	checking chan struct{} // a slot per password check under way
-	// verified remembers right basic-auth logins for verifiedFor.
-	verified    *lru.Cache[[sha256.Size]byte, time.Time]
-	loginSecret []byte
-	limits      map[string]*rate.Limiter // by principal key
-	sources     *lru.Cache[string, *source]
-	logMu       sync.Mutex // guards each source's limiter and log state
-	log         *zap.Logger
-	now         func() time.Time
+	dummy  *credential.PasswordHash
+	limits map[string]*rate.Limiter // by principal key
+	// perSecond is the limiters' rate (negative: none).
+	perSecond float64
 }
 
 type token struct {
@@ -79,6 +96,14 @@ type token struct {
 type user struct {
 	hash   *credential.PasswordHash
 	scopes []string
+}
+
+// verifiedLogin is a right basic-auth login remembered: until when, and
+// against which of the user's hashes, so that a password changed by a
+// reload is not let in on the strength of the old one.
+type verifiedLogin struct {
+	until time.Time
+	hash  *credential.PasswordHash
 }
 
 // maxSources bounds the failed-login state kept, so that requests from
@@ -94,7 +119,7 @@ func New(cfg Config, log *zap.Logger) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
-	verified, err := lru.New[[sha256.Size]byte, time.Time](maxSources)
+	verified, err := lru.New[[sha256.Size]byte, verifiedLogin](maxSources)
 	if err != nil {
 		return nil, err
 	}
@@ -102,25 +127,71 @@ func New(cfg Config, log *zap.Logger) (*Authenticator, error) {
 	if _, err := rand.Read(loginSecret); err != nil {
 		return nil, fmt.Errorf("cannot read random bytes: %w", err)
 	}
+	c, err := newCredentials(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
 	a := &Authenticator{
 		verified:    verified,
 		loginSecret: loginSecret,
-		users:       map[string]*user{},
-		limits:      map[string]*rate.Limiter{},
 		sources:     sources,
 		log:         log,
 		now:         time.Now,
 		checking:    make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
-	perSecond := cfg.RateLimit
-	if perSecond == 0 {
-		perSecond = DefaultRateLimit
+	a.creds.Store(c)
+	return a, nil
+}
+
+// Reload checks cfg and, if it is right, checks every request from now
+// on against it; if it is not, nothing changes. What the Authenticator
+// knows of the clients stays: the failed logins of each address, and the
+// rate limit of each credential that is still configured (unless the
+// rate changed). Requests already let in finish. It does not judge
+// whether cfg suits the listener: see WouldOpen.
+func (a *Authenticator) Reload(cfg Config) error {
+	apply, err := a.Prepare(cfg)
+	if err != nil {
+		return err
 	}
-	limiter := func() *rate.Limiter {
-		if perSecond < 0 {
+	apply()
+	return nil
+}
+
+// Prepare is Reload in two steps, for a reload of more than the
+// credentials: it checks cfg and returns apply, which cannot fail, to
+// put it in place once the rest is ready too.
+func (a *Authenticator) Prepare(cfg Config) (apply func(), err error) {
+	a.reloading.Lock()
+	defer a.reloading.Unlock()
+	c, err := newCredentials(cfg, a.creds.Load())
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		a.reloading.Lock()
+		defer a.reloading.Unlock()
+		a.creds.Store(c)
+	}, nil
+}
+
+// newCredentials checks cfg and builds its credentials. From prev (nil
+// at the start) it keeps the limiter of each credential still there, and
+// a user's parsed hash while its text is the same, so that the logins
+// remembered against it stay good.
+func newCredentials(cfg Config, prev *credentials) (*credentials, error) {
+	c := &credentials{users: map[string]*user{}, limits: map[string]*rate.Limiter{}, perSecond: cfg.RateLimit}
+	if c.perSecond == 0 {
+		c.perSecond = DefaultRateLimit
+	}
+	limiter := func(key string) *rate.Limiter {
+		if prev != nil && prev.perSecond == c.perSecond && prev.limits[key] != nil {
+			return prev.limits[key]
+		}
+		if c.perSecond < 0 {
 			return rate.NewLimiter(rate.Inf, 0)
 		}
-		return rate.NewLimiter(rate.Limit(perSecond), max(1, int(2*perSecond)))
+		return rate.NewLimiter(rate.Limit(c.perSecond), max(1, int(2*c.perSecond)))
 	}
 	for _, t := range cfg.Tokens {
 		if err := checkCredential("token", t.Name, t.Scopes); err != nil {
@@ -131,11 +202,11 @@ func New(cfg Config, log *zap.Logger) (*Authenticator, error) {
 			return nil, fmt.Errorf("API token %q: hash %w", t.Name, err)
 		}
 		key := tokenKey(t.Name)
-		if a.limits[key] != nil {
+		if c.limits[key] != nil {
 			return nil, fmt.Errorf("API token %q is configured twice: give each token its own name", t.Name)
 		}
-		a.limits[key] = limiter()
-		a.tokens = append(a.tokens, token{hash: h, name: t.Name, scopes: t.Scopes, expires: t.Expires})
+		c.limits[key] = limiter(key)
+		c.tokens = append(c.tokens, token{hash: h, name: t.Name, scopes: slices.Clone(t.Scopes), expires: t.Expires})
 	}
 	for _, u := range cfg.Users {
 		if err := checkCredential("user", u.Name, u.Scopes); err != nil {
@@ -148,16 +219,19 @@ func New(cfg Config, log *zap.Logger) (*Authenticator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("API user %q: hash %w", u.Name, err)
 		}
-		if a.users[u.Name] != nil {
+		if c.users[u.Name] != nil {
 			return nil, fmt.Errorf("API user %q is configured twice", u.Name)
 		}
-		a.users[u.Name] = &user{hash: h, scopes: u.Scopes}
-		a.limits[userKey(u.Name)] = limiter()
-		if a.dummy == nil {
-			a.dummy = h
+		if prev != nil && prev.users[u.Name] != nil && prev.users[u.Name].hash.Encoded == u.Hash {
+			h = prev.users[u.Name].hash
+		}
+		c.users[u.Name] = &user{hash: h, scopes: slices.Clone(u.Scopes)}
+		c.limits[userKey(u.Name)] = limiter(userKey(u.Name))
+		if c.dummy == nil {
+			c.dummy = h
 		}
 	}
-	return a, nil
+	return c, nil
 }
 
 func checkCredential(kind, name string, scopes []string) error {
@@ -180,4 +254,10 @@ func userKey(name string) string  { return "user:" + name }
 
 // Open reports whether no credentials are configured: then every request
 // has every scope, and Listen serves on loopback only.
-func (a *Authenticator) Open() bool { return len(a.tokens) == 0 && len(a.users) == 0 }
+func (a *Authenticator) Open() bool { return a.creds.Load().open() }
+
+func (c *credentials) open() bool { return len(c.tokens) == 0 && len(c.users) == 0 }
+
+// WouldOpen reports whether cfg has no credentials: an Authenticator
+// reloaded with it lets every request in.
+func WouldOpen(cfg Config) bool { return len(cfg.Tokens) == 0 && len(cfg.Users) == 0 }

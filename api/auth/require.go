@@ -40,7 +40,10 @@ func (a *Authenticator) Require(scope string, h http.Handler) http.Handler {
 		panic("auth.Require: " + err.Error()) // a route table's mistake
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.Open() {
+		// One configuration for the whole request, even if a reload
+		// swaps it meanwhile.
+		c := a.creds.Load()
+		if c.open() {
 			p := Principal{Name: "open", Scopes: credential.Scopes}
 			h.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 			return
@@ -56,13 +59,13 @@ func (a *Authenticator) Require(scope string, h http.Handler) http.Handler {
 			tooMany(w, wait)
 			return
 		}
-		p, key, reason := a.authenticate(values)
+		p, key, reason := a.authenticate(c, values)
 		if reason != "" {
 			a.failed(addr, reason, now)
 			unauthorized(w)
 			return
 		}
-		if wait := take(a.limits[key], now); wait > 0 {
+		if wait := take(c.limits[key], now); wait > 0 {
 			tooMany(w, wait)
 			return
 		}
@@ -74,22 +77,22 @@ func (a *Authenticator) Require(scope string, h http.Handler) http.Handler {
 	})
 }
 
-// authenticate checks the Authorization header's values. reason, for the
-// log only, is why they were refused.
-func (a *Authenticator) authenticate(values []string) (p Principal, key, reason string) {
+// authenticate checks the Authorization header's values against c.
+// reason, for the log only, is why they were refused.
+func (a *Authenticator) authenticate(c *credentials, values []string) (p Principal, key, reason string) {
 	if len(values) != 1 {
 		return Principal{}, "", "more than one Authorization header"
 	}
-	c, err := parseAuthorization(values[0])
+	h, err := parseAuthorization(values[0])
 	if err != nil {
 		return Principal{}, "", err.Error()
 	}
-	if c.bearer {
-		return a.checkToken(c.token)
+	if h.bearer {
+		return a.checkToken(c, h.token)
 	}
-	p, key, reason = a.checkUser(c.user, c.password)
+	p, key, reason = a.checkUser(c, h.user, h.password)
 	if reason != "" {
-		reason += " " + strconv.Quote(truncate(c.user, 64))
+		reason += " " + strconv.Quote(truncate(h.user, 64))
 	}
 	return p, key, reason
 }

@@ -28,18 +28,18 @@ var verifyPassword = func(h *credential.PasswordHash, password string) bool {
 	return subtle.ConstantTimeCompare(key, h.Key) == 1
 }
 
-// checkToken finds the configured token whose hash is tok's. Every token
-// is compared, whatever matched, so that the time taken does not depend
-// on where in the list a match is.
-func (a *Authenticator) checkToken(tok string) (Principal, string, string) {
+// checkToken finds the token of c whose hash is tok's. Every token is
+// compared, whatever matched, so that the time taken does not depend on
+// where in the list a match is.
+func (a *Authenticator) checkToken(c *credentials, tok string) (Principal, string, string) {
 	if !credential.LooksLikeToken(tok) {
 		return Principal{}, "", "malformed token"
 	}
 	sum := sha256.Sum256([]byte(tok))
 	var found *token
-	for i := range a.tokens {
-		if compare(sum[:], a.tokens[i].hash) == 1 && found == nil {
-			found = &a.tokens[i]
+	for i := range c.tokens {
+		if compare(sum[:], c.tokens[i].hash) == 1 && found == nil {
+			found = &c.tokens[i]
 		}
 	}
 	if found == nil {
@@ -51,10 +51,10 @@ func (a *Authenticator) checkToken(tok string) (Principal, string, string) {
 	return Principal{Name: found.name, Scopes: found.scopes}, tokenKey(found.name), ""
 }
 
-// checkUser checks a basic-auth user and password.
-func (a *Authenticator) checkUser(name, password string) (Principal, string, string) {
-	u := a.users[name]
-	if u != nil && a.recentlyVerified(name, password) {
+// checkUser checks a basic-auth user and password against c's users.
+func (a *Authenticator) checkUser(c *credentials, name, password string) (Principal, string, string) {
+	u := c.users[name]
+	if u != nil && a.recentlyVerified(name, password, u.hash) {
 		return Principal{Name: name, Scopes: u.scopes}, userKey(name), ""
 	}
 	// At most a few checks at once: each takes argon2id's memory (19
@@ -63,15 +63,15 @@ func (a *Authenticator) checkUser(name, password string) (Principal, string, str
 	a.checking <- struct{}{}
 	defer func() { <-a.checking }()
 	if u == nil {
-		if a.dummy != nil {
-			verifyPassword(a.dummy, password)
+		if c.dummy != nil {
+			verifyPassword(c.dummy, password)
 		}
 		return Principal{}, "", "unknown user"
 	}
 	if !verifyPassword(u.hash, password) {
 		return Principal{}, "", "wrong password"
 	}
-	a.verified.Add(a.loginKey(name, password), a.now().Add(verifiedFor))
+	a.verified.Add(a.loginKey(name, password), verifiedLogin{until: a.now().Add(verifiedFor), hash: u.hash})
 	return Principal{Name: name, Scopes: u.scopes}, userKey(name), ""
 }
 
@@ -81,9 +81,11 @@ func (a *Authenticator) checkUser(name, password string) (Principal, string, str
 // nothing that the 200 does not.
 const verifiedFor = time.Minute
 
-func (a *Authenticator) recentlyVerified(name, password string) bool {
-	until, ok := a.verified.Get(a.loginKey(name, password))
-	return ok && a.now().Before(until)
+// recentlyVerified reports whether name and password were found right
+// against hash (the user's hash now) less than verifiedFor ago.
+func (a *Authenticator) recentlyVerified(name, password string, hash *credential.PasswordHash) bool {
+	v, ok := a.verified.Get(a.loginKey(name, password))
+	return ok && v.hash == hash && a.now().Before(v.until)
 }
 
 // loginKey identifies a user and password in memory without keeping the

@@ -87,33 +87,47 @@ func (f *apiFlags) open(out *outputs, st *storeFlags, log *zap.Logger) error {
 			return &exitError{code: exitFailure, err: err}
 		}
 	}
-	srv, err := startAPI(f.addr, o, f.security, log)
+	srv, a, err := startAPI(f.addr, o, f.security, log)
 	if err != nil {
 		return err
 	}
 	out.sinks = append(out.sinks, srv)
+	host, _, _ := net.SplitHostPort(f.addr) // checked by check
+	out.api = &runningAPI{server: srv, auth: a, addr: f.addr, loopback: auth.IsLoopback(host), log: log}
 	return nil
+}
+
+// runningAPI is the API trace serves, for a reload to change its
+// credentials and its streams' cap (reloader.apiAndStore).
+type runningAPI struct {
+	server *api.Server
+	auth   *auth.Authenticator
+	addr   string
+	// loopback: the listener serves this host only, so that the API may
+	// be open (no credentials) there, and nowhere else (auth.Listen).
+	loopback bool
+	log      *zap.Logger
 }
 
 // startAPI listens on addr by the security policy (auth.Listen: TLS, and
 // loopback only without credentials) and serves in the background.
-func startAPI(addr string, o api.Options, sec apiSecurity, log *zap.Logger) (*api.Server, error) {
+func startAPI(addr string, o api.Options, sec apiSecurity, log *zap.Logger) (*api.Server, *auth.Authenticator, error) {
 	a, err := auth.New(sec.auth, log)
 	if err != nil {
-		return nil, usageError("api: %v", err)
+		return nil, nil, usageError("api: %v", err)
 	}
 	o.Auth = a
 	srv, err := api.New(o)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return nil, nil, usageError("%v", err)
 	}
 	l, err := auth.Listen(addr, sec.tls, sec.insecure, a.Open(), log)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) {
-			return nil, &exitError{code: exitFailure, err: fmt.Errorf("--api: %v: choose a free port", op)}
+			return nil, nil, &exitError{code: exitFailure, err: fmt.Errorf("--api: %v: choose a free port", op)}
 		}
-		return nil, usageError("--api %s: %v", addr, err)
+		return nil, nil, usageError("--api %s: %v", addr, err)
 	}
 	url := "http://" + l.Addr().String()
 	if sec.tls.CertFile != "" {
@@ -131,7 +145,7 @@ func startAPI(addr string, o api.Options, sec apiSecurity, log *zap.Logger) (*ap
 			log.Error("the API stopped", zap.Error(err))
 		}
 	}()
-	return srv, nil
+	return srv, a, nil
 }
 
 // loadKeyringOf reads the store's keyring, if it has one.

@@ -250,12 +250,13 @@ func (f *captureFlags) outputs(log *zap.Logger) (*outputs, error) {
 		o.kernel = exporter.NewKernelMetrics()
 		t.noSpans, t.producer = true, o.kernel
 	}
-	var err error
-	if o.syslog, err = f.syslog.sink(f.file, log, o.own); err != nil {
+	sys, err := f.syslog.sink(f.file, log, o.own)
+	if err != nil {
 		return nil, err
 	}
-	if o.syslog != nil {
-		o.sinks = append(o.sinks, o.syslog)
+	if sys != nil {
+		o.setSyslog(sys)
+		o.sinks = append(o.sinks, sys)
 	}
 	return f.build(o, log, t)
 }

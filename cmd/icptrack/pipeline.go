@@ -17,6 +17,7 @@ import (
 	"github.com/icptrack/icptrack/filter"
 	"github.com/icptrack/icptrack/probes"
 	"github.com/icptrack/icptrack/semconv"
+	"github.com/icptrack/icptrack/store"
 )
 
 // outputs are the OpenTelemetry outputs: spans over OTLP, metrics to
@@ -47,6 +48,14 @@ type outputs struct {
 	sinks []exporter.Sink
 	// syslog is the syslog output among sinks, if asked for.
 	syslog *syslog.Sink
+	// checkpoints is syslog too, for the store's writer, which sends its
+	// checkpoints on its own goroutine while a reload changes syslog on
+	// the pipeline's (setSyslog).
+	checkpoints atomic.Pointer[syslog.Sink]
+	// store is the store among sinks, if asked for; api the API, if
+	// served. A reload changes them (reloader.apiAndStore).
+	store *store.Sink
+	api   *runningAPI
 	// pipeline, once made, for the sinks' self-metrics.
 	pipeline *exporter.Pipeline
 	// running is set once the tracer and the pipeline are made: the
@@ -83,6 +92,12 @@ func (o *outputs) losses() map[string]uint64 {
 		m[semconv.IPCDropReasonExportQueue] = st.DroppedSpans
 	}
 	return m
+}
+
+// setSyslog makes s the syslog output (nil: none).
+func (o *outputs) setSyslog(s *syslog.Sink) {
+	o.syslog = s
+	o.checkpoints.Store(s)
 }
 
 // closeSinks closes the added sinks when no pipeline took them: icptrack
@@ -163,11 +178,16 @@ func (p *pipeline) applyReload(req *reloadRequest) {
 	p.out.finishOTel(&req.reload)
 	for _, s := range req.reload.Sinks {
 		if ss, ok := s.(*syslog.Sink); ok {
-			p.out.syslog = ss
+			p.out.setSyslog(ss)
 		}
 	}
 	if slices.Contains(req.reload.Remove, "syslog") {
-		p.out.syslog = nil
+		p.out.setSyslog(nil)
+	}
+	// Before the old outputs close: the old store's last checkpoint goes
+	// to the syslog output that is running now.
+	for _, apply := range req.apply {
+		apply()
 	}
 	p.Retire(retired, func(name string, err error) {
 		p.out.log.Warn("reload: closing the replaced output", zap.String("output", name), zap.Error(err))

@@ -33,7 +33,13 @@ import (
 // reloadableFields are the configuration file's settings a reload
 // applies; every other one takes effect at the next start.
 var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio", "MaxSpansPerSecond", "Syslog", "Database", "LogLevel",
-	"OTLP", "OTLPSignals", "BatchSize", "BatchTimeout", "MetricsInterval", "ServiceName", "CausalStitching", "ResourceAttributes", "Prometheus"}
+	"OTLP", "OTLPSignals", "BatchSize", "BatchTimeout", "MetricsInterval", "ServiceName", "CausalStitching", "ResourceAttributes", "Prometheus",
+	"Store"}
+
+// partlyReloadable are the file's settings of which a reload applies only
+// some; each func names those of the others that changed. The API's
+// credentials are reloaded, its listener is not.
+var partlyReloadable = map[string]func(a, b *config.File) []string{"API": apiRestartOnly}
 
 // reloadRequest is a reload on its way to the pipeline's goroutine.
 type reloadRequest struct {
@@ -43,6 +49,9 @@ type reloadRequest struct {
 	// right after a drain, so that the kernel and the outputs change at
 	// nearly the same point; if it fails, nothing changes.
 	kernel func() error
+	// apply puts in place, with reload, what is not a sink (the API's
+	// credentials, the store's new settings); they cannot fail.
+	apply []func()
 	// done is closed once the pipeline has applied it, or err says why
 	// it could not.
 	done chan struct{}
@@ -88,6 +97,10 @@ func (r *reloader) reload(stop <-chan struct{}) {
 		return
 	}
 	rel, built, err := r.changes(next)
+	var apply []func()
+	if err == nil {
+		apply, err = r.apiAndStore(next, &rel, &built)
+	}
 	closeBuilt := func() {
 		for _, s := range built {
 			_ = s.Close()
@@ -98,7 +111,7 @@ func (r *reloader) reload(stop <-chan struct{}) {
 		r.log.Error("reload: an output could not be set up, so icptrack keeps running as it was", zap.Error(err))
 		return
 	}
-	req := &reloadRequest{reload: rel, done: make(chan struct{})}
+	req := &reloadRequest{reload: rel, apply: apply, done: make(chan struct{})}
 	if !sameSelector(r.selector, sel) {
 		req.kernel = func() error { return r.tracer.SetSelector(sel) }
 	}
@@ -254,6 +267,10 @@ func restartOnlyChanges(a, b *config.File) []string {
 	ta := reflect.TypeOf(config.File{})
 	for i := range ta.NumField() {
 		name := ta.Field(i).Name
+		if f := partlyReloadable[name]; f != nil {
+			out = append(out, f(a, b)...)
+			continue
+		}
 		if name == "Path" || name == "Keys" || slices.Contains(reloadableFields, name) {
 			continue
 		}

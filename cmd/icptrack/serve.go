@@ -89,7 +89,7 @@ func runServe(f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()
 	o := api.Options{Store: r, StoreDir: f.store, MaxStreams: maxStreams, Version: exporter.Version(), Log: log}
-	srv, err := startAPI(f.addr, o, sec, log)
+	srv, _, err := startAPI(f.addr, o, sec, log)
 	if err != nil {
 		return err
 	}

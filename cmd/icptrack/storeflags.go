@@ -51,13 +51,26 @@ func (f *storeFlags) check(mode string) error {
 
 // open opens the store before the tracer loads, so that a store that
 // cannot be written (or a key that cannot be used) fails fast; the sink
-// joins out's list. Checkpoints go to syslog when it is an output, and
-// to the log.
+// joins out's list.
 func (f *storeFlags) open(out *outputs, log *zap.Logger) error {
 	if f.dir == "" {
 		return nil
 	}
-	log = log.Named("store")
+	s, err := f.openSink(out, log)
+	if err != nil {
+		return err
+	}
+	// First in the list: the pipeline closes its sinks in order, and the
+	// store's last checkpoint, made as it closes, must find syslog open.
+	out.sinks = append([]exporter.Sink{s}, out.sinks...)
+	out.store = s
+	return nil
+}
+
+// options are the store's settings as the writer takes them. Checkpoints
+// go to the log, and to the syslog output running when each is made (a
+// reload may change it), if any.
+func (f *storeFlags) options(out *outputs, log *zap.Logger) store.Options {
 	o := store.Options{
 		SegmentSize: f.file.SegmentSize,
 		SegmentAge:  f.file.SegmentAge,
@@ -67,10 +80,9 @@ func (f *storeFlags) open(out *outputs, log *zap.Logger) error {
 		Version:     exporter.Version(),
 		Warn:        func(err error) { log.Warn("store", zap.Error(err)) },
 	}
-	sys := out.syslog
 	o.Checkpoint = func(c store.Checkpoint) {
 		log.Info("checkpoint", zap.String("checkpoint", c.String()))
-		if sys != nil {
+		if sys := out.checkpoints.Load(); sys != nil {
 			sd := map[string]string{"log": hex.EncodeToString(c.LogID[:]), "segment": strconv.FormatUint(c.Segment, 10),
 				"block": strconv.FormatUint(c.Block, 10), "seq": strconv.FormatUint(c.Seq, 10), "hash": hex.EncodeToString(c.Hash[:])}
 			if c.Sealed {
@@ -79,16 +91,19 @@ func (f *storeFlags) open(out *outputs, log *zap.Logger) error {
 			sys.Checkpoint(c.String(), sd)
 		}
 	}
-	w, err := store.Open(f.dir, o)
+	return o
+}
+
+// openSink opens the store in f.dir as a pipeline's sink.
+func (f *storeFlags) openSink(out *outputs, log *zap.Logger) (*store.Sink, error) {
+	log = log.Named("store")
+	w, err := store.Open(f.dir, f.options(out, log))
 	var ke *store.KeyError
 	if errors.As(err, &ke) {
-		return keyError(err)
+		return nil, keyError(err)
 	}
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return nil, &exitError{code: exitFailure, err: err}
 	}
-	// First in the list: the pipeline closes its sinks in order, and the
-	// store's last checkpoint, made as it closes, must find syslog open.
-	out.sinks = append([]exporter.Sink{store.NewSink(w, store.SinkOptions{})}, out.sinks...)
-	return nil
+	return store.NewSink(w, store.SinkOptions{}), nil
 }

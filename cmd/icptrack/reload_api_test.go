@@ -1,0 +1,190 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icptrack/icptrack/internal/config"
+)
+
+// startReloadable runs icptrack trace with a configuration file written
+// with text, until it traces.
+func startReloadable(t *testing.T, text string) *traceAgent {
+	t.Helper()
+	a := startTraceAgent(t, writeConfig(t, text))
+	a.waitFor("icptrack is tracing", 1)
+	return a
+}
+
+// waitReady waits until the API at base answers /readyz with 200.
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API at %s was not ready in 20s", base)
+		}
+	}
+}
+
+// An operator revokes a token by editing api.tokens and reloading, and
+// the attacker who holds it is out from the next request: its 401 is
+// every other 401. A mistake in the file, or a file that would leave an
+// API beyond loopback with no credentials, changes nothing; a scope
+// changed by a reload takes effect.
+func TestReloadRevokesAnAPITokenAtOnce(t *testing.T) {
+	needsBPF(t)
+	tokA, lineA := newToken(t, "leaked", "read")
+	tokB, lineB := newToken(t, "grafana", "read")
+	port := strings.Split(freeAddr(t), ":")[1]
+	base := "http://127.0.0.1:" + port
+	// Every address, plain HTTP: the case where an open API would be
+	// anyone's, which is why a reload must not leave it open.
+	head := "trace:\n  comms: [no-such-process]\napi:\n  address: 0.0.0.0:" + port + "\n  insecure: true\n"
+	a := startReloadable(t, head+"  tokens:\n"+lineA+"\n")
+	waitReady(t, base)
+
+	get := func(path, tok string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const ops = "/api/v1/operations?limit=1"
+	payloadOps := "/api/v1/operations?limit=1&filter=" + url.QueryEscape(`payload contains "x"`)
+	_, unknown := get(ops, "icpt_"+strings.Repeat("A", 43))
+	if code, _ := get(ops, tokA); code != 200 {
+		t.Fatalf("token A before the reload: %d", code)
+	}
+	if code, _ := get(ops, tokB); code != 401 {
+		t.Fatalf("token B before it is configured: %d", code)
+	}
+
+	// A out, B in; and a listener setting, which waits for a restart.
+	a.write(head + "  window: 5000\n  tokens:\n" + lineB + "\n")
+	a.hup()
+	a.waitFor("reloaded the configuration", 1)
+	if code, body := get(ops, tokA); code != 401 || body != unknown {
+		t.Errorf("the revoked token A: %d %q, want the 401 any unknown token gets (%q)", code, body, unknown)
+	}
+	if code, _ := get(ops, tokB); code != 200 {
+		t.Errorf("token B once added: %d", code)
+	}
+	if log := a.stderr.String(); !strings.Contains(log, "credentials changed") || !strings.Contains(log, "api.window") {
+		t.Errorf("the log does not say the credentials changed and api.window waits for a restart:\n%s", log)
+	}
+
+	// A broken entry: the file is refused whole, A stays out, B in.
+	a.write(head + "  tokens:\n" + lineB + "\n" + strings.Replace(lineA, "sha256:", "sha256:zz", 1) + "\n")
+	a.hup()
+	a.waitFor("keeps running as it was", 1)
+	if code, _ := get(ops, tokA); code != 401 {
+		t.Errorf("token A after a broken reload: %d, want 401", code)
+	}
+	if code, _ := get(ops, tokB); code != 200 {
+		t.Errorf("token B after a broken reload: %d, want 200", code)
+	}
+
+	// B's scope widened to read:payload: its payload filter is let in.
+	if code, _ := get(payloadOps, tokB); code != 403 {
+		t.Fatalf("token B (read) filtering on payloads: %d, want 403", code)
+	}
+	a.write(head + "  tokens:\n" + strings.Replace(lineB, "[read]", "[read:payload]", 1) + "\n")
+	a.hup()
+	a.waitFor("reloaded the configuration", 2)
+	if code, body := get(payloadOps, tokB); code != 200 {
+		t.Errorf("token B (read:payload) filtering on payloads: %d %s, want 200", code, body)
+	}
+
+	// No credentials at all on 0.0.0.0 would let anyone in: refused, and
+	// the API still asks for B.
+	a.write(head)
+	a.hup()
+	a.waitFor("keeps running as it was", 2)
+	if !strings.Contains(a.stderr.String(), "beyond this host") {
+		t.Errorf("the refusal does not say why:\n%s", a.stderr)
+	}
+	if code, _ := get(ops, ""); code != 401 {
+		t.Errorf("no token after a reload to no credentials: %d, want 401", code)
+	}
+	if code, _ := get(ops, tokB); code != 200 {
+		t.Errorf("token B after the refused reload: %d, want 200", code)
+	}
+	a.stop()
+}
+
+// On loopback, an API may be open (as at a start with no credentials):
+// a reload may take every credential away, with a warning, and give them
+// back.
+func TestReloadOpensAndClosesALoopbackAPI(t *testing.T) {
+	needsBPF(t)
+	tok, line := newToken(t, "ci", "read")
+	addr := freeAddr(t)
+	head := "trace:\n  comms: [no-such-process]\napi:\n  address: " + addr + "\n"
+	a := startReloadable(t, head+"  tokens:\n"+line+"\n")
+	base := "http://" + addr
+	waitReady(t, base)
+	status := func(tok string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/api/v1/status", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status("") != 401 || status(tok) != 200 {
+		t.Fatal("before the reload, the token is not asked for")
+	}
+	a.write(head)
+	a.hup()
+	a.waitFor("reloaded the configuration", 1)
+	if code := status(""); code != 200 || !strings.Contains(a.stderr.String(), "no credentials now") {
+		t.Errorf("open on loopback: %d, want 200 and a warning:\n%s", code, a.stderr)
+	}
+	a.write(head + "  tokens:\n" + line + "\n")
+	a.hup()
+	a.waitFor("reloaded the configuration", 2)
+	if status("") != 401 || status(tok) != 200 {
+		t.Error("credentials given back by a reload are not asked for")
+	}
+	a.stop()
+}
+
+// The credentials and the store are reloaded; the API's listener waits
+// for a restart, and the warning names each of its settings that changed.
+func TestRestartOnlyChangesNameTheAPIListenerAlone(t *testing.T) {
+	a := &config.File{}
+	b := &config.File{}
+	b.API.Auth.Tokens = []config.APIToken{{Name: "ci"}}
+	b.API.Auth.RateLimit, b.API.MaxStreams = 3, 9
+	b.Store.Dir, b.Store.MaxAge = "/var/lib/icptrack", time.Hour
+	if got := restartOnlyChanges(a, b); len(got) != 0 {
+		t.Errorf("credentials, max_streams and the store: %v, want nothing for a restart", got)
+	}
+	b.API.Address, b.API.Window, b.API.Auth.CertFile, b.API.Auth.Insecure = "0.0.0.0:9470", 5, "cert.pem", true
+	if got := strings.Join(restartOnlyChanges(a, b), " "); got != "api.address api.window api.tls api.insecure" {
+		t.Errorf("the listener's settings: %q, want api.address api.window api.tls api.insecure", got)
+	}
+}
