@@ -144,6 +144,10 @@ func (s *Server) graphStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
+		// A credential a reload took away, or that expired, ends it.
+		if !s.stillLetIn(r, ScopeRead) {
+			return
+		}
 		if !q.atNow {
 			q.at = q.at.Add(graphEvery)
 		} else {

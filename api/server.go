@@ -153,6 +153,16 @@ func (s *Server) has(r *http.Request, scope string) bool {
 	return ok && p.Has(scope)
 }
 
+// stillLetIn reports whether the request's credential still grants scope
+// (auth.Authenticator.Recheck): a stream asks it every recheckEvery, and
+// ends when a reload revoked its credential or the token expired.
+func (s *Server) stillLetIn(r *http.Request, scope string) bool {
+	return s.o.Auth == nil || s.o.Auth.Recheck(r, scope)
+}
+
+// recheckEvery is how often a stream checks its credential again.
+var recheckEvery = time.Second
+
 // Serve answers on l until Close.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()

@@ -151,6 +151,8 @@ func (s *Server) operationsStream(w http.ResponseWriter, r *http.Request) {
 	out := startSSE(w)
 	tick := time.NewTicker(keepalive)
 	defer tick.Stop()
+	recheck := time.NewTicker(recheckEvery)
+	defer recheck.Stop()
 	var buf []byte
 	for {
 		var err error
@@ -159,6 +161,13 @@ func (s *Server) operationsStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-s.streams.closed:
 			return
+		case <-recheck.C:
+			// A credential a reload took away ends the stream; one
+			// that lost read:payload reads on without payloads.
+			if !s.stillLetIn(r, ScopeRead) {
+				return
+			}
+			payload = payload && s.stillLetIn(r, ScopePayload)
 		case <-tick.C:
 			err = out.comment("keepalive")
 		case op := <-sub.queue:

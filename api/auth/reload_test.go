@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"sync"
@@ -216,5 +217,76 @@ func TestWouldOpen(t *testing.T) {
 	_, tok := newTokenFor(t, "a", ScopeRead)
 	if !WouldOpen(Config{RateLimit: 3}) || WouldOpen(Config{Tokens: []Token{tok}}) || WouldOpen(Config{Users: []User{{Name: "u"}}}) {
 		t.Error("WouldOpen must be true exactly when there are no tokens and no users")
+	}
+}
+
+// letIn runs a request with auth through Require(scope) and returns it as
+// the handler saw it, for Recheck.
+func (f *fixture) letIn(t *testing.T, scope, auth string) *http.Request {
+	t.Helper()
+	var seen *http.Request
+	r := httptest.NewRequest("GET", "/api/v1/operations/stream", nil)
+	r.RemoteAddr = "192.0.2.7:40000"
+	r.Header.Set("Authorization", auth)
+	w := httptest.NewRecorder()
+	f.a.Require(scope, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { seen = r })).ServeHTTP(w, r)
+	if seen == nil {
+		t.Fatalf("%s was not let in: %d %s", auth, w.Code, w.Body)
+	}
+	return seen
+}
+
+// A stream opened with a credential ends when a reload takes the
+// credential away or narrows it, or when the token expires: Recheck,
+// which the streams ask every second, says so.
+func TestRecheckFollowsReloadsAndExpiry(t *testing.T) {
+	f := newFixture(t, -1)
+	read := f.letIn(t, ScopeRead, bearer(f.tok["read"]))
+	payload := f.letIn(t, ScopeRead, bearer(f.tok["payload"]))
+	alice := f.letIn(t, ScopeRead, basic("alice", alicePassword))
+	for what, ok := range map[string]bool{
+		"read token, read":        f.a.Recheck(read, ScopeRead),
+		"payload token, payload":  f.a.Recheck(payload, ScopeReadPayload),
+		"alice, read":             f.a.Recheck(alice, ScopeRead),
+		"read token, not payload": !f.a.Recheck(read, ScopeReadPayload),
+		"a request never let in":  !f.a.Recheck(httptest.NewRequest("GET", "/", nil), ScopeRead),
+	} {
+		if !ok {
+			t.Errorf("before any reload: %s is wrong", what)
+		}
+	}
+
+	// The read token revoked, the payload token narrowed to read.
+	next := without(f.cfg, "read")
+	for i, tok := range next.Tokens {
+		if tok.Name == "payload" {
+			next.Tokens[i].Scopes = []string{ScopeRead}
+		}
+	}
+	if err := f.a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if f.a.Recheck(read, ScopeRead) {
+		t.Error("a stream of the revoked token goes on after the reload")
+	}
+	if !f.a.Recheck(payload, ScopeRead) || f.a.Recheck(payload, ScopeReadPayload) {
+		t.Error("a stream of the narrowed token must read on without payloads")
+	}
+	if !f.a.Recheck(alice, ScopeRead) {
+		t.Error("a stream of a credential the reload kept was ended")
+	}
+	// Each recheck judges the credentials in force: the token put back
+	// is good again (a stream that found it gone has ended by then).
+	if err := f.a.Reload(f.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !f.a.Recheck(read, ScopeRead) {
+		t.Error("the token is back: a recheck finds it good again")
+	}
+
+	// The payload token expires an hour after the fixture's now.
+	f.now = f.now.Add(time.Hour)
+	if f.a.Recheck(payload, ScopeRead) {
+		t.Error("a stream of an expired token goes on")
 	}
 }

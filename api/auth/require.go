@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -44,8 +45,7 @@ func (a *Authenticator) Require(scope string, h http.Handler) http.Handler {
 		// swaps it meanwhile.
 		c := a.creds.Load()
 		if c.open() {
-			p := Principal{Name: "open", Scopes: credential.Scopes}
-			h.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+			h.ServeHTTP(w, r.WithContext(withGrant(r.Context(), c, openPrincipal())))
 			return
 		}
 		values := r.Header.Values("Authorization")
@@ -73,8 +73,17 @@ func (a *Authenticator) Require(scope string, h http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("this credential lacks the scope %s", scope))
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+		h.ServeHTTP(w, r.WithContext(withGrant(r.Context(), c, p)))
 	})
+}
+
+// openPrincipal is whoever asks an API that has no credentials.
+func openPrincipal() Principal { return Principal{Name: "open", Scopes: credential.Scopes} }
+
+// withGrant puts the principal, and how it was let in, in ctx.
+func withGrant(ctx context.Context, c *credentials, p Principal) context.Context {
+	ctx = withPrincipal(ctx, p)
+	return context.WithValue(ctx, grantKey{}, &grant{creds: c, p: p})
 }
 
 // authenticate checks the Authorization header's values against c.

@@ -48,7 +48,7 @@ func (a *Authenticator) checkToken(c *credentials, tok string) (Principal, strin
 	if !found.expires.IsZero() && !a.now().Before(found.expires) {
 		return Principal{}, "", "token " + strconv.Quote(found.name) + " expired"
 	}
-	return Principal{Name: found.name, Scopes: found.scopes}, tokenKey(found.name), ""
+	return Principal{Name: found.name, Scopes: found.scopes, expires: found.expires}, tokenKey(found.name), ""
 }
 
 // checkUser checks a basic-auth user and password against c's users.

@@ -76,11 +76,32 @@ func TestReloadRevokesAnAPITokenAtOnce(t *testing.T) {
 	if code, _ := get(ops, tokB); code != 401 {
 		t.Fatalf("token B before it is configured: %d", code)
 	}
+	// The holder of A follows the operations stream: revoking A must end
+	// it too, not only refuse A's next request.
+	req, _ := http.NewRequest("GET", base+"/api/v1/operations/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("token A's stream: %v %v", err, stream)
+	}
+	defer stream.Body.Close()
+	streamEnded := make(chan time.Time, 1)
+	go func() {
+		_, _ = io.Copy(io.Discard, stream.Body)
+		streamEnded <- time.Now()
+	}()
 
 	// A out, B in; and a listener setting, which waits for a restart.
 	a.write(head + "  window: 5000\n  tokens:\n" + lineB + "\n")
 	a.hup()
 	a.waitFor("reloaded the configuration", 1)
+	reloaded := time.Now()
+	select {
+	case end := <-streamEnded:
+		t.Logf("token A's stream ended %s after the reload", end.Sub(reloaded).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Error("token A's stream still runs 10 s after the reload revoked A")
+	}
 	if code, body := get(ops, tokA); code != 401 || body != unknown {
 		t.Errorf("the revoked token A: %d %q, want the 401 any unknown token gets (%q)", code, body, unknown)
 	}
