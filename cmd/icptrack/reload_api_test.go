@@ -4,7 +4,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,5 +209,45 @@ func TestRestartOnlyChangesNameTheAPIListenerAlone(t *testing.T) {
 	b.API.Address, b.API.Window, b.API.Auth.CertFile, b.API.Auth.Insecure = "0.0.0.0:9470", 5, "cert.pem", true
 	if got := strings.Join(restartOnlyChanges(a, b), " "); got != "api.address api.window api.tls api.insecure" {
 		t.Errorf("the listener's settings: %q, want api.address api.window api.tls api.insecure", got)
+	}
+}
+
+// serve reloads its credentials on SIGHUP too: a token taken out of the
+// file is refused, one put in works, and serve runs on.
+func TestServeReloadsItsCredentialsOnSIGHUP(t *testing.T) {
+	dir := payloadStore(t, 10)
+	tokA, lineA := newToken(t, "old", "read")
+	tokB, lineB := newToken(t, "new", "read")
+	addr := freeAddr(t)
+	head := "store:\n  dir: " + dir + "\napi:\n  address: " + addr + "\n"
+	cfg := writeConfig(t, head+"  tokens:\n"+lineA+"\n")
+	p := startAPIServer(t, addr, "serve", "--config", cfg)
+	status := func(tok string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/operations?limit=1", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if a, b := status(tokA), status(tokB); a != 200 || b != 401 {
+		t.Fatalf("before the reload: A %d, B %d; want 200 and 401", a, b)
+	}
+	if err := os.WriteFile(cfg, []byte(head+"  tokens:\n"+lineB+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "reloaded the configuration"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not say it reloaded:\n%s", p.stderr)
+		}
+	}
+	if a, b := status(tokA), status(tokB); a != 401 || b != 200 {
+		t.Errorf("after the reload: A %d, B %d; want 401 and 200", a, b)
 	}
 }

@@ -85,32 +85,46 @@ func (r *reloader) apiChanges(next *traceFlags) ([]func(), error) {
 		return nil, nil // not served: the api section waits for a start
 	}
 	var apply []func()
-	cur, nxt := r.running.api.security.auth, next.api.security.auth
-	if !reflect.DeepEqual(cur, nxt) {
-		if auth.WouldOpen(nxt) && !run.loopback {
-			return nil, fmt.Errorf("api: the new configuration has no tokens and no users, and the API listens on %s, beyond this host, where it would let anyone in; the running credentials stay: keep one in api.tokens or api.users, or move api.address to 127.0.0.1 and restart", run.addr)
-		}
-		set, err := run.auth.Prepare(nxt)
-		if err != nil {
-			return nil, fmt.Errorf("api: %w", err)
-		}
-		wasOpen := auth.WouldOpen(cur)
-		apply = append(apply, func() {
-			set()
-			switch {
-			case auth.WouldOpen(nxt):
-				run.log.Warn("reload: the API has no credentials now, so every user of this host may read it, payloads included (add api.tokens or api.users to guard it)")
-			case wasOpen:
-				run.log.Info("reload: the API asks for credentials now", zap.Int("tokens", len(nxt.Tokens)), zap.Int("users", len(nxt.Users)))
-			default:
-				run.log.Info("reload: the API's credentials changed", zap.Int("tokens", len(nxt.Tokens)), zap.Int("users", len(nxt.Users)))
-			}
-		})
+	set, err := run.credentialsChange(r.running.api.security.auth, next.api.security.auth)
+	if err != nil {
+		return nil, err
+	}
+	if set != nil {
+		apply = append(apply, set)
 	}
 	if n := next.api.maxStreams; n != r.running.api.maxStreams {
 		apply = append(apply, func() { run.server.SetMaxStreams(n) })
 	}
 	return apply, nil
+}
+
+// credentialsChange checks the credentials nxt, which replace cur, and
+// returns apply, which puts them in place and logs it (nil when they are
+// the same). It refuses no credentials at all on a listener beyond
+// loopback, where they would let anyone in.
+func (run *runningAPI) credentialsChange(cur, nxt auth.Config) (apply func(), err error) {
+	if reflect.DeepEqual(cur, nxt) {
+		return nil, nil
+	}
+	if auth.WouldOpen(nxt) && !run.loopback {
+		return nil, fmt.Errorf("api: the new configuration has no tokens and no users, and the API listens on %s, beyond this host, where it would let anyone in; the running credentials stay: keep one in api.tokens or api.users, or move api.address to 127.0.0.1 and restart", run.addr)
+	}
+	set, err := run.auth.Prepare(nxt)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	wasOpen := auth.WouldOpen(cur)
+	return func() {
+		set()
+		switch {
+		case auth.WouldOpen(nxt):
+			run.log.Warn("reload: the API has no credentials now, so every user of this host may read it, payloads included (add api.tokens or api.users to guard it)")
+		case wasOpen:
+			run.log.Info("reload: the API asks for credentials now", zap.Int("tokens", len(nxt.Tokens)), zap.Int("users", len(nxt.Users)))
+		default:
+			run.log.Info("reload: the API's credentials changed", zap.Int("tokens", len(nxt.Tokens)), zap.Int("users", len(nxt.Users)))
+		}
+	}, nil
 }
 
 // storeChanges checks the store's new settings: none, another

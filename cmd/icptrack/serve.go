@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/signal"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/icptrack/icptrack/api"
+	"github.com/icptrack/icptrack/api/auth"
 	"github.com/icptrack/icptrack/exporter"
 	"github.com/icptrack/icptrack/internal/config"
 	"github.com/icptrack/icptrack/store"
@@ -88,11 +90,55 @@ func runServe(f *serveFlags) error {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer stop()
+	// SIGHUP reads the credentials and api.max_streams again, as trace's
+	// reload does; the rest waits for a restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, unix.SIGHUP)
+	defer signal.Stop(hup)
 	o := api.Options{Store: r, StoreDir: f.store, MaxStreams: maxStreams, Version: exporter.Version(), Log: log}
-	srv, _, err := startAPI(f.addr, o, sec, log)
+	srv, a, err := startAPI(f.addr, o, sec, log)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return srv.Close()
+	host, _, _ := net.SplitHostPort(f.addr) // checked above
+	run := &runningAPI{server: srv, auth: a, addr: f.addr, loopback: auth.IsLoopback(host), log: log}
+	for {
+		select {
+		case <-ctx.Done():
+			return srv.Close()
+		case <-hup:
+			sec, maxStreams = f.reload(run, sec, maxStreams)
+		}
+	}
+}
+
+// reload reads the configuration file again and applies its credentials
+// and api.max_streams to run; it returns what is in force then. A file
+// with a mistake changes nothing.
+func (f *serveFlags) reload(run *runningAPI, sec apiSecurity, maxStreams int) (apiSecurity, int) {
+	file, err := loadConfigFile(f.configPath, f.fs.Changed("config"))
+	if err != nil {
+		run.log.Error("reload: the configuration has a mistake, so the API keeps running as it was; fix it and reload again", zap.Error(err))
+		return sec, maxStreams
+	}
+	var next apiSecurity
+	nextMax := 0
+	if file != nil {
+		next, nextMax = apiSecurityOf(file), file.API.MaxStreams
+	}
+	apply, err := run.credentialsChange(sec.auth, next.auth)
+	if err != nil {
+		run.log.Error("reload: the API keeps running as it was", zap.Error(err))
+		return sec, maxStreams
+	}
+	if apply != nil {
+		apply()
+	}
+	if nextMax != maxStreams {
+		run.server.SetMaxStreams(nextMax)
+	}
+	sec.auth = next.auth // the listener's settings wait for a restart
+	run.log.Info("reloaded the configuration", zap.Int("tokens", len(next.auth.Tokens)), zap.Int("users", len(next.auth.Users)),
+		zap.Int("max_streams", nextMax))
+	return sec, nextMax
 }
