@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"runtime/debug"
 )
@@ -31,5 +32,19 @@ func applyMemoryLimit(limit int64) {
 	debug.SetMemoryLimit(limit)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
+	}
+}
+
+// reapplyMemoryLimit is applyMemoryLimit for a reload, from a running
+// limit: 0 gives Go's defaults back (no limit, GOGC 100), unless the
+// environment set them.
+func reapplyMemoryLimit(limit int64) {
+	if limit > 0 || os.Getenv("GOMEMLIMIT") != "" {
+		applyMemoryLimit(limit)
+		return
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(100)
 	}
 }

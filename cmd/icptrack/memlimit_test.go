@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"runtime/debug"
 	"testing"
 )
@@ -33,5 +34,19 @@ func TestMemoryLimit(t *testing.T) {
 	applyMemoryLimit(64 << 20)
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC set, yet the GC percent became %d", got)
+	}
+
+	// A reload to 0 gives Go's defaults back; to a size, the limit.
+	t.Setenv("GOGC", "")
+	reapplyMemoryLimit(0)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("reloaded to 0: memory limit %d, want none", got)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("reloaded to 0: GC percent %d, want Go's 100", got)
+	}
+	reapplyMemoryLimit(128 << 20)
+	if got := debug.SetMemoryLimit(-1); got != 128<<20 {
+		t.Errorf("reloaded to 128MiB: memory limit %d", got)
 	}
 }

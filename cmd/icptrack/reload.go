@@ -34,7 +34,7 @@ import (
 // applies; every other one takes effect at the next start.
 var reloadableFields = []string{"Filter", "Events", "Format", "TraceSampleRatio", "MaxSpansPerSecond", "Syslog", "Database", "LogLevel",
 	"OTLP", "OTLPSignals", "BatchSize", "BatchTimeout", "MetricsInterval", "ServiceName", "CausalStitching", "ResourceAttributes", "Prometheus",
-	"Store"}
+	"Store", "MemoryLimit"}
 
 // partlyReloadable are the file's settings of which a reload applies only
 // some; each func names those of the others that changed. The API's
@@ -134,6 +134,9 @@ func (r *reloader) reload(stop <-chan struct{}) {
 	r.selector = sel
 	if lvl, err := logLevel(next.logLevel); err == nil {
 		r.level.SetLevel(lvl)
+	}
+	if next.memLimit != r.running.memLimit {
+		reapplyMemoryLimit(next.memLimit)
 	}
 	if later := restartOnlyChanges(r.running.file, next.file); len(later) > 0 {
 		r.log.Warn("reload: these settings changed but take effect only when icptrack restarts (systemctl restart icptrack)",
