@@ -169,18 +169,33 @@ type jaegerTrace struct {
 
 func (j jaegerServer) traces(t *testing.T, service string) []jaegerTrace {
 	t.Helper()
-	resp, err := http.Get(j.query + "/api/traces?limit=1000&lookback=1h&service=" + url.QueryEscape(service))
+	var traces []jaegerTrace
+	j.get(t, "/api/traces?limit=1000&lookback=1h&service="+url.QueryEscape(service), &traces)
+	return traces
+}
+
+// services are the services Jaeger holds spans of.
+func (j jaegerServer) services(t *testing.T) []string {
+	t.Helper()
+	var services []string
+	j.get(t, "/api/services", &services)
+	return services
+}
+
+// get decodes the data of Jaeger's answer to path into data.
+func (j jaegerServer) get(t *testing.T, path string, data any) {
+	t.Helper()
+	resp, err := http.Get(j.query + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct {
-		Data []jaegerTrace `json:"data"`
-	}
+	body := struct {
+		Data any `json:"data"`
+	}{data}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatal(err)
 	}
-	return body.Data
 }
 
 // requestChain is what one demo request is in Jaeger: from the root down,

@@ -22,6 +22,23 @@ func startReloadable(t *testing.T, text string) *traceAgent {
 	return a
 }
 
+// bearerGet gets url with the bearer token tok (none if ""), and returns
+// the status and the body.
+func bearerGet(t *testing.T, url, tok string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // waitReady waits until the API at base answers /readyz with 200.
 func waitReady(t *testing.T, base string) {
 	t.Helper()
@@ -57,17 +74,7 @@ func TestReloadRevokesAnAPITokenAtOnce(t *testing.T) {
 
 	get := func(path, tok string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+path, nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return bearerGet(t, base+path, tok)
 	}
 	const ops = "/api/v1/operations?limit=1"
 	payloadOps := "/api/v1/operations?limit=1&filter=" + url.QueryEscape(`payload contains "x"`)
@@ -166,16 +173,8 @@ func TestReloadOpensAndClosesALoopbackAPI(t *testing.T) {
 	waitReady(t, base)
 	status := func(tok string) int {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+"/api/v1/status", nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := bearerGet(t, base+"/api/v1/status", tok)
+		return code
 	}
 	if status("") != 401 || status(tok) != 200 {
 		t.Fatal("before the reload, the token is not asked for")
@@ -224,14 +223,8 @@ func TestServeReloadsItsCredentialsOnSIGHUP(t *testing.T) {
 	p := startAPIServer(t, addr, "serve", "--config", cfg)
 	status := func(tok string) int {
 		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/operations?limit=1", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := bearerGet(t, "http://"+addr+"/api/v1/operations?limit=1", tok)
+		return code
 	}
 	if a, b := status(tokA), status(tokB); a != 200 || b != 401 {
 		t.Fatalf("before the reload: A %d, B %d; want 200 and 401", a, b)

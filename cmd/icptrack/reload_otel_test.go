@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -289,7 +288,7 @@ func TestReloadSendsSpansElsewhere(t *testing.T) {
 		t.Errorf("%d spans sent and %d dropped, want the %d operations of the event log between them", sent, lost, ops)
 	}
 
-	services := jaegerServices(t, j)
+	services := j.services(t)
 	for _, want := range []string{"before-span-writer", "after-span-writer"} {
 		if !slices.Contains(services, want) {
 			t.Errorf("Jaeger has no service %s: %v", want, services)
@@ -322,18 +321,3 @@ func TestReloadSendsSpansElsewhere(t *testing.T) {
 	}
 }
 
-func jaegerServices(t *testing.T, j jaegerServer) []string {
-	t.Helper()
-	resp, err := http.Get(j.query + "/api/services")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Data []string `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	return body.Data
-}
