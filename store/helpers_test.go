@@ -239,6 +239,18 @@ type record struct {
 
 // readRecords reads every record of every segment, in order, decrypting
 // with kr; any problem fails the test.
+// readOps is the operations among readRecords'.
+func readOps(t *testing.T, dir string, kr *Keyring) []*flow.Operation {
+	t.Helper()
+	var ops []*flow.Operation
+	for _, r := range readRecords(t, dir, kr) {
+		if r.Op != nil {
+			ops = append(ops, r.Op)
+		}
+	}
+	return ops
+}
+
 func readRecords(t *testing.T, dir string, kr *Keyring) []record {
 	t.Helper()
 	segs, err := listSegments(dir)

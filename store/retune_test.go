@@ -4,8 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/icptrack/icptrack/flow"
 )
 
 // Retune while operations come in: the store keeps its writer (the lock
@@ -38,12 +36,7 @@ func TestRetuneChangesTheKeyWithoutLettingGoOfTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	kr := loadKeyring(t, keys)
-	var got []*flow.Operation
-	for _, r := range readRecords(t, dir, kr) {
-		if r.Op != nil {
-			got = append(got, r.Op)
-		}
-	}
+	got := readOps(t, dir, kr)
 	sameOps(t, "the retuned store", got, ops)
 	segs := segFiles(t, dir)
 	first, err := parseHeader(readFile(t, segs[0]))

@@ -58,12 +58,7 @@ func TestSinkWritesWhatItIsGiven(t *testing.T) {
 		t.Fatal(err)
 	}
 	kr := loadKeyring(t, keys)
-	var got []*flow.Operation
-	for _, r := range readRecords(t, dir, kr) {
-		if r.Op != nil {
-			got = append(got, r.Op)
-		}
-	}
+	got := readOps(t, dir, kr)
 	sameOps(t, "the sink's store", got, ops)
 	if r := mustVerify(t, dir, VerifyOptions{Keyring: kr}); !r.OK {
 		t.Fatalf("verify: %s", statusDetails(r))
@@ -120,13 +115,7 @@ func TestSinkDropsWhatDoesNotFitAndRecordsIt(t *testing.T) {
 	if !strings.Contains(notes, itoa(st.Dropped)+" operations dropped (store)") {
 		t.Errorf("the store's drop record does not count the %d dropped: %q", st.Dropped, notes)
 	}
-	recs := readRecords(t, dir, nil)
-	var got []*flow.Operation
-	for _, r := range recs {
-		if r.Op != nil {
-			got = append(got, r.Op)
-		}
-	}
+	got := readOps(t, dir, nil)
 	if uint64(len(got)) != final.Written {
 		t.Errorf("%d operations in the store, the sink says it wrote %d", len(got), final.Written)
 	}
