@@ -167,9 +167,10 @@ func (e deltaExporter) Export(ctx context.Context, rm *metricdata.ResourceMetric
 			case metricdata.Histogram[float64]:
 				m.Data, ok = histogramDeltas(c, data)
 			default:
-				// An ExponentialHistogram (none of icptrack's instruments
-				// has one) goes as it is: its deltas would need the last
-				// one rescaled to the current scale first.
+				// A Gauge has no temporality. An ExponentialHistogram
+				// (the counts reader makes none: its aggregation is the
+				// default, explicit buckets) goes as it is: its deltas
+				// would need the last one rescaled to the current scale.
 				ok = true
 			}
 			if ok {
