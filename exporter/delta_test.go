@@ -2,133 +2,22 @@ package exporter
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/icptrack/icptrack/flow"
+	"github.com/icptrack/icptrack/internal/otlptest"
 	"github.com/icptrack/icptrack/semconv"
 )
 
 const temporalityVar = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
-
-// otlpMetricsReceiver is an OTLP/HTTP endpoint that keeps every metrics
-// request it accepts. While refusing, it answers 400 Bad Request, which
-// the exporter does not retry.
-type otlpMetricsReceiver struct {
-	url    string
-	refuse atomic.Bool
-	mu     sync.Mutex
-	got    []pmetric.Metrics
-}
-
-func startOTLPMetricsReceiver(t *testing.T) *otlpMetricsReceiver {
-	t.Helper()
-	r := &otlpMetricsReceiver{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, err := io.ReadAll(req.Body)
-		if err != nil || req.URL.Path != "/v1/metrics" || r.refuse.Load() {
-			http.Error(w, "refused", http.StatusBadRequest)
-			return
-		}
-		er := pmetricotlp.NewExportRequest()
-		if err := er.UnmarshalProto(body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.mu.Lock()
-		r.got = append(r.got, er.Metrics())
-		r.mu.Unlock()
-		out, _ := pmetricotlp.NewExportResponse().MarshalProto()
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
-	}))
-	t.Cleanup(srv.Close)
-	r.url = srv.URL
-	return r
-}
-
-// otlpPoint is one data point as the receiver got it: a Sum's value, or a
-// Histogram's count, sum and buckets.
-type otlpPoint struct {
-	delta       bool
-	start, time time.Time
-	value       float64
-	sum         float64
-	buckets     []uint64
-	hasMinMax   bool
-}
-
-// points are the data points of the metric name whose attributes include
-// attrs, in the order they were received.
-func (r *otlpMetricsReceiver) points(name string, attrs ...attribute.KeyValue) []otlpPoint {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []otlpPoint
-	matches := func(a pcommon.Map) bool {
-		for _, kv := range attrs {
-			if v, ok := a.Get(string(kv.Key)); !ok || v.AsString() != kv.Value.String() {
-				return false
-			}
-		}
-		return true
-	}
-	for _, md := range r.got {
-		for i := range md.ResourceMetrics().Len() {
-			sms := md.ResourceMetrics().At(i).ScopeMetrics()
-			for j := range sms.Len() {
-				ms := sms.At(j).Metrics()
-				for k := range ms.Len() {
-					m := ms.At(k)
-					if m.Name() != name {
-						continue
-					}
-					switch m.Type() {
-					case pmetric.MetricTypeSum:
-						dps := m.Sum().DataPoints()
-						for l := range dps.Len() {
-							p := dps.At(l)
-							if !matches(p.Attributes()) {
-								continue
-							}
-							v := p.DoubleValue()
-							if p.ValueType() == pmetric.NumberDataPointValueTypeInt {
-								v = float64(p.IntValue())
-							}
-							out = append(out, otlpPoint{delta: m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityDelta,
-								start: p.StartTimestamp().AsTime(), time: p.Timestamp().AsTime(), value: v})
-						}
-					case pmetric.MetricTypeHistogram:
-						dps := m.Histogram().DataPoints()
-						for l := range dps.Len() {
-							p := dps.At(l)
-							if !matches(p.Attributes()) {
-								continue
-							}
-							out = append(out, otlpPoint{delta: m.Histogram().AggregationTemporality() == pmetric.AggregationTemporalityDelta,
-								start: p.StartTimestamp().AsTime(), time: p.Timestamp().AsTime(), value: float64(p.Count()),
-								sum: p.Sum(), buckets: p.BucketCounts().AsRaw(), hasMinMax: p.HasMin() && p.HasMax()})
-						}
-					}
-				}
-			}
-		}
-	}
-	return out
-}
 
 // flush collects and exports to the OTLP output in use now.
 func flush(t *testing.T, mp *MeterProvider) {
@@ -146,34 +35,8 @@ func export(mp *MeterProvider) error {
 }
 
 // otlpOutputs send metrics to r, and only when flushed.
-func otlpOutputs(r *otlpMetricsReceiver) MetricOutputs {
-	return MetricOutputs{OTLP: OTLPConfig{Endpoint: r.url, Protocol: ProtocolHTTP}, Interval: time.Hour, NoHostName: true}
-}
-
-func total(ps []otlpPoint) (sum float64) {
-	for _, p := range ps {
-		sum += p.value
-	}
-	return sum
-}
-
-// chained reports what breaks the chain of deltas: each must start where
-// the one before ended, the first where the stream began, after began.
-func chained(ps []otlpPoint, began time.Time) []string {
-	var broken []string
-	for i, p := range ps {
-		switch {
-		case !p.delta:
-			broken = append(broken, "point "+p.time.String()+" is cumulative")
-		case !p.time.After(p.start):
-			broken = append(broken, "point "+p.time.String()+" ends before it starts")
-		case i == 0 && p.start.Before(began):
-			broken = append(broken, "the first delta starts before the stream began")
-		case i > 0 && !p.start.Equal(ps[i-1].time):
-			broken = append(broken, "delta at "+p.time.String()+" starts at "+p.start.String()+", not where the one before ended ("+ps[i-1].time.String()+")")
-		}
-	}
-	return broken
+func otlpOutputs(r *otlptest.Receiver) MetricOutputs {
+	return MetricOutputs{OTLP: OTLPConfig{Endpoint: r.URL, Protocol: ProtocolHTTP}, Interval: time.Hour, NoHostName: true}
 }
 
 var sentByW = []attribute.KeyValue{attribute.String(semconv.AttrIPCMechanism, "pipe"), attribute.String(semconv.AttrProcessExecutableName, "w")}
@@ -185,7 +48,7 @@ var sentByW = []attribute.KeyValue{attribute.String(semconv.AttrIPCMechanism, "p
 // maximum only on its first delta.
 func TestOTLPDeltasAddUpToTheTotals(t *testing.T) {
 	t.Setenv(temporalityVar, "delta")
-	r := startOTLPMetricsReceiver(t)
+	r := otlptest.Start(t)
 	began := time.Now()
 	mp, m := newTestMeterProvider(t, otlpOutputs(r))
 	sends(m, 30)
@@ -198,35 +61,35 @@ func TestOTLPDeltasAddUpToTheTotals(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sent := r.points(semconv.MetricIPCSentMessages, sentByW...)
-	if len(sent) != 4 || sent[0].value != 30 || sent[1].value != 12 || sent[2].value != 0 || sent[3].value != 1 {
+	sent := r.Points(semconv.MetricIPCSentMessages, sentByW...)
+	if len(sent) != 4 || sent[0].Value != 30 || sent[1].Value != 12 || sent[2].Value != 0 || sent[3].Value != 1 {
 		t.Errorf("ipc.sent.messages deltas %+v, want 30, 12, 0 and 1", sent)
 	}
-	if b := chained(sent, began); len(b) > 0 {
+	if b := otlptest.ChainBreaks(sent, began); len(b) > 0 {
 		t.Errorf("ipc.sent.messages: %v", b)
 	}
-	bytes := r.points(semconv.MetricIPCIO, sentByW...)
-	if got := total(bytes); got != 43*10 {
+	bytes := r.Points(semconv.MetricIPCIO, sentByW...)
+	if got := otlptest.Total(bytes); got != 43*10 {
 		t.Errorf("ipc.io deltas add up to %v, want 430", got)
 	}
 
-	hist := r.points(semconv.MetricIPCOperationDuration, sentByW...)
-	if len(hist) != 4 || total(hist) != 43 {
+	hist := r.Points(semconv.MetricIPCOperationDuration, sentByW...)
+	if len(hist) != 4 || otlptest.Total(hist) != 43 {
 		t.Fatalf("ipc.operation.duration deltas %+v, want 4 adding up to 43 operations", hist)
 	}
-	if b := chained(hist, began); len(b) > 0 {
+	if b := otlptest.ChainBreaks(hist, began); len(b) > 0 {
 		t.Errorf("ipc.operation.duration: %v", b)
 	}
 	for i, want := range []uint64{30, 12, 0, 1} {
 		var n uint64
-		for _, c := range hist[i].buckets {
+		for _, c := range hist[i].Buckets {
 			n += c
 		}
-		if hist[i].value != float64(want) || n != want || hist[i].sum != 0 {
-			t.Errorf("histogram delta %d: count %v, buckets %v, sum %v; want %d in the buckets, sum 0", i, hist[i].value, hist[i].buckets, hist[i].sum, want)
+		if hist[i].Value != float64(want) || n != want || hist[i].Sum != 0 {
+			t.Errorf("histogram delta %d: count %v, buckets %v, sum %v; want %d in the buckets, sum 0", i, hist[i].Value, hist[i].Buckets, hist[i].Sum, want)
 		}
-		if hist[i].hasMinMax != (i == 0) {
-			t.Errorf("histogram delta %d has a minimum and maximum: %v (only the first, a whole, can)", i, hist[i].hasMinMax)
+		if hist[i].HasMinMax != (i == 0) {
+			t.Errorf("histogram delta %d has a minimum and maximum: %v (only the first, a whole, can)", i, hist[i].HasMinMax)
 		}
 	}
 }
@@ -236,7 +99,7 @@ func TestOTLPDeltasAddUpToTheTotals(t *testing.T) {
 // cumulative, a synchronous counter is sent as deltas.
 func TestOTLPLowMemoryDeltasOnlyForCountersAndHistograms(t *testing.T) {
 	t.Setenv(temporalityVar, "lowmemory")
-	r := startOTLPMetricsReceiver(t)
+	r := otlptest.Start(t)
 	mp, m := newTestMeterProvider(t, otlpOutputs(r))
 	meter := mp.Meter("test")
 	counter, err := meter.Int64Counter("test.counter")
@@ -267,8 +130,8 @@ func TestOTLPLowMemoryDeltasOnlyForCountersAndHistograms(t *testing.T) {
 		{"test.counter", true, 5, 2},
 		{"test.updown", false, 5, 2},
 	} {
-		ps := r.points(c.name)
-		if len(ps) != 2 || ps[0].delta != c.delta || ps[1].delta != c.delta || ps[0].value != c.first || ps[1].value != c.second {
+		ps := r.Points(c.name)
+		if len(ps) != 2 || ps[0].Delta != c.delta || ps[1].Delta != c.delta || ps[0].Value != c.first || ps[1].Value != c.second {
 			t.Errorf("%s: %+v; want delta=%v, %v then %v", c.name, ps, c.delta, c.first, c.second)
 		}
 	}
@@ -278,15 +141,15 @@ func TestOTLPLowMemoryDeltasOnlyForCountersAndHistograms(t *testing.T) {
 func TestOTLPMetricsAreCumulativeByDefault(t *testing.T) {
 	t.Setenv(temporalityVar, "")
 	os.Unsetenv(temporalityVar)
-	r := startOTLPMetricsReceiver(t)
+	r := otlptest.Start(t)
 	mp, m := newTestMeterProvider(t, otlpOutputs(r))
 	sends(m, 3)
 	flush(t, mp)
 	sends(m, 4)
 	flush(t, mp)
 	for _, name := range []string{semconv.MetricIPCSentMessages, semconv.MetricIPCOperationDuration} {
-		ps := r.points(name, sentByW...)
-		if len(ps) != 2 || ps[0].delta || ps[1].delta || ps[0].value != 3 || ps[1].value != 7 || !ps[0].start.Equal(ps[1].start) {
+		ps := r.Points(name, sentByW...)
+		if len(ps) != 2 || ps[0].Delta || ps[1].Delta || ps[0].Value != 3 || ps[1].Value != 7 || !ps[0].Start.Equal(ps[1].Start) {
 			t.Errorf("%s: %+v; want cumulative 3 then 7 from one start", name, ps)
 		}
 	}
@@ -298,7 +161,7 @@ func TestOTLPMetricsAreCumulativeByDefault(t *testing.T) {
 // and the next carries its counts.
 func TestOTLPDeltasGoOnAcrossAReload(t *testing.T) {
 	t.Setenv(temporalityVar, "delta")
-	a, b := startOTLPMetricsReceiver(t), startOTLPMetricsReceiver(t)
+	a, b := otlptest.Start(t), otlptest.Start(t)
 	began := time.Now()
 	mp, m := newTestMeterProvider(t, otlpOutputs(a))
 	sends(m, 30)
@@ -315,44 +178,40 @@ func TestOTLPDeltasGoOnAcrossAReload(t *testing.T) {
 	flush(t, mp)
 	mp.retiring.Wait()
 	sends(m, 2)
-	b.refuse.Store(true)
+	b.Refuse.Store(true)
 	if err := export(mp); err == nil {
 		t.Error("an export the endpoint refused succeeded")
 	}
-	b.refuse.Store(false)
+	b.Refuse.Store(false)
 	sends(m, 1)
 	if err := mp.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
-	old, cur := a.points(semconv.MetricIPCSentMessages, sentByW...), b.points(semconv.MetricIPCSentMessages, sentByW...)
+	old, cur := a.Points(semconv.MetricIPCSentMessages, sentByW...), b.Points(semconv.MetricIPCSentMessages, sentByW...)
 	if len(old) < 2 {
 		t.Fatalf("the old endpoint got %+v: want the export before the reload and the replaced reader's last", old)
 	}
-	all := append(append([]otlpPoint{}, old...), cur...)
+	all := append(append([]otlptest.Point{}, old...), cur...)
 	// The old reader's last export may have run after the new one's first.
-	for i := 1; i < len(all); i++ {
-		for j := i; j > 0 && all[j].time.Before(all[j-1].time); j-- {
-			all[j], all[j-1] = all[j-1], all[j]
-		}
-	}
-	if got := total(all); got != 45 {
+	otlptest.SortByTime(all)
+	if got := otlptest.Total(all); got != 45 {
 		t.Errorf("ipc.sent.messages deltas add up to %v over both endpoints, want 45 (old %+v, new %+v)", got, old, cur)
 	}
-	if br := chained(all, began); len(br) > 0 {
+	if br := otlptest.ChainBreaks(all, began); len(br) > 0 {
 		t.Errorf("ipc.sent.messages across the reload: %v", br)
 	}
-	if got := total(lastPoint(cur)); got != 3 {
+	if got := otlptest.Total(lastPoint(cur)); got != 3 {
 		t.Errorf("the new endpoint's last delta is %v, want the 2 of the refused export and the 1 after", got)
 	}
-	hist := append(a.points(semconv.MetricIPCOperationDuration, sentByW...), b.points(semconv.MetricIPCOperationDuration, sentByW...)...)
-	if got := total(hist); got != 45 {
+	hist := append(a.Points(semconv.MetricIPCOperationDuration, sentByW...), b.Points(semconv.MetricIPCOperationDuration, sentByW...)...)
+	if got := otlptest.Total(hist); got != 45 {
 		t.Errorf("ipc.operation.duration deltas count %v operations over both endpoints, want 45", got)
 	}
 }
 
 // lastPoint is the last point of ps, alone.
-func lastPoint(ps []otlpPoint) []otlpPoint {
+func lastPoint(ps []otlptest.Point) []otlptest.Point {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -363,7 +222,7 @@ func lastPoint(ps []otlpPoint) []otlpPoint {
 // it was; one that comes back after it was forgotten is sent whole.
 func TestOTLPDeltasOfAStreamThatComesBack(t *testing.T) {
 	t.Setenv(temporalityVar, "delta")
-	r := startOTLPMetricsReceiver(t)
+	r := otlptest.Start(t)
 	mp, _ := newTestMeterProvider(t, otlpOutputs(r))
 	var n atomic.Int64
 	var observe atomic.Bool
@@ -392,8 +251,8 @@ func TestOTLPDeltasOfAStreamThatComesBack(t *testing.T) {
 	step(0, false)
 	step(0, false) // absent twice: forgotten
 	step(4, true)  // back, forgotten: its whole 25
-	ps := r.points("test.sink")
-	if len(ps) != 3 || ps[0].value != 10 || ps[1].value != 11 || ps[2].value != 25 || !ps[1].start.Equal(ps[0].time) || !ps[2].start.Before(ps[0].time) {
+	ps := r.Points("test.sink")
+	if len(ps) != 3 || ps[0].Value != 10 || ps[1].Value != 11 || ps[2].Value != 25 || !ps[1].Start.Equal(ps[0].Time) || !ps[2].Start.Before(ps[0].Time) {
 		t.Errorf("test.sink %+v: want 10, then 11 from the first, then the whole 25 from the stream's start", ps)
 	}
 }
@@ -401,7 +260,7 @@ func TestOTLPDeltasOfAStreamThatComesBack(t *testing.T) {
 // Metrics mode's kernel counts, a Producer, go as deltas too.
 func TestOTLPDeltasOfKernelMetrics(t *testing.T) {
 	t.Setenv(temporalityVar, "delta")
-	r := startOTLPMetricsReceiver(t)
+	r := otlptest.Start(t)
 	k := NewKernelMetrics()
 	o := otlpOutputs(r)
 	o.Producer = k
@@ -412,12 +271,12 @@ func TestOTLPDeltasOfKernelMetrics(t *testing.T) {
 	k.Add(aggregate(11, "app", flow.Pipe, flow.Send, "", 20, 1280, 11))
 	flush(t, mp)
 	app := attribute.String(semconv.AttrProcessExecutableName, "app")
-	sent := r.points(semconv.MetricIPCSentMessages, app)
-	if len(sent) != 2 || !sent[0].delta || sent[0].value != 100 || sent[1].value != 70 || !sent[1].start.Equal(sent[0].time) {
+	sent := r.Points(semconv.MetricIPCSentMessages, app)
+	if len(sent) != 2 || !sent[0].Delta || sent[0].Value != 100 || sent[1].Value != 70 || !sent[1].Start.Equal(sent[0].Time) {
 		t.Errorf("ipc.sent.messages from the kernel %+v, want deltas 100 then 70", sent)
 	}
-	hist := r.points(semconv.MetricIPCOperationDuration, app)
-	if len(hist) != 2 || !hist[1].delta || hist[0].value != 100 || hist[1].value != 70 {
+	hist := r.Points(semconv.MetricIPCOperationDuration, app)
+	if len(hist) != 2 || !hist[1].Delta || hist[0].Value != 100 || hist[1].Value != 70 {
 		t.Errorf("ipc.operation.duration from the kernel %+v, want deltas of 100 then 70 operations", hist)
 	}
 }
@@ -427,9 +286,9 @@ func TestOTLPDeltasOfKernelMetrics(t *testing.T) {
 // exported last, sends nothing its streams' later deltas already hold.
 func TestOTLPDeltasOfAnOlderCollectionAreNotSentTwice(t *testing.T) {
 	t.Setenv(temporalityVar, "delta")
-	r := startOTLPMetricsReceiver(t)
+	r := otlptest.Start(t)
 	mp, m := newTestMeterProvider(t, MetricOutputs{})
-	inner, err := newMetricExporter(OTLPConfig{Endpoint: r.url, Protocol: ProtocolHTTP}, nil)
+	inner, err := newMetricExporter(OTLPConfig{Endpoint: r.URL, Protocol: ProtocolHTTP}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,8 +314,8 @@ func TestOTLPDeltasOfAnOlderCollectionAreNotSentTwice(t *testing.T) {
 	if err := exp.Export(context.Background(), collect()); err != nil {
 		t.Fatal(err)
 	}
-	ps := r.points(semconv.MetricIPCSentMessages, sentByW...)
-	if len(ps) != 2 || ps[0].value != 10 || ps[1].value != 1 || !ps[1].start.Equal(ps[0].time) {
+	ps := r.Points(semconv.MetricIPCSentMessages, sentByW...)
+	if len(ps) != 2 || ps[0].Value != 10 || ps[1].Value != 1 || !ps[1].Start.Equal(ps[0].Time) {
 		t.Errorf("ipc.sent.messages %+v: want 10 from the newer collection, nothing from the older, then 1", ps)
 	}
 }
