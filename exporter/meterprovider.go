@@ -67,6 +67,9 @@ const MaxMetricStreams = 4000
 type MeterProvider struct {
 	*sdkmetric.MeterProvider
 	counts *sdkmetric.ManualReader
+	// deltas are what an OTLP exporter that wants deltas was last sent,
+	// kept across reloads (delta.go).
+	deltas *deltaStreams
 
 	mu  sync.Mutex
 	out *PreparedOutputs // the outputs in use
@@ -77,9 +80,9 @@ type MeterProvider struct {
 // NewMeterProvider starts the outputs o asks for. With none, metrics are
 // still recorded (and cost little) but go nowhere.
 func NewMeterProvider(o MetricOutputs) (*MeterProvider, error) {
-	m := &MeterProvider{counts: sdkmetric.NewManualReader()}
+	m := &MeterProvider{counts: sdkmetric.NewManualReader(), deltas: newDeltaStreams()}
 	m.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(m.counts), sdkmetric.WithResource(resource.Empty()),
-		sdkmetric.WithCardinalityLimit(MaxMetricStreams))
+		sdkmetric.WithCardinalityLimit(MaxMetricStreams), sdkmetric.WithView(m.deltas.view))
 	p, err := m.Prepare(o)
 	if err != nil {
 		_ = m.MeterProvider.Shutdown(context.Background())
@@ -241,7 +244,11 @@ func (m *MeterProvider) Use(p *PreparedOutputs) {
 		if p.producer != nil {
 			ropts = append(ropts, sdkmetric.WithProducer(p.producer))
 		}
-		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(p.otlp, ropts...)))
+		exp := p.otlp
+		if wantsDelta(exp) {
+			exp = deltaExporter{Exporter: exp, streams: m.deltas}
+		}
+		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, ropts...)))
 	}
 	p.provider = sdkmetric.NewMeterProvider(opts...)
 	m.mu.Lock()

@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/icptrack/icptrack/internal/ipcload"
+	"github.com/icptrack/icptrack/internal/otlptest"
 	"github.com/icptrack/icptrack/internal/promtest"
 )
 
@@ -164,6 +167,56 @@ func TestReloadMovesPrometheusWithoutAReset(t *testing.T) {
 	}
 	if !strings.Contains(log, "serving Prometheus metrics") || !strings.Contains(log, "http://"+b+"/metrics") {
 		t.Errorf("the log does not say where /metrics moved:\n%s", log)
+	}
+}
+
+// With OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta, SIGHUP
+// sends the OTLP metrics to another endpoint while a workload writes into
+// a pipe: each endpoint gets deltas, chained from one to the next, and
+// together they add up to exactly the writes, none lost and none twice.
+func TestReloadMovesOTLPDeltaMetrics(t *testing.T) {
+	needsBPF(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+	a, b := otlptest.Start(t), otlptest.Start(t)
+	dir := t.TempDir()
+	writer := selfAs(t, dir, "delta-writer")
+	otlp := func(endpoint string) string {
+		return "trace:\n  comms: [delta-writer, cat]\notlp:\n  endpoint: " + endpoint +
+			"\n  protocol: http/protobuf\n  signals: [metrics]\n  metrics_interval: 200ms\n"
+	}
+	began := time.Now()
+	agent := startReloadAgent(t, dir, otlp(a.URL))
+	const count, size = 1500, 48
+	work := pacedPipe(t, writer, count, size)
+	time.Sleep(600 * time.Millisecond)
+	agent.reload(otlp(b.URL), 1)
+	if err := work.Wait(); err != nil {
+		t.Fatalf("the workload: %v", err)
+	}
+	mine := []attribute.KeyValue{attribute.String("ipc.mechanism", "pipe"), attribute.String("process.executable.name", "delta-writer")}
+	// The last operations reach the metrics within a drain or two.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if otlptest.Total(a.Points("ipc.sent.messages", mine...))+otlptest.Total(b.Points("ipc.sent.messages", mine...)) >= count {
+			break
+		}
+	}
+	log := agent.stop()
+	old, cur := a.Points("ipc.sent.messages", mine...), b.Points("ipc.sent.messages", mine...)
+	if len(old) == 0 || len(cur) == 0 {
+		t.Fatalf("ipc.sent.messages: %d points before the reload, %d after; want some at each endpoint\n%s", len(old), len(cur), log)
+	}
+	all := append(append([]otlptest.Point{}, old...), cur...)
+	otlptest.SortByTime(all)
+	if got := otlptest.Total(all); got != count {
+		t.Errorf("ipc.sent.messages deltas add up to %v over both endpoints, want exactly the %d writes", got, count)
+	}
+	if br := otlptest.ChainBreaks(all, began); len(br) > 0 {
+		t.Errorf("ipc.sent.messages across the reload: %v", br)
+	}
+	sent := append(a.Points("ipc.io", append(mine, attribute.String("ipc.direction", "send"))...),
+		b.Points("ipc.io", append(mine, attribute.String("ipc.direction", "send"))...)...)
+	if got := otlptest.Total(sent); got != count*size {
+		t.Errorf("ipc.io sent deltas add up to %v, want exactly %d", got, count*size)
 	}
 }
 
@@ -320,4 +373,3 @@ func TestReloadSendsSpansElsewhere(t *testing.T) {
 		t.Errorf("Jaeger holds %d spans, the summary says %d were sent", held, sent)
 	}
 }
-
