@@ -37,6 +37,12 @@ const maxExposure = 1.8
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(systemdGuestEnv) != "" {
+		// Inside TestUnitUnderSystemd's VM, which has no go: the
+		// package installed the binary.
+		binary = "/usr/bin/icptrack"
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "icptrack-packaging")
 	if err != nil {
 		panic(err)
@@ -120,7 +126,13 @@ func TestUnitExposure(t *testing.T) {
 // so that the agent logs "icptrack is tracing".
 func serviceConfig(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("config.yaml")
+	return serviceConfigFrom(t, "config.yaml")
+}
+
+// serviceConfigFrom is serviceConfig of the file at path.
+func serviceConfigFrom(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +151,7 @@ func serviceConfig(t *testing.T) []byte {
 	}
 	conf := strings.Join(out, "\n") + "\nlog_level: info\n"
 	if !strings.Contains(conf, "\nevents: ") || !strings.Contains(conf, "\nstore:\n  dir: ") {
-		t.Fatalf("config.yaml has no #events: and #store: lines to uncomment:\n%s", b)
+		t.Fatalf("%s has no #events: and #store: lines to uncomment:\n%s", path, b)
 	}
 	return []byte(conf)
 }

@@ -41,6 +41,13 @@ type VM struct {
 	Initramfs string
 	CPUs      int
 	MemoryMiB int
+	// Disks are raw disk images, attached as virtio disks in order
+	// (vda, vdb, ...). QEMU writes what the VM changes to temporary
+	// files, never to them: a cached image serves every boot.
+	Disks []string
+	// Boot is what the kernel command line says to start; empty, the
+	// initramfs's /init. A RootFS is booted with its BootArgs.
+	Boot string
 }
 
 // QEMU finds the QEMU binary for arch, or says which package has it.
@@ -57,7 +64,7 @@ func QEMU(arch string) (string, error) {
 }
 
 // command is the QEMU command line that boots vm. The VM has no devices
-// but the serial console: no disk, no network card, no display.
+// but the serial console and vm's disks: no network card, no display.
 func (vm VM) command() (*exec.Cmd, error) {
 	path, err := QEMU(vm.Kernel.Arch)
 	if err != nil {
@@ -69,6 +76,13 @@ func (vm VM) command() (*exec.Cmd, error) {
 		"-serial", "stdio", "-no-reboot",
 		"-accel", accel(vm.Kernel.Arch),
 	}, qa.machine...)
+	for _, disk := range vm.Disks {
+		args = append(args, "-drive", "file="+disk+",format=raw,if=virtio,snapshot=on")
+	}
+	boot := vm.Boot
+	if boot == "" {
+		boot = "rdinit=/init"
+	}
 	args = append(args,
 		"-smp", strconv.Itoa(vm.CPUs), "-m", strconv.Itoa(vm.MemoryMiB),
 		"-kernel", vm.Vmlinuz, "-initrd", vm.Initramfs,
@@ -77,7 +91,7 @@ func (vm VM) command() (*exec.Cmd, error) {
 		// softlockup_panic: a CPU stuck in the kernel for over 20 s
 		// does not come back, and the panic prints where it was stuck
 		// and ends the VM, where waiting would take the whole timeout.
-		"-append", "console="+qa.console+" rdinit=/init panic=-1 softlockup_panic=1 quiet",
+		"-append", "console="+qa.console+" "+boot+" panic=-1 softlockup_panic=1 quiet",
 	)
 	return exec.Command(path, args...), nil
 }
