@@ -104,18 +104,25 @@ func TestUnitVerifies(t *testing.T) {
 	}
 }
 
-// TestUnitExposure holds the unit to the exposure score it reached.
-func TestUnitExposure(t *testing.T) {
-	analyze := needTool(t, "systemd-analyze", "systemd")
-	out, err := exec.Command(analyze, "security", "--offline=yes", "--no-pager", unitFile).CombinedOutput()
+// exposure runs systemd-analyze (analyze) security on unit, with args
+// before it, and returns the overall exposure level and the output.
+func exposure(t *testing.T, analyze, unit string, args ...string) (float64, []byte) {
+	t.Helper()
+	out, err := exec.Command(analyze, append(append([]string{"security", "--no-pager"}, args...), unit)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
 	}
-	m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(unitFile) + `: ([0-9.]+)`).FindSubmatch(out)
+	m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(unit) + `: ([0-9.]+)`).FindSubmatch(out)
 	if m == nil {
 		t.Fatalf("no exposure level in systemd-analyze security's output:\n%s", out)
 	}
 	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	return score, out
+}
+
+// TestUnitExposure holds the unit to the exposure score it reached.
+func TestUnitExposure(t *testing.T) {
+	score, out := exposure(t, needTool(t, "systemd-analyze", "systemd"), unitFile, "--offline=yes")
 	if score > maxExposure {
 		t.Errorf("exposure %.1f, more than the %.1f the unit reached: a setting was loosened (README: \"Why each setting\")\n%s", score, maxExposure, out)
 	}

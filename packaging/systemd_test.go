@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -489,15 +488,7 @@ func (g *systemdGuest) store(t *testing.T) {
 // security: systemd-analyze security of the unit as loaded, held to
 // the score TestUnitExposure holds the file to.
 func (g *systemdGuest) security(t *testing.T) {
-	out, err := exec.Command("systemd-analyze", "security", "--no-pager", guestUnit).CombinedOutput()
-	if err != nil {
-		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(guestUnit) + `: ([0-9.]+)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no exposure level in systemd-analyze security's output:\n%s", out)
-	}
-	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	score, out := exposure(t, "systemd-analyze", guestUnit)
 	if score > maxExposure {
 		t.Errorf("exposure %.1f under systemd, more than the unit's %.1f\n%s", score, maxExposure, out)
 	}
