@@ -37,9 +37,11 @@ type opsQuery struct {
 	from, to time.Time
 	limit    int
 	after    *cursor
-	// store is the store to read (nil: the window), taken once, so that
-	// the cursor is checked against the source that is read.
-	store *store.Reader
+	// store is the store to read (nil: the window), and storeTag its
+	// directory's, taken once, so that the cursor is checked against the
+	// source that is read.
+	store    *store.Reader
+	storeTag string
 }
 
 func (s *Server) parseOpsQuery(r *http.Request) (opsQuery, *paramError) {
@@ -64,8 +66,9 @@ func (s *Server) parseOpsQuery(r *http.Request) (opsQuery, *paramError) {
 	if q.after, pe = parseCursor(r); pe != nil {
 		return q, pe
 	}
-	q.store = s.storeReader()
-	if q.after != nil && q.after.memory != (q.store == nil) {
+	src := s.store.Load()
+	q.store, q.storeTag = src.reader, storeTag(src.dir)
+	if q.after != nil && (q.after.memory != (q.store == nil) || !q.after.memory && q.after.store != q.storeTag) {
 		return q, badParam("cursor", "this cursor is from another source than this server's: start again without it")
 	}
 	return q, nil
@@ -178,7 +181,7 @@ func (s *Server) queryStore(ctx context.Context, q opsQuery, emit func(*flow.Ope
 			return nil
 		}
 		if n == q.limit {
-			next = &cursor{pos: last.String()}
+			next = &cursor{store: q.storeTag, pos: last.String()}
 			return store.ErrStop
 		}
 		emit(rec.Op)

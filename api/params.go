@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,16 +152,26 @@ func parseWindow(r *http.Request, def, max time.Duration) (time.Duration, *param
 }
 
 // A cursor is opaque to clients: where the last page ended, in the
-// window ("m" and a sequence number) or in the store ("s" and a store
-// position), base64url so that nobody builds one by hand.
+// window ("m" and a sequence number) or in the store ("s", the store's
+// tag and a store position), base64url so that nobody builds one by
+// hand. The tag tells the stores apart: a reload that moves the store
+// must not let a position in the old one be read in the new one.
 type cursor struct {
 	memory bool
 	seq    uint64
+	store  string // storeTag of the store's directory
 	pos    string
 }
 
+// storeTag names a store's directory in its cursors.
+func storeTag(dir string) string {
+	h := fnv.New32a()
+	h.Write([]byte(filepath.Clean(dir)))
+	return strconv.FormatUint(uint64(h.Sum32()), 36)
+}
+
 func (c cursor) String() string {
-	s := "s" + c.pos
+	s := "s" + c.store + ":" + c.pos
 	if c.memory {
 		s = "m" + strconv.FormatUint(c.seq, 10)
 	}
@@ -184,10 +196,14 @@ func parseCursor(r *http.Request) (*cursor, *paramError) {
 		}
 		return &cursor{memory: true, seq: seq}, nil
 	case 's':
-		if _, err := store.ParsePosition(string(raw[1:])); err != nil {
+		tag, pos, ok := strings.Cut(string(raw[1:]), ":")
+		if !ok {
 			return nil, bad
 		}
-		return &cursor{pos: string(raw[1:])}, nil
+		if _, err := store.ParsePosition(pos); err != nil {
+			return nil, bad
+		}
+		return &cursor{store: tag, pos: pos}, nil
 	}
 	return nil, bad
 }

@@ -61,6 +61,19 @@ func TestOperationsFromAStorePageThroughWhatTheFilterMatches(t *testing.T) {
 	if code != 400 {
 		t.Errorf("a window's cursor on a store: %d %s, want 400", code, body)
 	}
+
+	// A reload moves the store: a cursor of the old one is refused, not
+	// read as a position in the new one, and the new one's cursors work.
+	other := writeStore(t, testOps(2000))
+	s.SetStore(openStore(t, other), other)
+	code, body = get(t, s.Handler(), "/api/v1/operations?limit=1&cursor="+url.QueryEscape(p.NextCursor), "read")
+	if code != 400 {
+		t.Errorf("the old store's cursor on the new store: %d %s, want 400", code, body)
+	}
+	next := getPage(t, s.Handler(), url.Values{"limit": {"1"}}, "read")
+	if code, body := get(t, s.Handler(), "/api/v1/operations?limit=1&cursor="+url.QueryEscape(next.NextCursor), "read"); code != 200 {
+		t.Errorf("the new store's own cursor: %d %s", code, body)
+	}
 }
 
 func openStore(t *testing.T, dir string) *store.Reader {
