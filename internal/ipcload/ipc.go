@@ -181,12 +181,29 @@ func msgRecv(key, count, size, msgtyp int, except bool) error {
 	}
 	buf := make([]byte, 8+size)
 	for i := 0; i < count; i++ {
-		if _, _, e := unix.Syscall6(unix.SYS_MSGRCV, uintptr(id), uintptr(unsafe.Pointer(&buf[0])), uintptr(size),
-			uintptr(msgtyp), uintptr(flags), 0); e != 0 {
-			return fmt.Errorf("msgrcv: %w", e)
+		if err := msgrcv(id, buf, size, msgtyp, flags); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// msgrcv receives a message of at most size bytes into buf (8 more for
+// its type), again when a signal interrupts it: msgrcv(2) is never
+// restarted, and Go's runtime signals its threads (SIGURG, to preempt
+// them) as well as the workloads' own signals do.
+func msgrcv(id int, buf []byte, size, msgtyp, flags int) error {
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_MSGRCV, uintptr(id), uintptr(unsafe.Pointer(&buf[0])), uintptr(size),
+			uintptr(msgtyp), uintptr(flags), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return fmt.Errorf("msgrcv: %w", e)
+		}
+		return nil
+	}
 }
 
 // handshake runs ROUNDS of a futex wake-up over a shared region: word 0 is

@@ -203,8 +203,8 @@ func mixChild(a argList) error {
 		if _, err := unix.Write(dg, Message(i, MixDgram)); err != nil {
 			return fmt.Errorf("dgram: %w", err)
 		}
-		if _, _, e := unix.Syscall6(unix.SYS_MSGRCV, uintptr(mq), uintptr(unsafe.Pointer(&buf[0])), MixMQ, uintptr(1+i%2), 0, 0); e != 0 {
-			return fmt.Errorf("msgrcv: %w", e)
+		if err := msgrcv(mq, buf, MixMQ, 1+i%2, 0); err != nil {
+			return err
 		}
 		if _, err := unix.Write(fifoOut, Message(i, MixFIFO)); err != nil {
 			return fmt.Errorf("fifo: %w", err)
