@@ -2,6 +2,7 @@ package probes
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -10,7 +11,6 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/icptrack/icptrack/flow"
 	"github.com/icptrack/icptrack/internal/ipcload"
@@ -277,23 +277,11 @@ func TestSelectorsChangeWhileTracing(t *testing.T) {
 				t.Fatalf("phase %d: %v", p, err)
 			}
 		}
-		if err := os.WriteFile(ipcload.PhaseGate(dir, p), nil, 0o644); err != nil {
+		got, err := ipcload.RunPhase(dir, p, names...)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range names {
-			deadline := time.Now().Add(time.Minute)
-			for {
-				b, err := os.ReadFile(ipcload.PhaseDone(dir, name, p))
-				if pid, _ := strconv.Atoi(string(b)); err == nil && pid > 0 {
-					pids[name] = pid
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("phase %d: %s did not finish within a minute", p, name)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}
+		maps.Copy(pids, got)
 	}
 	wait(t, aParent, aReader, bWriter, bReader)
 	ops := c.stop(t)
@@ -352,18 +340,8 @@ func TestCgroupSelectorTakesAProcessMovedIntoIt(t *testing.T) {
 				}
 			}
 		}
-		if err := os.WriteFile(ipcload.PhaseGate(dir, p), nil, 0o644); err != nil {
+		if _, err := ipcload.RunPhase(dir, p, "writer", "reader"); err != nil {
 			t.Fatal(err)
-		}
-		for _, name := range []string{"writer", "reader"} {
-			for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
-				if _, err := os.Stat(ipcload.PhaseDone(dir, name, p)); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("phase %d: the %s did not finish within a minute", p, name)
-				}
-			}
 		}
 	}
 	wait(t, writer, reader)

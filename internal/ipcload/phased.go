@@ -1,7 +1,6 @@
 package ipcload
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,6 +24,29 @@ func PhaseGate(dir string, p int) string { return filepath.Join(dir, "go-"+strco
 // PhaseDone is the file in which the workload name reports phase p done.
 func PhaseDone(dir, name string, p int) string {
 	return filepath.Join(dir, name+"-"+strconv.Itoa(p))
+}
+
+// RunPhase starts phase p of the phased workloads in dir and waits, a
+// minute at most, until each of names has finished it; it returns their
+// pids.
+func RunPhase(dir string, p int, names ...string) (map[string]int, error) {
+	if err := os.WriteFile(PhaseGate(dir, p), nil, 0o644); err != nil {
+		return nil, err
+	}
+	pids := map[string]int{}
+	for _, name := range names {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+			b, err := os.ReadFile(PhaseDone(dir, name, p))
+			if pid, _ := strconv.Atoi(string(b)); err == nil && pid > 0 {
+				pids[name] = pid
+				break
+			}
+			if time.Now().After(deadline) {
+				return pids, fmt.Errorf("phase %d: %s did not finish within a minute", p, name)
+			}
+		}
+	}
+	return pids, nil
 }
 
 // runPhased runs phased-write, phased-read and spawn; ok is false for any
@@ -57,28 +79,13 @@ func phased(write bool, fd, size, count int, dir, name string, phases int) error
 				}
 				continue
 			}
-			if err := readFull(fd, make([]byte, n)); err != nil {
+			if err := ReadFull(fd, make([]byte, n)); err != nil {
 				return fmt.Errorf("phase %d message %d: %w", p, i, err)
 			}
 		}
 		if err := os.WriteFile(PhaseDone(dir, name, p), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// readFull reads exactly len(b) bytes with read(2).
-func readFull(fd int, b []byte) error {
-	for got := 0; got < len(b); {
-		n, err := unix.Read(fd, b[got:])
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return errors.New("end of file")
-		}
-		got += n
 	}
 	return nil
 }
