@@ -101,9 +101,7 @@ func TestReloadRevokesAnAPITokenAtOnce(t *testing.T) {
 	}()
 
 	// A out, B in; and a listener setting, which waits for a restart.
-	a.write(head + "  window: 5000\n  tokens:\n" + lineB + "\n")
-	a.hup()
-	a.waitFor("reloaded the configuration", 1)
+	a.reload(head+"  window: 5000\n  tokens:\n"+lineB+"\n", 1)
 	reloaded := time.Now()
 	select {
 	case end := <-streamEnded:
@@ -122,9 +120,7 @@ func TestReloadRevokesAnAPITokenAtOnce(t *testing.T) {
 	}
 
 	// A broken entry: the file is refused whole, A stays out, B in.
-	a.write(head + "  tokens:\n" + lineB + "\n" + strings.Replace(lineA, "sha256:", "sha256:zz", 1) + "\n")
-	a.hup()
-	a.waitFor("keeps running as it was", 1)
+	a.refuse(head+"  tokens:\n"+lineB+"\n"+strings.Replace(lineA, "sha256:", "sha256:zz", 1)+"\n", 1)
 	if code, _ := get(ops, tokA); code != 401 {
 		t.Errorf("token A after a broken reload: %d, want 401", code)
 	}
@@ -136,18 +132,14 @@ func TestReloadRevokesAnAPITokenAtOnce(t *testing.T) {
 	if code, _ := get(payloadOps, tokB); code != 403 {
 		t.Fatalf("token B (read) filtering on payloads: %d, want 403", code)
 	}
-	a.write(head + "  tokens:\n" + strings.Replace(lineB, "[read]", "[read:payload]", 1) + "\n")
-	a.hup()
-	a.waitFor("reloaded the configuration", 2)
+	a.reload(head+"  tokens:\n"+strings.Replace(lineB, "[read]", "[read:payload]", 1)+"\n", 2)
 	if code, body := get(payloadOps, tokB); code != 200 {
 		t.Errorf("token B (read:payload) filtering on payloads: %d %s, want 200", code, body)
 	}
 
 	// No credentials at all on 0.0.0.0 would let anyone in: refused, and
 	// the API still asks for B.
-	a.write(head)
-	a.hup()
-	a.waitFor("keeps running as it was", 2)
+	a.refuse(head, 2)
 	if !strings.Contains(a.stderr.String(), "beyond this host") {
 		t.Errorf("the refusal does not say why:\n%s", a.stderr)
 	}
@@ -179,15 +171,11 @@ func TestReloadOpensAndClosesALoopbackAPI(t *testing.T) {
 	if status("") != 401 || status(tok) != 200 {
 		t.Fatal("before the reload, the token is not asked for")
 	}
-	a.write(head)
-	a.hup()
-	a.waitFor("reloaded the configuration", 1)
+	a.reload(head, 1)
 	if code := status(""); code != 200 || !strings.Contains(a.stderr.String(), "no credentials now") {
 		t.Errorf("open on loopback: %d, want 200 and a warning:\n%s", code, a.stderr)
 	}
-	a.write(head + "  tokens:\n" + line + "\n")
-	a.hup()
-	a.waitFor("reloaded the configuration", 2)
+	a.reload(head+"  tokens:\n"+line+"\n", 2)
 	if status("") != 401 || status(tok) != 200 {
 		t.Error("credentials given back by a reload are not asked for")
 	}

@@ -2,16 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/icptrack/icptrack/internal/ipcload"
 )
 
 // SIGHUP while a workload writes into a pipe at a steady pace and trace
@@ -48,30 +43,18 @@ func TestReloadMovesAndRetunesTheStoreLosingNoOperation(t *testing.T) {
 	}
 
 	const count, size = 4000, 64
-	pipe := exec.Command("sh", "-c", fmt.Sprintf("%s 1 %d %d 1ms | cat >/dev/null", writer, count, size))
-	pipe.Env = append(os.Environ(), ipcload.Env+"=paced-write")
-	if err := pipe.Start(); err != nil {
-		t.Fatal(err)
-	}
+	pipe := pacedPipe(t, writer, count, size)
 	time.Sleep(700 * time.Millisecond)
-	a.write(head + "store:\n  dir: " + storeB + "\n")
-	a.hup()
-	a.waitFor("reloaded the configuration", 1)
+	a.reload(head+"store:\n  dir: "+storeB+"\n", 1)
 	if got := storeDir(); got != storeB {
 		t.Errorf("the API's store after the move: %q, want %s", got, storeB)
 	}
 	time.Sleep(500 * time.Millisecond)
-	a.write(head + "store:\n  dir: " + storeB + "\n  key_file: " + keys + ".missing\n")
-	a.hup()
-	a.waitFor("keeps running as it was", 1)
+	a.refuse(head+"store:\n  dir: "+storeB+"\n  key_file: "+keys+".missing\n", 1)
 	time.Sleep(300 * time.Millisecond)
-	a.write(head + "store:\n  dir: " + storeB + "\n  key_file: " + keys + "\n  segment_size: 1MiB\n  max_age: 30d\n")
-	a.hup()
-	a.waitFor("reloaded the configuration", 2)
+	a.reload(head+"store:\n  dir: "+storeB+"\n  key_file: "+keys+"\n  segment_size: 1MiB\n  max_age: 30d\n", 2)
 	time.Sleep(700 * time.Millisecond)
-	a.write(head + "store:\n  dir: " + storeA + "\n")
-	a.hup()
-	a.waitFor("reloaded the configuration", 3)
+	a.reload(head+"store:\n  dir: "+storeA+"\n", 3)
 	if got := storeDir(); got != storeA {
 		t.Errorf("the API's store after the move back: %q, want %s", got, storeA)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,6 +177,15 @@ func (a *traceAgent) reload(config string, n int) {
 	a.waitFor("reloaded the configuration", n)
 }
 
+// refuse rewrites the file, sends SIGHUP and waits until icptrack says,
+// for the nth time, that it keeps running as it was.
+func (a *traceAgent) refuse(config string, n int) {
+	a.t.Helper()
+	a.write(config)
+	a.hup()
+	a.waitFor("keeps running as it was", n)
+}
+
 // hup asks icptrack to read its configuration again.
 func (a *traceAgent) hup() {
 	a.t.Helper()
@@ -240,21 +250,11 @@ func TestReloadChangesTheSelectors(t *testing.T) {
 	pids := map[string]int{}
 	phase := func(p int) {
 		t.Helper()
-		if err := os.WriteFile(ipcload.PhaseGate(dir, p), nil, 0o644); err != nil {
+		got, err := ipcload.RunPhase(dir, p, "sel-writer-a", "sel-writer-b")
+		if err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range []string{"sel-writer-a", "sel-writer-b"} {
-			for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-				b, err := os.ReadFile(ipcload.PhaseDone(dir, name, p))
-				if pid, _ := strconv.Atoi(string(b)); err == nil && pid > 0 {
-					pids[name] = pid
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("phase %d: %s did not finish in a minute", p, name)
-				}
-			}
-		}
+		maps.Copy(pids, got)
 	}
 	phase(0)
 	writeCfg("trace:\n  comms: [sel-writer-b]\n")
