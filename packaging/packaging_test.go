@@ -566,21 +566,30 @@ func (r *serviceRun) checkStore(t *testing.T) {
 	t.Helper()
 	dir := filepath.Join(r.state, "store")
 	keyring := filepath.Join(r.creds, store.CredentialName)
+	if sends, out := storeSends(t, dir, keyring, r.writer); sends == 0 {
+		t.Errorf("the store has no send of %d bytes by the writer (pid %d):\n%s", len(message), r.writer, out)
+	}
+}
+
+// storeSends checks the store in dir with icptrack verify, and counts
+// the sends of the test's message by pid that icptrack query finds in
+// it; out is what query printed.
+func storeSends(t *testing.T, dir, keyring string, pid int) (sends int, out []byte) {
+	t.Helper()
 	out, err := exec.Command(binary, "verify", dir, "--keyring", keyring).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS") {
 		t.Errorf("icptrack verify %s: %v\n%s", dir, err, out)
 	}
-	out, err = exec.Command(binary, "query", dir, "--keyring", keyring, "--filter", fmt.Sprintf("pid == %d", r.writer)).Output()
+	out, err = exec.Command(binary, "query", dir, "--keyring", keyring, "--filter", fmt.Sprintf("pid == %d", pid)).Output()
 	if err != nil {
 		t.Fatalf("icptrack query %s: %v", dir, err)
 	}
-	found := false
 	for _, ev := range parseEvents(t, out) {
-		found = found || ev["op"] == "send" && ev["bytes"] == float64(len(message))
+		if ev["op"] == "send" && ev["bytes"] == float64(len(message)) {
+			sends++
+		}
 	}
-	if !found {
-		t.Errorf("the store has no send of %d bytes by the writer (pid %d):\n%s", len(message), r.writer, out)
-	}
+	return sends, out
 }
 
 // checkOwnFiles: what the service writes is its user's, and with the

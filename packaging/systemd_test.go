@@ -465,20 +465,7 @@ func (g *systemdGuest) eventLog(t *testing.T) {
 // store: icptrack verify passes with the package's keyring, and query
 // finds the writer's sends.
 func (g *systemdGuest) store(t *testing.T) {
-	out, err := exec.Command(binary, "verify", guestStore, "--keyring", guestKeys).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS") {
-		t.Errorf("icptrack verify %s: %v\n%s", guestStore, err, out)
-	}
-	out, err = exec.Command(binary, "query", guestStore, "--keyring", guestKeys, "--filter", fmt.Sprintf("pid == %d", g.writer)).Output()
-	if err != nil {
-		t.Fatalf("icptrack query %s: %v", guestStore, err)
-	}
-	sends := 0
-	for _, ev := range parseEvents(t, out) {
-		if ev["op"] == "send" && ev["bytes"] == float64(len(message)) {
-			sends++
-		}
-	}
+	sends, out := storeSends(t, guestStore, guestKeys, g.writer)
 	if sends != g.writes {
 		t.Errorf("the store has %d sends of %d bytes by the writer (pid %d), want %d:\n%s", sends, len(message), g.writer, g.writes, out)
 	}
